@@ -1,0 +1,155 @@
+"""Emit: walk the (normalized) ONNX graph in order, call each node's converter on Keras tensors.
+
+`Context` is what a converter sees: its node's inputs as `Const` or `Tensor` values, helpers to
+get a Keras tensor in a wanted layout, and `layer()` / `op()` to add Keras layers.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import keras
+
+from . import layout as L
+from .errors import NodeConversionError
+from .graph import Node
+from .layers.op import KonnxOp, make_slots
+from .values import Const, Tensor, has_dims, onnx_shape_from_keras
+
+_NAME_RE = re.compile(r"[^A-Za-z0-9_.\-]+")
+
+
+def merge_shapes(a: Optional[tuple], b: Optional[tuple]) -> tuple:
+    """Combine an ONNX-inferred shape and a Keras-derived one, preferring known ints."""
+    if not a:
+        return tuple(b or ())
+    if not b or len(a) != len(b):
+        return tuple(a)
+    out = []
+    for x, y in zip(a, b):
+        if isinstance(x, (int, np.integer)):
+            out.append(int(x))
+        elif isinstance(y, (int, np.integer)):
+            out.append(int(y))
+        else:
+            out.append(x if x is not None else y)
+    return tuple(out)
+
+
+class Context:
+    """Per-conversion state shared by converters through a narrow API."""
+
+    def __init__(self, value_shapes: dict, value_types: dict):
+        self.values: dict[str, Any] = {}
+        self.value_shapes = value_shapes
+        self.value_types = value_types
+        self.decisions: list[dict] = []
+        self.node: Optional[Node] = None
+        self._names: set[str] = set()
+        self._perm_cache: dict[tuple[int, tuple], Any] = {}
+
+    # ----------------------------------------------------------------- inputs
+    def input(self, i: int):
+        node = self.node
+        if not node.has_input(i):
+            return None
+        return self.values[node.inputs[i]]
+
+    @property
+    def n_inputs(self) -> int:
+        return len(self.node.inputs)
+
+    def const(self, i: int, what: str = "", allow_dims: bool = False) -> Optional[np.ndarray]:
+        """Input i as a numpy array; it must be known at conversion time."""
+        v = self.input(i)
+        if v is None:
+            return None
+        if not isinstance(v, Const):
+            raise self.error(
+                f"input {i} ('{self.node.inputs[i]}'{', ' + what if what else ''}) must be a constant "
+                "known at conversion time, but it is computed by the graph"
+            )
+        if not allow_dims and has_dims(v.value):
+            raise self.error(
+                f"input {i} ('{self.node.inputs[i]}') depends on a dynamic dimension; "
+                "fix it with input_shapes={...}"
+            )
+        return v.value
+
+    def is_const(self, i: int) -> bool:
+        return isinstance(self.input(i), Const)
+
+    def error(self, message: str) -> NodeConversionError:
+        return NodeConversionError(self.node, message)
+
+    # ----------------------------------------------------------------- naming
+    def name(self, suffix: str = "") -> str:
+        base = _NAME_RE.sub("_", self.node.name if self.node else "konnx").strip("_.-") or "node"
+        if suffix:
+            base = f"{base}_{suffix}"
+        if not base[0].isalpha():
+            base = "n" + base
+        name, k = base, 1
+        while name in self._names:
+            k += 1
+            name = f"{base}_{k}"
+        self._names.add(name)
+        return name
+
+    # ----------------------------------------------------------------- layout
+    def keras(self, value, perm: Optional[L.Perm] = None):
+        """`value` as a Keras tensor (or numpy array for a constant) stored with `perm`.
+        perm=None keeps a tensor's current layout."""
+        if isinstance(value, Const):
+            arr = value.value
+            if has_dims(arr):
+                raise self.error("a shape value with dynamic dimensions cannot be used as data here")
+            if perm is not None and not L.is_identity(perm):
+                arr = np.transpose(arr, perm)
+            return arr
+        if perm is None or tuple(perm) == tuple(value.perm):
+            return value.kt
+        key = (id(value.kt), tuple(perm))
+        if key in self._perm_cache:
+            return self._perm_cache[key][1]
+        t = L.transition(value.perm, perm)
+        if t[0] == 0:
+            out = keras.layers.Permute(t[1:], name=self.name("permute"))(value.kt)
+        else:
+            out = self.op("transpose", [value.kt], axes=list(t), suffix="transpose")
+        # keep the source alive so id() stays unique for this cache entry
+        self._perm_cache[key] = (value.kt, out)
+        return out
+
+    def onnx_layout(self, value):
+        """`value` in plain ONNX layout."""
+        if isinstance(value, Const):
+            return self.keras(value)
+        return self.keras(value, L.identity(value.rank))
+
+    # ----------------------------------------------------------------- building
+    def layer(self, layer: keras.layers.Layer, inputs):
+        return layer(inputs)
+
+    def op(self, fn: str, args: Sequence, suffix: str = "", **params):
+        """Apply whitelisted function `fn` (konnx.layers.functions) through a KonnxOp layer.
+        `args` are Keras tensors, numpy constants or None, in the function's order."""
+        tensors, slots, specs, consts = make_slots(args)
+        if not tensors:
+            raise self.error(f"internal: op {fn!r} got no tensor operand")
+        layer = KonnxOp(fn, params=params, slots=slots, weight_specs=specs, consts=consts,
+                        name=self.name(suffix or fn))
+        return layer(tensors if len(tensors) > 1 else tensors[0])
+
+    def tensor(self, kt, perm: Optional[L.Perm] = None, dtype: Optional[str] = None) -> Tensor:
+        rank = len(kt.shape)
+        perm = tuple(perm) if perm is not None else L.identity(rank)
+        if len(perm) != rank:
+            raise self.error(f"internal: perm {perm} does not match rank {rank}")
+        return Tensor(kt, perm, onnx_shape_from_keras(kt, perm), dtype or str(kt.dtype))
+
+    def record(self, **decision):
+        decision.setdefault("node", self.node.name)
+        decision.setdefault("op_type", self.node.op_type)
+        self.decisions.append(decision)

@@ -1,0 +1,43 @@
+"""Errors raised by konnx. Everything a user can trigger derives from ConversionError."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ConversionError(Exception):
+    """Base class of every error konnx raises on purpose."""
+
+
+class InvalidModelError(ConversionError):
+    """The input is not a valid ONNX model (missing, not ONNX, truncated, invalid graph)."""
+
+
+@dataclass(frozen=True)
+class UnsupportedNode:
+    op_type: str
+    name: str
+    opset: int
+    reason: str
+    domain: str = ""
+
+    def __str__(self) -> str:
+        dom = f"{self.domain}." if self.domain else ""
+        return f"{dom}{self.op_type} (node '{self.name}', opset {self.opset}): {self.reason}"
+
+
+class UnsupportedOpError(ConversionError):
+    """One or more nodes cannot be converted. `nodes` lists every one of them."""
+
+    def __init__(self, nodes: list[UnsupportedNode]):
+        self.nodes = list(nodes)
+        lines = "\n".join(f"  - {n}" for n in self.nodes)
+        super().__init__(f"{len(self.nodes)} node(s) cannot be converted:\n{lines}")
+
+
+class NodeConversionError(ConversionError):
+    """A converter failed on a specific node (names the node and what was expected)."""
+
+    def __init__(self, node, message: str):
+        self.node_name = getattr(node, "name", "?")
+        self.op_type = getattr(node, "op_type", "?")
+        super().__init__(f"{self.op_type} node '{self.node_name}': {message}")

@@ -1,0 +1,62 @@
+"""A thin read-only view of ONNX nodes with attribute defaults taken from the schema."""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import onnx
+from onnx import helper
+
+
+@lru_cache(maxsize=None)
+def _schema_defaults(op_type: str, opset: int, domain: str) -> dict[str, Any]:
+    try:
+        schema = onnx.defs.get_schema(op_type, opset, domain)
+    except onnx.defs.SchemaError:
+        return {}
+    out = {}
+    for name, attr in schema.attributes.items():
+        if attr.default_value is not None and attr.default_value.type != onnx.AttributeProto.UNDEFINED:
+            out[name] = helper.get_attribute_value(attr.default_value)
+    return out
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+class Node:
+    """One ONNX node: op type, name, inputs/outputs and attributes (with schema defaults)."""
+
+    def __init__(self, proto: onnx.NodeProto, opset: int, index: int = 0):
+        self.proto = proto
+        self.op_type = proto.op_type
+        self.domain = "" if proto.domain in ("", "ai.onnx") else proto.domain
+        self.name = proto.name or f"{proto.op_type}_{index}"
+        self.inputs = list(proto.input)
+        self.outputs = list(proto.output)
+        self.opset = opset
+        attrs = dict(_schema_defaults(self.op_type, opset, self.domain))
+        self.explicit_attrs = set()
+        for a in proto.attribute:
+            if a.type == onnx.AttributeProto.TENSOR:
+                attrs[a.name] = onnx.numpy_helper.to_array(a.t)
+            elif a.type == onnx.AttributeProto.GRAPH:
+                attrs[a.name] = a.g
+            else:
+                attrs[a.name] = _decode(helper.get_attribute_value(a))
+            self.explicit_attrs.add(a.name)
+        self.attrs = attrs
+
+    def attr(self, name: str, default: Any = None) -> Any:
+        return self.attrs.get(name, default)
+
+    def has_input(self, i: int) -> bool:
+        return i < len(self.inputs) and self.inputs[i] != ""
+
+    def __repr__(self) -> str:
+        return f"<{self.op_type} '{self.name}' opset={self.opset}>"

@@ -1,0 +1,100 @@
+"""KonnxOp: one registered Keras layer that applies a named, whitelisted keras.ops function.
+
+Unlike a Lambda layer it holds no Python code: the config names a function from
+`konnx.layers.functions.FUNCTIONS` and its JSON parameters, so it loads in safe mode and runs
+on every Keras backend. Constant operands are stored as non-trainable weights (large ones)
+or inline in the config (small ones).
+"""
+from __future__ import annotations
+
+import numpy as np
+import keras
+from keras import ops
+
+from .functions import FUNCTIONS
+
+_INLINE_MAX = 64
+
+
+def _inline(a: np.ndarray):
+    return {"value": a.tolist(), "dtype": str(a.dtype), "shape": list(a.shape)}
+
+
+@keras.saving.register_keras_serializable(package="konnx")
+class KonnxOp(keras.layers.Layer):
+    """Applies ``FUNCTIONS[fn](*args, **params)``.
+
+    `slots` describes the positional arguments in order: ``{"t": i}`` is the i-th tensor
+    input, ``{"w": j}`` the j-th stored constant, ``{"c": {...}}`` an inline constant and
+    ``{"none": True}`` a missing optional operand."""
+
+    def __init__(self, fn: str, params=None, slots=None, weight_specs=None, consts=None, **kwargs):
+        kwargs.setdefault("autocast", False)
+        super().__init__(**kwargs)
+        if fn not in FUNCTIONS:
+            raise ValueError(f"KonnxOp: unknown function {fn!r}")
+        self.fn = fn
+        self.params = dict(params or {})
+        self.slots = list(slots or [])
+        self.weight_specs = list(weight_specs or [])
+        self._pending = consts
+        self._consts = []
+
+    def build(self, input_shape=None):
+        self._consts = []
+        for j, spec in enumerate(self.weight_specs):
+            dtype = spec["dtype"]
+            store = "uint8" if dtype == "bool" else dtype
+            w = self.add_weight(
+                name=f"const{j}", shape=tuple(spec["shape"]), dtype=store,
+                initializer="zeros", trainable=False,
+            )
+            if self._pending is not None:
+                w.assign(np.asarray(self._pending[j]).astype(store))
+            self._consts.append(w)
+        self._pending = None
+        self.built = True
+
+    def _arg(self, slot, tensors):
+        if "t" in slot:
+            return tensors[slot["t"]]
+        if "w" in slot:
+            spec = self.weight_specs[slot["w"]]
+            v = self._consts[slot["w"]]
+            v = ops.convert_to_tensor(v)
+            if spec["dtype"] == "bool":
+                v = ops.cast(v, "bool")
+            return v
+        if "c" in slot:
+            c = slot["c"]
+            return ops.convert_to_tensor(np.asarray(c["value"], dtype=c["dtype"]).reshape(c["shape"]))
+        return None
+
+    def call(self, inputs):
+        tensors = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        args = [self._arg(s, tensors) for s in self.slots]
+        return FUNCTIONS[self.fn](*args, **self.params)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(fn=self.fn, params=self.params, slots=self.slots, weight_specs=self.weight_specs)
+        return config
+
+
+def make_slots(args):
+    """Split converter arguments into (tensor inputs, slots, weight specs, const arrays)."""
+    tensors, slots, specs, consts = [], [], [], []
+    for a in args:
+        if a is None:
+            slots.append({"none": True})
+        elif isinstance(a, np.ndarray):
+            if a.size <= _INLINE_MAX:
+                slots.append({"c": _inline(a)})
+            else:
+                slots.append({"w": len(specs)})
+                specs.append({"shape": list(a.shape), "dtype": str(a.dtype)})
+                consts.append(a)
+        else:
+            slots.append({"t": len(tensors)})
+            tensors.append(a)
+    return tensors, slots, specs, consts

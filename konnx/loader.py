@@ -1,0 +1,162 @@
+"""load -> check -> normalize: everything before Keras objects are built."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional, Union
+
+import onnx
+from google.protobuf.message import DecodeError
+
+from .errors import InvalidModelError, UnsupportedNode, UnsupportedOpError
+from .graph import Node
+from .ops.registry import lookup
+
+MIN_OPSET = 7
+
+
+def max_opset() -> int:
+    return onnx.defs.onnx_opset_version()
+
+
+def load(model: Union[str, os.PathLike, onnx.ModelProto, bytes]) -> onnx.ModelProto:
+    """Read a model, resolving external data only inside the model's own folder."""
+    if isinstance(model, onnx.ModelProto):
+        return model
+    if isinstance(model, bytes):
+        return _parse(model, "<bytes>")
+    path = Path(model)
+    if not path.exists():
+        raise InvalidModelError(f"model file not found: {path}")
+    if not path.is_file():
+        raise InvalidModelError(f"not a file: {path}")
+    data = path.read_bytes()
+    if not data:
+        raise InvalidModelError(f"{path}: the file is empty")
+    proto = _parse(data, str(path))
+    base = path.resolve().parent
+    for tensor in onnx.external_data_helper._get_all_tensors(proto):
+        if onnx.external_data_helper.uses_external_data(tensor):
+            info = onnx.external_data_helper.ExternalDataInfo(tensor)
+            target = (base / info.location).resolve()
+            if base not in target.parents:
+                raise InvalidModelError(
+                    f"{path}: tensor '{tensor.name}' points to external data outside the model's "
+                    f"folder ({info.location}); refusing to read it")
+            if not target.exists():
+                raise InvalidModelError(f"{path}: external data file missing: {info.location}")
+    try:
+        onnx.external_data_helper.load_external_data_for_model(proto, str(base))
+    except (OSError, ValueError) as e:
+        raise InvalidModelError(f"{path}: cannot read external data: {e}") from e
+    return proto
+
+
+def _parse(data: bytes, where: str) -> onnx.ModelProto:
+    proto = onnx.ModelProto()
+    try:
+        proto.ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError) as e:
+        raise InvalidModelError(
+            f"{where}: not a readable ONNX model (the file is not ONNX protobuf or is truncated): {e}"
+        ) from e
+    if not proto.HasField("graph") or (not proto.graph.node and not proto.graph.output):
+        raise InvalidModelError(f"{where}: not an ONNX model (no graph found; is the file truncated?)")
+    return proto
+
+
+def default_opset(model: onnx.ModelProto) -> int:
+    for imp in model.opset_import:
+        if imp.domain in ("", "ai.onnx"):
+            return imp.version
+    raise InvalidModelError("the model imports no version of the default ONNX domain")
+
+
+def check(model: onnx.ModelProto) -> int:
+    """Validate the model; return its default-domain opset."""
+    opset = default_opset(model)
+    if not MIN_OPSET <= opset <= max_opset():
+        raise InvalidModelError(
+            f"opset {opset} is outside the range konnx supports ({MIN_OPSET}..{max_opset()})")
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
+        raise InvalidModelError(f"invalid ONNX graph: {first}") from e
+    return opset
+
+
+def unsupported_nodes(model: onnx.ModelProto, opset: int) -> list[UnsupportedNode]:
+    """Every node that has no converter or whose converter's check refuses it.
+    Nodes whose inputs are all constants are folded, so they need no converter."""
+    g = model.graph
+    known = {i.name for i in g.initializer} | {""}
+    out = []
+    for idx, proto in enumerate(g.node):
+        node = Node(proto, opset, idx)
+        foldable = all(i in known for i in node.inputs) and node.op_type not in _NONDETERMINISTIC
+        spec = lookup(node.op_type, opset, node.domain)
+        if spec is None:
+            if not (foldable and node.domain == ""):
+                reason = ("no converter for this op" if node.domain == ""
+                          else f"custom domain '{node.domain}' is not supported")
+                out.append(UnsupportedNode(node.op_type, node.name, opset, reason, node.domain))
+        elif spec.check is not None and not foldable:
+            reason = spec.check(node)
+            if reason:
+                out.append(UnsupportedNode(node.op_type, node.name, opset, reason, node.domain))
+        if foldable:
+            known.update(node.outputs)
+    return out
+
+
+_NONDETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
+                     "Multinomial", "Bernoulli"}
+
+
+def normalize(model: onnx.ModelProto, input_shapes: Optional[dict] = None) -> onnx.ModelProto:
+    """Inline local functions, fix requested input dims, and run shape inference."""
+    model_copy = onnx.ModelProto()
+    model_copy.CopyFrom(model)
+    model = model_copy
+    if model.functions:
+        model = onnx.inliner.inline_local_functions(model)
+    init_names = {i.name for i in model.graph.initializer}
+    if input_shapes:
+        inputs = {i.name: i for i in model.graph.input if i.name not in init_names}
+        unknown = set(input_shapes) - set(inputs)
+        if unknown:
+            raise InvalidModelError(
+                f"input_shapes names unknown inputs {sorted(unknown)}; the model's inputs are {sorted(inputs)}")
+        for name, shape in input_shapes.items():
+            dims = inputs[name].type.tensor_type.shape.dim
+            if len(dims) != len(shape):
+                raise InvalidModelError(
+                    f"input_shapes['{name}'] has rank {len(shape)}, the model's input has rank {len(dims)}")
+            for d, s in zip(dims, shape):
+                if s is None:
+                    continue
+                if d.HasField("dim_value") and d.dim_value != s:
+                    raise InvalidModelError(
+                        f"input_shapes['{name}'] = {tuple(shape)} conflicts with the model's fixed dims")
+                d.dim_value = int(s)
+    try:
+        model = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except Exception as e:  # noqa: BLE001 - inference errors are reported, conversion goes on
+        raise InvalidModelError(f"ONNX shape inference failed: {e}") from e
+    return model
+
+
+def value_info(model: onnx.ModelProto) -> tuple[dict, dict]:
+    """name -> ONNX shape tuple (int | dim_param str | None) and name -> elem_type."""
+    shapes, types = {}, {}
+    g = model.graph
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        tt = vi.type.tensor_type
+        if not vi.type.HasField("tensor_type"):
+            continue
+        types[vi.name] = tt.elem_type
+        if tt.HasField("shape"):
+            shapes[vi.name] = tuple(
+                d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tt.shape.dim)
+    return shapes, types

@@ -1,0 +1,72 @@
+"""Shared test helpers: build small ONNX graphs and compare konnx against onnxruntime."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper
+
+import konnx
+
+
+def tolerance(reference: np.ndarray) -> float:
+    """The project's tolerance: 1e-4 x max(1, max |reference|)."""
+    ref = np.asarray(reference)
+    if ref.size == 0 or ref.dtype == bool or not np.issubdtype(ref.dtype, np.number):
+        return 0.0
+    return 1e-4 * max(1.0, float(np.max(np.abs(ref.astype(np.float64)))))
+
+
+def make_model(nodes, inputs, outputs, initializers=(), opset=17, name="test"):
+    """inputs/outputs: list of (name, elem_type or np dtype, shape)."""
+    def vi(n, t, s):
+        if not isinstance(t, int):
+            t = helper.np_dtype_to_tensor_dtype(np.dtype(t))
+        return helper.make_tensor_value_info(n, t, s)
+
+    inits = [onnx.numpy_helper.from_array(np.asarray(a), n) for n, a in initializers]
+    g = helper.make_graph(list(nodes), name, [vi(*i) for i in inputs], [vi(*o) for o in outputs], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = min(m.ir_version, 10)
+    return m
+
+
+def run_ort(model: onnx.ModelProto, feeds: dict) -> list[np.ndarray]:
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return sess.run(None, feeds)
+
+
+def run_keras(keras_model, feeds: dict, onnx_model: onnx.ModelProto) -> list[np.ndarray]:
+    init = {i.name for i in onnx_model.graph.initializer}
+    names = [i.name for i in onnx_model.graph.input if i.name not in init]
+    out = keras_model([feeds[n] for n in names]) if len(names) != 1 else keras_model(feeds[names[0]])
+    if not isinstance(out, (list, tuple)):
+        out = [out]
+    return [np.asarray(o) for o in out]
+
+
+def assert_matches_ort(model: onnx.ModelProto, feeds: dict, keras_model=None, **convert_kwargs):
+    """Convert `model` with konnx (unless given) and compare every output with onnxruntime."""
+    if keras_model is None:
+        keras_model = konnx.convert(model, **convert_kwargs)
+    ref = run_ort(model, feeds)
+    got = run_keras(keras_model, feeds, model)
+    assert len(ref) == len(got), f"{len(got)} outputs, onnxruntime gives {len(ref)}"
+    for i, (r, g) in enumerate(zip(ref, got)):
+        assert tuple(r.shape) == tuple(g.shape), f"output {i}: shape {g.shape}, onnxruntime {r.shape}"
+        if r.dtype == bool or not np.issubdtype(r.dtype, np.floating):
+            np.testing.assert_array_equal(g.astype(r.dtype), r, err_msg=f"output {i}")
+        else:
+            err = float(np.max(np.abs(g.astype(np.float64) - r))) if r.size else 0.0
+            assert err <= tolerance(r), f"output {i}: max abs error {err:.3g} > {tolerance(r):.3g}"
+    return keras_model
+
+
+def rand(*shape, seed=0, dtype=np.float32):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
