@@ -105,7 +105,8 @@ def _emit(proto: onnx.ModelProto, opset: int, channels_last_io: bool, progress=N
             kt = ctx.op("identity", [kt], suffix="out")
         outputs.append(kt)
     ctx.node = None
-    model = keras.Model(inputs=inputs, outputs=outputs, name=_model_name(proto))
+    model = keras.Model(inputs=inputs[0] if len(inputs) == 1 else inputs,
+                        outputs=outputs[0] if len(outputs) == 1 else outputs, name=_model_name(proto))
     return Conversion(model=model, decisions=ctx.decisions, onnx_model=proto, values=ctx.values, opset=opset)
 
 

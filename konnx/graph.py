@@ -8,6 +8,14 @@ import onnx
 from onnx import helper
 
 
+def _decode(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
 @lru_cache(maxsize=None)
 def _schema_defaults(op_type: str, opset: int, domain: str) -> dict[str, Any]:
     try:
@@ -17,16 +25,8 @@ def _schema_defaults(op_type: str, opset: int, domain: str) -> dict[str, Any]:
     out = {}
     for name, attr in schema.attributes.items():
         if attr.default_value is not None and attr.default_value.type != onnx.AttributeProto.UNDEFINED:
-            out[name] = helper.get_attribute_value(attr.default_value)
+            out[name] = _decode(helper.get_attribute_value(attr.default_value))
     return out
-
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    return value
 
 
 class Node:

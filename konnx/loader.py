@@ -81,9 +81,30 @@ def check(model: onnx.ModelProto) -> int:
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
+        msg = str(e)
+        # Graph outputs without a declared type/shape are accepted by onnxruntime; check the
+        # rest of the model after shape inference has filled them in.
+        if "of 'type' is required" in msg or "of 'value_info' is required" in msg:
+            try:
+                onnx.checker.check_model(_with_output_types(model))
+                return opset
+            except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e2:
+                msg = str(e2)
+        first = msg.strip().splitlines()[0] if msg.strip() else repr(e)
         raise InvalidModelError(f"invalid ONNX graph: {first}") from e
     return opset
+
+
+def _with_output_types(model: onnx.ModelProto) -> onnx.ModelProto:
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    inferred = onnx.shape_inference.infer_shapes(copy)
+    known = {vi.name: vi for vi in list(inferred.graph.value_info) + list(inferred.graph.output)}
+    for out in copy.graph.output:
+        vi = known.get(out.name)
+        if vi is not None and vi.type.tensor_type.HasField("shape"):
+            out.type.CopyFrom(vi.type)
+    return copy
 
 
 def unsupported_nodes(model: onnx.ModelProto, opset: int) -> list[UnsupportedNode]:

@@ -1,5 +1,6 @@
 """konnx's own serializable Keras layers (registered under the package name "konnx")."""
 from .op import KonnxOp
 from .functions import FUNCTIONS, function
+from . import fn_pool  # noqa: F401  (registers pooling functions)
 
 __all__ = ["KonnxOp", "FUNCTIONS", "function"]

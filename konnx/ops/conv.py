@@ -1,0 +1,186 @@
+"""Conv and ConvTranspose (1D/2D/3D, groups, depthwise, dilations, every auto_pad)."""
+from __future__ import annotations
+
+import numpy as np
+import keras
+
+from .. import layout as L
+from .. import padding as P
+from ..values import static_dim
+from .registry import converter
+
+_CONV = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
+_DEPTHWISE = {1: keras.layers.DepthwiseConv1D, 2: keras.layers.DepthwiseConv2D}
+_CONVT = {1: keras.layers.Conv1DTranspose, 2: keras.layers.Conv2DTranspose, 3: keras.layers.Conv3DTranspose}
+_ZEROPAD = {1: keras.layers.ZeroPadding1D, 2: keras.layers.ZeroPadding2D, 3: keras.layers.ZeroPadding3D}
+_CROP = {1: keras.layers.Cropping1D, 2: keras.layers.Cropping2D, 3: keras.layers.Cropping3D}
+
+
+def spatial_geometry(node, x, kernel):
+    n = len(kernel)
+    strides = list(node.attr("strides") or [1] * n)
+    dilations = list(node.attr("dilations") or [1] * n)
+    sizes = [static_dim(d) for d in x.onnx_shape[2:]] if x.onnx_shape else [None] * n
+    return sizes, strides, dilations
+
+
+def zero_pad(ctx, kt, pads, nsp):
+    arg = tuple(tuple(p) for p in pads) if nsp > 1 else tuple(pads[0])
+    return ctx.layer(_ZEROPAD[nsp](arg, name=ctx.name("pad")), kt)
+
+
+def crop(ctx, kt, crops, nsp):
+    arg = tuple(tuple(c) for c in crops) if nsp > 1 else tuple(crops[0])
+    return ctx.layer(_CROP[nsp](arg, name=ctx.name("crop")), kt)
+
+
+@converter("Conv", since=1)
+def conv(ctx, node):
+    x = ctx.input(0)
+    if x.rank not in (3, 4, 5):
+        raise ctx.error(f"expected a 1D/2D/3D convolution input (rank 3-5), got rank {x.rank}")
+    w = ctx.const(1, "weights")
+    b = ctx.const(2, "bias") if node.has_input(2) else None
+    nsp = x.rank - 2
+    kernel = [int(k) for k in w.shape[2:]]
+    group = int(node.attr("group", 1))
+    sizes, strides, dilations = spatial_geometry(node, x, kernel)
+    pads = P.node_pads(node.attrs, sizes, kernel, strides, dilations)
+    if any(p is None for p in pads):
+        raise ctx.error("auto_pad SAME with stride > 1 needs static spatial sizes; pass input_shapes")
+    decision = P.decide(sizes, kernel, strides, dilations, pads, op="Conv")
+    cl = L.channels_last(x.rank)
+    kt = ctx.keras(x, cl)
+    if decision.mode == "explicit":
+        kt = zero_pad(ctx, kt, decision.pads, nsp)
+    padding = "same" if decision.mode == "same" else "valid"
+
+    # Keras refuses strides > 1 together with dilation > 1: convolve densely, then subsample.
+    subsample = None
+    if any(s > 1 for s in strides) and any(d > 1 for d in dilations):
+        if padding == "same":
+            kt = zero_pad(ctx, kt, decision.pads, nsp)
+            padding = "valid"
+        subsample, strides = strides, [1] * nsp
+
+    c_out, c_in_g = int(w.shape[0]), int(w.shape[1])
+    c_in = c_in_g * group
+    use_bias = b is not None
+    common = dict(kernel_size=tuple(kernel), strides=tuple(strides), padding=padding,
+                  dilation_rate=tuple(dilations), use_bias=use_bias, name=ctx.name(),
+                  kernel_initializer="zeros", bias_initializer="zeros")
+    if group > 1 and group == c_in and c_in_g == 1 and nsp in _DEPTHWISE:
+        mult = c_out // c_in
+        common.pop("kernel_initializer")
+        layer = _DEPTHWISE[nsp](depth_multiplier=mult, depthwise_initializer="zeros", **common)
+        # ONNX out channel o = c * mult + m  ->  Keras kernel[..., c, m]
+        kernel_w = w.reshape((c_in, mult) + tuple(kernel))
+        kernel_w = np.transpose(kernel_w, tuple(range(2, 2 + nsp)) + (0, 1))
+        kind = "depthwise"
+    else:
+        layer = _CONV[nsp](filters=c_out, groups=group, **common)
+        kernel_w = np.transpose(w, tuple(range(2, 2 + nsp)) + (1, 0))
+        kind = "grouped" if group > 1 else "dense"
+    y = ctx.layer(layer, kt)
+    weights = [kernel_w.astype(np.float32)] + ([b.astype(np.float32)] if use_bias else [])
+    layer.set_weights(weights)
+    if subsample is not None:
+        slices = [[None, None, None]] + [[None, None, s] for s in subsample] + [[None, None, None]]
+        y = ctx.op("slice", [y], suffix="subsample", slices=slices)
+    ctx.record(kind="conv", conv_kind=kind, pads=decision.pads, strides=strides if subsample is None else subsample,
+               kernel=kernel, dilations=dilations, input_size=sizes, decision=decision.mode,
+               reason=decision.reason + (" (dilated conv with stride: dense conv, then subsample)" if subsample else ""))
+    return ctx.tensor(y, cl)
+
+
+def convtranspose_pads(node, sizes, kernel, strides, dilations, output_padding):
+    """Per-axis (crop_begin, crop_end) of the full transposed-conv output, following
+    onnxruntime: output_shape or auto_pad SAME_* decide the pads from the total padding."""
+    n = len(kernel)
+    out_shape = node.attr("output_shape")
+    auto = node.attr("auto_pad", "NOTSET") or "NOTSET"
+    if out_shape is None and auto in ("NOTSET", "VALID"):
+        if auto == "VALID":
+            return [(0, 0)] * n
+        pads = list(node.attr("pads") or [0] * (2 * n))
+        return [(int(pads[i]), int(pads[i + n])) for i in range(n)]
+    out_shape = list(out_shape)[-n:] if out_shape is not None else None
+    res = []
+    for i in range(n):
+        if sizes[i] is None:
+            return None
+        full = strides[i] * (sizes[i] - 1) + output_padding[i] + P.effective_kernel(kernel[i], dilations[i])
+        target = out_shape[i] if out_shape is not None else sizes[i] * strides[i]
+        total = full - target
+        if auto == "SAME_UPPER":
+            res.append((total // 2, total - total // 2))
+        else:
+            res.append((total - total // 2, total // 2))
+    return res
+
+
+@converter("ConvTranspose", since=1)
+def conv_transpose(ctx, node):
+    x = ctx.input(0)
+    if x.rank not in (3, 4, 5):
+        raise ctx.error(f"expected a 1D/2D/3D input (rank 3-5), got rank {x.rank}")
+    w = ctx.const(1, "weights")
+    b = ctx.const(2, "bias") if node.has_input(2) else None
+    nsp = x.rank - 2
+    kernel = [int(k) for k in w.shape[2:]]
+    group = int(node.attr("group", 1))
+    sizes, strides, dilations = spatial_geometry(node, x, kernel)
+    out_pad = list(node.attr("output_padding") or [0] * nsp)
+    crops = convtranspose_pads(node, sizes, kernel, strides, dilations, out_pad)
+    if crops is None:
+        raise ctx.error("output_shape / auto_pad SAME needs static spatial sizes; pass input_shapes")
+    c_in, c_out_g = int(w.shape[0]), int(w.shape[1])
+    c_out = c_out_g * group
+    # TF on CPU has no dilated transposed conv: dilate the kernel itself (exact).
+    if any(d > 1 for d in dilations):
+        big = [P.effective_kernel(k, d) for k, d in zip(kernel, dilations)]
+        wd = np.zeros(w.shape[:2] + tuple(big), w.dtype)
+        wd[(slice(None), slice(None)) + tuple(slice(None, None, d) for d in dilations)] = w
+        w, kernel = wd, big
+    cl = L.channels_last(x.rank)
+    kt = ctx.keras(x, cl)
+    native_op = all(op < s for op, s in zip(out_pad, strides))
+    # Keras: length = (in - 1) * s + k + output_padding, before our crops.
+    layer_op = out_pad if native_op else [0] * nsp
+    extra = [0] * nsp if native_op else out_pad
+
+    def build(kt_in, wg, name_suffix, bias):
+        layer = _CONVT[nsp](filters=wg.shape[1], kernel_size=tuple(kernel), strides=tuple(strides),
+                            padding="valid", output_padding=tuple(layer_op), use_bias=bias is not None,
+                            kernel_initializer="zeros", bias_initializer="zeros",
+                            name=ctx.name(name_suffix))
+        y = ctx.layer(layer, kt_in)
+        kw = np.transpose(wg, tuple(range(2, 2 + nsp)) + (1, 0)).astype(np.float32)
+        layer.set_weights([kw] + ([bias.astype(np.float32)] if bias is not None else []))
+        return y
+
+    bias_in_layer = b is not None and not any(extra)
+    if group == 1:
+        y = build(kt, w, "", b if bias_in_layer else None)
+    else:
+        cin_g = c_in // group
+        parts = ctx.op("split", [kt], suffix="groups", sizes=[cin_g] * group, axis=x.rank - 1)
+        ys = []
+        for g in range(group):
+            wg = w[g * cin_g:(g + 1) * cin_g]
+            bg = b[g * c_out_g:(g + 1) * c_out_g] if (b is not None and bias_in_layer) else None
+            ys.append(build(parts[g], wg, f"g{g}", bg))
+        y = ctx.layer(keras.layers.Concatenate(axis=-1, name=ctx.name("concat")), ys)
+    # crop (begin, end - extra); a negative crop means zero padding
+    final = [(cb, ce - e) for (cb, ce), e in zip(crops, extra)]
+    if any(c[0] > 0 or c[1] > 0 for c in final):
+        y = crop(ctx, y, [(max(c0, 0), max(c1, 0)) for c0, c1 in final], nsp)
+    if any(c[0] < 0 or c[1] < 0 for c in final):
+        y = zero_pad(ctx, y, [(max(-c0, 0), max(-c1, 0)) for c0, c1 in final], nsp)
+    if b is not None and not bias_in_layer:
+        y = ctx.op("binary", [y, b.astype(np.float32)], suffix="bias", op="add")
+    ctx.record(kind="conv_transpose", pads=crops, output_padding=out_pad, strides=strides, kernel=kernel,
+               input_size=sizes, decision="crop",
+               reason="full transposed convolution ('valid'), then the ONNX pads cropped from it"
+                      + (" and output_padding added at the end" if any(out_pad) else ""))
+    return ctx.tensor(y, cl)

@@ -1,0 +1,153 @@
+"""MaxPool, AveragePool (pads, ceil_mode, count_include_pad, dilations), global pooling."""
+from __future__ import annotations
+
+import keras
+
+from .. import layout as L
+from .. import padding as P
+from .conv import spatial_geometry, zero_pad
+from .registry import converter
+
+_MAXPOOL = {1: keras.layers.MaxPooling1D, 2: keras.layers.MaxPooling2D, 3: keras.layers.MaxPooling3D}
+_AVGPOOL = {1: keras.layers.AveragePooling1D, 2: keras.layers.AveragePooling2D, 3: keras.layers.AveragePooling3D}
+_GAP = {1: keras.layers.GlobalAveragePooling1D, 2: keras.layers.GlobalAveragePooling2D,
+        3: keras.layers.GlobalAveragePooling3D}
+_GMP = {1: keras.layers.GlobalMaxPooling1D, 2: keras.layers.GlobalMaxPooling2D, 3: keras.layers.GlobalMaxPooling3D}
+
+
+def _check_maxpool(node):
+    if len(node.outputs) > 1 and node.outputs[1]:
+        return "the Indices output of MaxPool is not supported"
+    if int(node.attr("storage_order", 0)) != 0:
+        return None  # only affects Indices
+    return None
+
+
+def _pool_geometry(ctx, node, x):
+    kernel = [int(k) for k in node.attr("kernel_shape")]
+    nsp = len(kernel)
+    if x.rank != nsp + 2:
+        raise ctx.error(f"kernel_shape has {nsp} axes but the input has rank {x.rank}")
+    sizes, strides, dilations = spatial_geometry(node, x, kernel)
+    pads = P.node_pads(node.attrs, sizes, kernel, strides, dilations)
+    ceil_mode = bool(node.attr("ceil_mode", 0))
+    auto = node.attr("auto_pad", "NOTSET") or "NOTSET"
+    if any(p is None for p in pads):
+        raise ctx.error("auto_pad SAME with stride > 1 needs static spatial sizes; pass input_shapes")
+    ext, outs = [], []
+    for i in range(nsp):
+        if sizes[i] is None:
+            if ceil_mode and auto == "NOTSET":
+                raise ctx.error("ceil_mode needs static spatial sizes; pass input_shapes")
+            ext.append(0)
+            outs.append(None)
+            continue
+        if auto in ("SAME_UPPER", "SAME_LOWER"):
+            out = -(-sizes[i] // strides[i])
+        else:
+            out = P.conv_out_size(sizes[i], kernel[i], strides[i], dilations[i], pads[i], ceil_mode and auto == "NOTSET")
+        need = (out - 1) * strides[i] + P.effective_kernel(kernel[i], dilations[i]) - (sizes[i] + sum(pads[i]))
+        ext.append(max(need, 0))
+        outs.append(out)
+    return kernel, sizes, strides, dilations, pads, ext, outs
+
+
+def _static_outs(ctx, outs):
+    if any(o is None for o in outs):
+        raise ctx.error("this padding needs static spatial sizes; pass input_shapes")
+    return outs
+
+
+@converter("MaxPool", since=1, check=_check_maxpool)
+def max_pool(ctx, node):
+    x = ctx.input(0)
+    kernel, sizes, strides, dilations, pads, ext, outs = _pool_geometry(ctx, node, x)
+    nsp = len(kernel)
+    cl = L.channels_last(x.rank)
+    kt = ctx.keras(x, cl)
+    no_ext = not any(ext)
+    decision = P.decide(sizes, kernel, strides, dilations, pads, op="MaxPool")
+    if all(d == 1 for d in dilations) and no_ext and decision.mode in ("same", "valid"):
+        y = ctx.layer(_MAXPOOL[nsp](pool_size=tuple(kernel), strides=tuple(strides), padding=decision.mode,
+                                    name=ctx.name()), kt)
+        mode, reason = decision.mode, decision.reason + " (TF's 'same' max pooling ignores the padding, like -inf)"
+    else:
+        if not no_ext or any(d > 1 for d in dilations):
+            outs = _static_outs(ctx, outs)
+        full = [(b, e + x_) for (b, e), x_ in zip(pads, ext)]
+        y = ctx.op("max_pool", [kt], kernel=kernel, strides=strides, dilations=dilations,
+                   pads=[list(p) for p in full], out_sizes=None if None in outs else outs)
+        mode = "explicit_-inf"
+        reason = "max pooling pads with -inf (zero would beat negative inputs)"
+        if any(ext):
+            reason += f"; ceil_mode adds {ext} uncounted positions at the end"
+        if any(d > 1 for d in dilations):
+            reason += "; dilated windows are gathered explicitly"
+    ctx.record(kind="maxpool", pads=pads, ceil_extension=ext, strides=strides, kernel=kernel,
+               input_size=sizes, decision=mode, reason=reason)
+    return ctx.tensor(y, cl)
+
+
+@converter("AveragePool", since=1)
+def average_pool(ctx, node):
+    x = ctx.input(0)
+    kernel, sizes, strides, dilations, pads, ext, outs = _pool_geometry(ctx, node, x)
+    nsp = len(kernel)
+    include = bool(node.attr("count_include_pad", 0))
+    cl = L.channels_last(x.rank)
+    kt = ctx.keras(x, cl)
+    no_ext = not any(ext)
+    plain = all(d == 1 for d in dilations) and no_ext
+    decision = P.decide(sizes, kernel, strides, dilations, pads, op="AveragePool")
+    if plain and decision.mode == "valid":
+        mode, reason = "valid", "no padding: 'valid'"
+    elif plain and include:
+        mode, reason = "zero_pad", "count_include_pad=1: zero padding then 'valid' counts the pads in the divisor"
+    elif plain and not include and decision.mode == "same":
+        mode, reason = "same", ("count_include_pad=0 and the pads equal Keras 'same', whose average "
+                                "excludes the padding")
+    else:
+        mode = "divisor_map"
+        reason = ("exact divisor map: " + ("padding counted" if include else "padding not counted")
+                  + (f", ceil_mode adds {ext} uncounted positions at the end" if any(ext) else "")
+                  + ("; dilated windows gathered explicitly" if any(d > 1 for d in dilations) else ""))
+    if mode == "valid" or mode == "same":
+        y = ctx.layer(_AVGPOOL[nsp](pool_size=tuple(kernel), strides=tuple(strides), padding=mode,
+                                    name=ctx.name()), kt)
+    elif mode == "zero_pad":
+        kt = zero_pad(ctx, kt, pads, nsp)
+        y = ctx.layer(_AVGPOOL[nsp](pool_size=tuple(kernel), strides=tuple(strides), padding="valid",
+                                    name=ctx.name()), kt)
+    else:
+        full = [[b, e + x_] for (b, e), x_ in zip(pads, ext)]
+        counted = [list(p) if include else [0, 0] for p in pads]
+        if not no_ext or any(d > 1 for d in dilations):
+            outs = _static_outs(ctx, outs)
+        y = ctx.op("avg_pool", [kt], kernel=kernel, strides=strides, dilations=dilations, pads=full,
+                   counted=counted, out_sizes=None if None in outs else outs)
+    ctx.record(kind="avgpool", pads=pads, ceil_extension=ext, strides=strides, kernel=kernel,
+               count_include_pad=include, input_size=sizes, decision=mode, reason=reason)
+    return ctx.tensor(y, cl)
+
+
+def _global(ctx, node, table):
+    x = ctx.input(0)
+    if x.rank < 3:
+        raise ctx.error(f"expected an input of rank >= 3, got rank {x.rank}")
+    nsp = x.rank - 2
+    cl = L.channels_last(x.rank)
+    kt = ctx.keras(x, cl)
+    if nsp not in table:
+        raise ctx.error(f"global pooling over {nsp} spatial axes is not supported (1 to 3 are)")
+    y = ctx.layer(table[nsp](keepdims=True, name=ctx.name()), kt)
+    return ctx.tensor(y, cl)
+
+
+@converter("GlobalAveragePool", since=1)
+def global_average_pool(ctx, node):
+    return _global(ctx, node, _GAP)
+
+
+@converter("GlobalMaxPool", since=1)
+def global_max_pool(ctx, node):
+    return _global(ctx, node, _GMP)
