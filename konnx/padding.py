@@ -30,9 +30,14 @@ def same_matches_without_size(kernel: int, stride: int, dilation: int, pads: tup
     return tuple(pads) == (total // 2, total - total // 2)
 
 
-def auto_pads(auto_pad: str, size: Optional[int], kernel: int, stride: int, dilation: int) -> Optional[tuple[int, int]]:
+def auto_pads(auto_pad: str, size: Optional[int], kernel: int, stride: int, dilation: int,
+              clamp: bool = True) -> Optional[tuple[int, int]]:
     """Explicit (before, after) pads for an ONNX auto_pad value; None if the size is unknown
-    and the pads depend on it."""
+    and the pads depend on it.
+
+    clamp=False keeps a negative total (a kernel smaller than the stride): the ONNX pooling
+    ops then start the windows inside the input (onnxruntime's AveragePool and the ONNX
+    reference MaxPool agree on it), whereas Conv clamps the total at zero like TF."""
     if auto_pad in ("VALID",):
         return (0, 0)
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
@@ -43,18 +48,21 @@ def auto_pads(auto_pad: str, size: Optional[int], kernel: int, stride: int, dila
                 return None
         else:
             out = math.ceil(size / stride)
-            total = max((out - 1) * stride + effective_kernel(kernel, dilation) - size, 0)
+            total = (out - 1) * stride + effective_kernel(kernel, dilation) - size
+            if clamp:
+                total = max(total, 0)
         small, big = total // 2, total - total // 2
         return (small, big) if auto_pad == "SAME_UPPER" else (big, small)
     raise ValueError(f"unknown auto_pad {auto_pad!r}")
 
 
-def node_pads(attrs: dict, sizes: Sequence[Optional[int]], kernel, strides, dilations) -> list[Optional[tuple[int, int]]]:
+def node_pads(attrs: dict, sizes: Sequence[Optional[int]], kernel, strides, dilations,
+              clamp: bool = True) -> list[Optional[tuple[int, int]]]:
     """Per-axis (before, after) from an ONNX node's `pads` / `auto_pad` attributes."""
     n = len(kernel)
     auto = attrs.get("auto_pad", "NOTSET") or "NOTSET"
     if auto != "NOTSET":
-        return [auto_pads(auto, sizes[i], kernel[i], strides[i], dilations[i]) for i in range(n)]
+        return [auto_pads(auto, sizes[i], kernel[i], strides[i], dilations[i], clamp) for i in range(n)]
     pads = list(attrs.get("pads") or [0] * (2 * n))
     return [(int(pads[i]), int(pads[i + n])) for i in range(n)]
 

@@ -12,6 +12,17 @@ def _spatial_pad(pads):
     return [(0, 0)] + [tuple(p) for p in pads] + [(0, 0)]
 
 
+def _crop_negative(x, pads):
+    """Apply the negative parts of `pads` as crops; return x and the non-negative pads."""
+    if all(p[0] >= 0 and p[1] >= 0 for p in pads):
+        return x, [tuple(p) for p in pads]
+    idx = [slice(None)]
+    for b, e in pads:
+        idx.append(slice(max(-b, 0), e if e < 0 else None))
+    idx.append(slice(None))
+    return x[tuple(idx)], [(max(b, 0), max(e, 0)) for b, e in pads]
+
+
 def _crop(y, out_sizes):
     if out_sizes is None:
         return y
@@ -33,7 +44,8 @@ def _windows(x, kernel, strides, dilations, out_sizes):
 def max_pool(x, *, kernel, strides, dilations, pads, out_sizes):
     """Max pooling of channels-last x with -inf padding (pads may include the ceil_mode
     extension); out_sizes crops to the ONNX output size."""
-    if any(p != (0, 0) and p != [0, 0] for p in pads):
+    x, pads = _crop_negative(x, pads)
+    if any(p != (0, 0) for p in pads):
         x = ops.pad(x, _spatial_pad(pads), constant_values=float("-inf"))
     if all(d == 1 for d in dilations):
         y = ops.max_pool(x, tuple(kernel), tuple(strides), padding="valid")
@@ -51,6 +63,8 @@ def avg_pool(x, *, kernel, strides, dilations, pads, counted, out_sizes):
     pads: zeros added per axis (explicit pads plus the ceil_mode extension).
     counted: per axis, how many of those padded positions count in the divisor
     (count_include_pad=1: the explicit pads; 0: none)."""
+    x, pads = _crop_negative(x, pads)
+    counted = [(max(b, 0), max(e, 0)) for b, e in counted]
     xp = ops.pad(x, _spatial_pad(pads), constant_values=0.0)
     ones = ops.ones_like(x[..., :1])
     mask = ops.pad(ones, _spatial_pad(counted), constant_values=1.0)

@@ -112,6 +112,8 @@ def convtranspose_pads(node, sizes, kernel, strides, dilations, output_padding):
         full = strides[i] * (sizes[i] - 1) + output_padding[i] + P.effective_kernel(kernel[i], dilations[i])
         target = out_shape[i] if out_shape is not None else sizes[i] * strides[i]
         total = full - target
+        if out_shape is None:
+            total = max(total, 0)  # onnxruntime: SAME never grows the full output (kernel < stride)
         if auto == "SAME_UPPER":
             res.append((total // 2, total - total // 2))
         else:

@@ -29,15 +29,20 @@ def _pool_geometry(ctx, node, x):
     if x.rank != nsp + 2:
         raise ctx.error(f"kernel_shape has {nsp} axes but the input has rank {x.rank}")
     sizes, strides, dilations = spatial_geometry(node, x, kernel)
-    pads = P.node_pads(node.attrs, sizes, kernel, strides, dilations)
+    pads = P.node_pads(node.attrs, sizes, kernel, strides, dilations, clamp=False)
     ceil_mode = bool(node.attr("ceil_mode", 0))
     auto = node.attr("auto_pad", "NOTSET") or "NOTSET"
     if any(p is None for p in pads):
         raise ctx.error("auto_pad SAME with stride > 1 needs static spatial sizes; pass input_shapes")
+    if auto in ("SAME_UPPER", "SAME_LOWER") and (any(d > 1 for d in dilations) or any(sum(p) < 0 for p in pads)):
+        raise ctx.error(
+            f"auto_pad={auto} with dilations {dilations} or a kernel smaller than the stride "
+            f"(kernel {kernel}, strides {strides}): onnxruntime and the ONNX reference implementation "
+            "disagree on this pooling, so konnx refuses rather than guess; use explicit pads")
     ext, outs = [], []
     for i in range(nsp):
         if sizes[i] is None:
-            if ceil_mode and auto == "NOTSET":
+            if ceil_mode and auto in ("NOTSET", "VALID"):
                 raise ctx.error("ceil_mode needs static spatial sizes; pass input_shapes")
             ext.append(0)
             outs.append(None)
@@ -45,7 +50,7 @@ def _pool_geometry(ctx, node, x):
         if auto in ("SAME_UPPER", "SAME_LOWER"):
             out = -(-sizes[i] // strides[i])
         else:
-            out = P.conv_out_size(sizes[i], kernel[i], strides[i], dilations[i], pads[i], ceil_mode and auto == "NOTSET")
+            out = P.conv_out_size(sizes[i], kernel[i], strides[i], dilations[i], pads[i], ceil_mode)
         need = (out - 1) * strides[i] + P.effective_kernel(kernel[i], dilations[i]) - (sizes[i] + sum(pads[i]))
         ext.append(max(need, 0))
         outs.append(out)
