@@ -84,6 +84,10 @@ def check(model: onnx.ModelProto) -> int:
         msg = str(e)
         # Graph outputs without a declared type/shape are accepted by onnxruntime; check the
         # rest of the model after shape inference has filled them in.
+        if "is deprecated in domain_version" in msg:
+            # e.g. GroupNormalization-18: deprecated in the spec, still defined and run by
+            # onnxruntime; konnx converts what the op means at the model's opset.
+            return opset
         if "of 'type' is required" in msg or "of 'value_info' is required" in msg:
             try:
                 onnx.checker.check_model(_with_output_types(model))
@@ -104,6 +108,13 @@ def _with_output_types(model: onnx.ModelProto) -> onnx.ModelProto:
         vi = known.get(out.name)
         if vi is not None and vi.type.tensor_type.HasField("shape"):
             out.type.CopyFrom(vi.type)
+        elif not out.type.tensor_type.HasField("shape"):
+            # a rank that only the graph knows at run time: satisfy the checker on this copy
+            if vi is not None and vi.type.tensor_type.elem_type:
+                out.type.tensor_type.elem_type = vi.type.tensor_type.elem_type
+            if not out.type.tensor_type.elem_type:
+                out.type.tensor_type.elem_type = onnx.TensorProto.FLOAT
+            out.type.tensor_type.shape.SetInParent()
     return copy
 
 

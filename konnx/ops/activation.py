@@ -1,9 +1,211 @@
-"""Activations (placeholder: Relu only, to exercise the pipeline)."""
+"""Activations: native Keras layers where they are exact, whitelisted functions otherwise."""
+from __future__ import annotations
+
+import numpy as np
 import keras
-from ..ops.registry import converter
+
+from .. import layout as L
+from ..values import Const
+from .elementwise import broadcast, dtype_of, unary
+from .registry import converter
+
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def _native(x) -> bool:
+    """Keras layers autocast to float32: use them only on float32 tensors."""
+    return dtype_of(x) == "float32"
+
+
+def _activation(ctx, x, name: str):
+    kt = ctx.layer(keras.layers.Activation(name, name=ctx.name()), ctx.keras(x))
+    return ctx.tensor(kt, x.perm)
+
+
+def _fn(ctx, x, fn: str, **params):
+    return ctx.tensor(ctx.op(fn, [ctx.keras(x)], **params), x.perm)
+
+
+def _same(a, b) -> bool:
+    return np.float32(a) == np.float32(b)
 
 
 @converter("Relu")
 def relu(ctx, node):
     x = ctx.input(0)
+    if not _native(x):
+        return unary(ctx, x, "relu")
     return ctx.tensor(ctx.layer(keras.layers.ReLU(name=ctx.name()), ctx.keras(x)), x.perm)
+
+
+@converter("LeakyRelu")
+def leaky_relu(ctx, node):
+    x, alpha = ctx.input(0), float(node.attr("alpha", 0.01))
+    if _native(x) and 0 <= alpha <= 1:
+        layer = keras.layers.LeakyReLU(negative_slope=alpha, name=ctx.name())
+        return ctx.tensor(ctx.layer(layer, ctx.keras(x)), x.perm)
+    return _fn(ctx, x, "math.leaky_relu", alpha=alpha)
+
+
+@converter("PRelu")
+def prelu(ctx, node):
+    x, slope = ctx.input(0), ctx.input(1)
+    (kx, ks), perm, rank = broadcast(ctx, [x, slope])
+    if isinstance(slope, Const) and _native(x) and rank == x.rank and rank >= 2:
+        ks = np.asarray(ks, np.float32)
+        ks = ks.reshape((1,) * (rank - ks.ndim) + ks.shape)
+        kshape = tuple(kx.shape)
+        if ks.shape[0] == 1 and all(s == 1 or s == d for s, d in zip(ks.shape[1:], kshape[1:])):
+            shared = [j for j in range(1, rank) if ks.shape[j] == 1]
+            layer = keras.layers.PReLU(shared_axes=shared or None, name=ctx.name())
+            y = ctx.layer(layer, kx)
+            layer.set_weights([ks[0]])
+            return ctx.tensor(y, perm)
+    return ctx.tensor(ctx.op("math.prelu", [kx, ks]), perm)
+
+
+@converter("Elu")
+def elu(ctx, node):
+    x, alpha = ctx.input(0), float(node.attr("alpha", 1.0))
+    if _native(x) and _same(alpha, 1.0):
+        return _activation(ctx, x, "elu")
+    return _fn(ctx, x, "math.elu", alpha=alpha)
+
+
+@converter("Selu")
+def selu(ctx, node):
+    x = ctx.input(0)
+    alpha, gamma = float(node.attr("alpha")), float(node.attr("gamma"))
+    return _fn(ctx, x, "math.selu", alpha=alpha, gamma=gamma)
+
+
+@converter("Celu")
+def celu(ctx, node):
+    return _fn(ctx, ctx.input(0), "math.celu", alpha=float(node.attr("alpha", 1.0)))
+
+
+@converter("ThresholdedRelu")
+def thresholded_relu(ctx, node):
+    return _fn(ctx, ctx.input(0), "math.thresholded_relu", alpha=float(node.attr("alpha", 1.0)))
+
+
+@converter("HardSigmoid")
+def hard_sigmoid(ctx, node):
+    x = ctx.input(0)
+    alpha, beta = float(node.attr("alpha", 0.2)), float(node.attr("beta", 0.5))
+    if _native(x) and _same(alpha, 1.0 / 6.0) and _same(beta, 0.5):
+        return _activation(ctx, x, "hard_sigmoid")
+    return _fn(ctx, x, "math.hard_sigmoid", alpha=alpha, beta=beta)
+
+
+_SIMPLE = {"Sigmoid": "sigmoid", "Tanh": "tanh", "Softplus": "softplus", "Softsign": "softsign",
+           "HardSwish": "hard_silu", "Mish": "mish"}
+_FALLBACK = {"hard_silu": "hard_swish"}
+
+
+def _simple(name):
+    def conv(ctx, node):
+        x = ctx.input(0)
+        if _native(x):
+            return _activation(ctx, x, name)
+        return unary(ctx, x, _FALLBACK.get(name, name))
+    return conv
+
+
+for _onnx, _name in _SIMPLE.items():
+    converter(_onnx)(_simple(_name))
+
+
+@converter("Erf")
+def erf(ctx, node):
+    return unary(ctx, ctx.input(0), "erf")
+
+
+@converter("Gelu", since=20)
+def gelu(ctx, node):
+    x = ctx.input(0)
+    approximate = node.attr("approximate", "none") == "tanh"
+    if _native(x) and not approximate:
+        return _activation(ctx, x, "gelu")
+    return _fn(ctx, x, "math.gelu", approximate=approximate)
+
+
+# ----------------------------------------------------------------------------- Clip
+def _clip_bounds(ctx, node):
+    if node.opset < 11:
+        return (np.float32(node.attr("min", -_F32_MAX)), np.float32(node.attr("max", _F32_MAX)))
+    return ctx.input(1), ctx.input(2)
+
+
+@converter("Clip")
+def clip(ctx, node):
+    x = ctx.input(0)
+    lo, hi = _clip_bounds(ctx, node)
+    dt = dtype_of(x)
+
+    def const(v):
+        if v is None:
+            return None
+        if isinstance(v, Const):
+            v = v.value
+        if isinstance(v, (np.ndarray, np.generic)):
+            return np.asarray(v).reshape(()).astype(dt)
+        return ctx.keras(v)
+
+    lo_k, hi_k = const(lo), const(hi)
+    if node.opset < 11 and float(lo_k) <= -_F32_MAX:
+        lo_k = None
+    if node.opset < 11 and float(hi_k) >= _F32_MAX:
+        hi_k = None
+    if _native(x) and isinstance(lo_k, np.ndarray) and float(lo_k) == 0.0:
+        if hi_k is None or (isinstance(hi_k, np.ndarray) and float(hi_k) > 0):
+            max_value = None if hi_k is None else float(hi_k)
+            layer = keras.layers.ReLU(max_value=max_value, name=ctx.name())
+            return ctx.tensor(ctx.layer(layer, ctx.keras(x)), x.perm)
+    if lo_k is None and hi_k is None:
+        return x
+    return ctx.tensor(ctx.op("math.clip", [ctx.keras(x), lo_k, hi_k]), x.perm)
+
+
+# ----------------------------------------------------------------------------- Softmax family
+def _softmax_axes(node, x):
+    rank = x.rank
+    if node.opset < 13:
+        axis = int(node.attr("axis", 1))
+        axis = axis + rank if axis < 0 else axis
+        return list(range(axis, rank))
+    axis = int(node.attr("axis", -1))
+    return [axis + rank if axis < 0 else axis]
+
+
+def _softmax(log: bool):
+    def conv(ctx, node):
+        x = ctx.input(0)
+        axes = _softmax_axes(node, x)
+        kaxes = sorted(L.keras_axis(x.perm, a) for a in axes)
+        kt = ctx.keras(x)
+        if len(kaxes) == 1 and not log and _native(x):
+            y = ctx.layer(keras.layers.Softmax(axis=kaxes[0], name=ctx.name()), kt)
+        elif not kaxes:
+            return x
+        else:
+            y = ctx.op("math.softmax", [kt], axes=kaxes, log=log)
+        return ctx.tensor(y, x.perm)
+    return conv
+
+
+converter("Softmax")(_softmax(False))
+converter("LogSoftmax")(_softmax(True))
+
+
+@converter("Hardmax")
+def hardmax(ctx, node):
+    x = ctx.input(0)
+    axes = _softmax_axes(node, x)
+    if len(axes) == 1:
+        k = L.keras_axis(x.perm, axes[0])
+        return ctx.tensor(ctx.op("math.hardmax", [ctx.keras(x)], axis=k), x.perm)
+    # over several axes the first maximum is taken in ONNX (row-major) order
+    ident = L.identity(x.rank)
+    y = ctx.op("math.hardmax", [ctx.keras(x, ident)], axis=axes[0], trailing=True)
+    return ctx.tensor(y, ident)

@@ -1,0 +1,351 @@
+"""Math functions for element-wise ops, activations, normalizations, reductions and matmul.
+
+Written with keras.ops only. Names are prefixed "math." to keep the whitelist collision-free."""
+from __future__ import annotations
+
+import math
+
+from keras import ops
+
+from .functions import function
+
+_UNARY = {
+    "neg": ops.negative, "abs": ops.abs, "sqrt": ops.sqrt, "exp": ops.exp, "log": ops.log,
+    "reciprocal": ops.reciprocal, "floor": ops.floor, "ceil": ops.ceil, "round": ops.round,
+    "sign": ops.sign, "sin": ops.sin, "cos": ops.cos, "tan": ops.tan, "asin": ops.arcsin,
+    "acos": ops.arccos, "atan": ops.arctan, "sinh": ops.sinh, "cosh": ops.cosh,
+    "asinh": ops.arcsinh, "acosh": ops.arccosh, "atanh": ops.arctanh, "erf": ops.erf,
+    "not": ops.logical_not, "isnan": ops.isnan, "tanh": ops.tanh, "sigmoid": ops.sigmoid,
+    "softplus": ops.softplus, "softsign": ops.softsign, "relu": ops.relu, "mish": lambda x: x * ops.tanh(ops.softplus(x)),
+    "hard_swish": ops.hard_silu, "bitwise_not": ops.bitwise_not,
+}
+
+
+@function("math.unary")
+def unary(x, *, op):
+    return _UNARY[op](x)
+
+
+@function("math.int_div")
+def int_div(a, b):
+    """Integer division truncating toward zero (C semantics, as onnxruntime)."""
+    q = ops.floor_divide(a, b)
+    r = ops.subtract(a, ops.multiply(q, b))
+    fix = ops.logical_and(ops.not_equal(r, 0), ops.not_equal(ops.less(a, 0), ops.less(b, 0)))
+    return ops.add(q, ops.cast(fix, q.dtype))
+
+
+@function("math.mod")
+def mod(a, b, *, fmod=0):
+    if fmod:
+        # C fmod: the sign of the dividend
+        return ops.multiply(ops.sign(a), ops.mod(ops.abs(a), ops.abs(b)))
+    return ops.mod(a, b)
+
+
+@function("math.pow")
+def power(a, b, *, out_dtype):
+    dt = out_dtype
+    if "int" in dt and "int" not in str(b.dtype):
+        return ops.cast(ops.power(ops.cast(a, b.dtype), b), dt)
+    return ops.power(a, ops.cast(b, dt))
+
+
+_BITWISE = {"bitwise_and": ops.bitwise_and, "bitwise_or": ops.bitwise_or, "bitwise_xor": ops.bitwise_xor}
+
+
+@function("math.bitwise")
+def bitwise(a, b, *, op):
+    return _BITWISE[op](a, b)
+
+
+@function("math.where")
+def where(c, x, y):
+    return ops.where(c, x, y)
+
+
+@function("math.mean")
+def mean(*xs):
+    out = xs[0]
+    for x in xs[1:]:
+        out = ops.add(out, x)
+    return ops.divide(out, ops.cast(len(xs), out.dtype))
+
+
+@function("math.is_inf")
+def is_inf(x, *, positive=1, negative=1):
+    inf = ops.isinf(x)
+    if positive and negative:
+        return inf
+    if positive:
+        return ops.logical_and(inf, ops.greater(x, 0))
+    if negative:
+        return ops.logical_and(inf, ops.less(x, 0))
+    return ops.logical_and(inf, ops.not_equal(x, x))
+
+
+@function("math.clip")
+def clip(x, lo=None, hi=None):
+    """min(max(x, lo), hi), as onnxruntime (hi wins when lo > hi)."""
+    if lo is not None:
+        x = ops.maximum(x, ops.cast(lo, x.dtype))
+    if hi is not None:
+        x = ops.minimum(x, ops.cast(hi, x.dtype))
+    return x
+
+
+@function("math.prelu")
+def prelu(x, slope):
+    return ops.where(ops.less(x, 0), ops.multiply(x, slope), x)
+
+
+@function("math.leaky_relu")
+def leaky_relu(x, *, alpha):
+    return ops.where(ops.less(x, 0), ops.multiply(x, alpha), x)
+
+
+@function("math.hard_sigmoid")
+def hard_sigmoid(x, *, alpha, beta):
+    return ops.clip(ops.add(ops.multiply(x, alpha), beta), 0.0, 1.0)
+
+
+@function("math.thresholded_relu")
+def thresholded_relu(x, *, alpha):
+    return ops.where(ops.greater(x, alpha), x, ops.zeros_like(x))
+
+
+@function("math.elu")
+def elu(x, *, alpha):
+    return ops.where(ops.greater(x, 0), x, ops.multiply(alpha, ops.expm1(x)))
+
+
+@function("math.selu")
+def selu(x, *, alpha, gamma):
+    return ops.multiply(gamma, ops.where(ops.greater(x, 0), x, ops.multiply(alpha, ops.expm1(x))))
+
+
+@function("math.celu")
+def celu(x, *, alpha):
+    return ops.add(ops.maximum(x, 0.0), ops.minimum(0.0, ops.multiply(alpha, ops.expm1(ops.divide(x, alpha)))))
+
+
+@function("math.gelu")
+def gelu(x, *, approximate):
+    if approximate:
+        c = math.sqrt(2.0 / math.pi)
+        return 0.5 * x * (1.0 + ops.tanh(c * (x + 0.044715 * x * x * x)))
+    return 0.5 * x * (1.0 + ops.erf(x / math.sqrt(2.0)))
+
+
+@function("math.softmax")
+def softmax(x, *, axes, log=False):
+    m = ops.stop_gradient(ops.max(x, axis=tuple(axes), keepdims=True))
+    z = ops.subtract(x, m)
+    s = ops.sum(ops.exp(z), axis=tuple(axes), keepdims=True)
+    if log:
+        return ops.subtract(z, ops.log(s))
+    return ops.divide(ops.exp(z), s)
+
+
+def first_index(x, axis, *, op="max", last=False, keepdims=False):
+    """Index of the first (or last) maximum/minimum along `axis`, exact on ties (as
+    onnxruntime), unlike backend argmax kernels whose tie order is unspecified."""
+    axis = axis % len(x.shape)
+    ext = ops.max(x, axis=axis, keepdims=True) if op == "max" else ops.min(x, axis=axis, keepdims=True)
+    hit = ops.equal(x, ext)
+    n = x.shape[axis] if x.shape[axis] is not None else ops.shape(x)[axis]
+    shape = [1] * len(x.shape)
+    shape[axis] = -1
+    pos = ops.reshape(ops.arange(n, dtype="int32"), shape)
+    if last:
+        idx = ops.max(ops.where(hit, pos, -1), axis=axis, keepdims=keepdims)
+    else:
+        idx = ops.min(ops.where(hit, pos, n), axis=axis, keepdims=keepdims)
+    return idx
+
+
+@function("math.hardmax")
+def hardmax(x, *, axis, trailing=False):
+    """One-hot of the first maximum along `axis`, or (trailing=True, x in ONNX layout) over
+    all axes >= axis flattened in row-major order."""
+    if not trailing:
+        return ops.one_hot(first_index(x, axis), x.shape[axis], axis=axis, dtype=x.dtype)
+    shape = ops.shape(x)
+    n = 1
+    for d in x.shape[axis:]:
+        n *= d
+    flat = ops.reshape(x, tuple(shape[:axis]) + (n,))
+    hot = ops.one_hot(first_index(flat, -1), n, dtype=x.dtype)
+    return ops.reshape(hot, shape)
+
+
+# ---------------------------------------------------------------- normalization
+@function("math.affine")
+def affine(x, a, b):
+    return ops.add(ops.multiply(x, a), b)
+
+
+@function("math.batch_norm")
+def batch_norm(x, scale, bias, mean_, var, *, epsilon):
+    inv = ops.divide(scale, ops.sqrt(ops.add(var, epsilon)))
+    return ops.add(ops.multiply(ops.subtract(x, mean_), inv), bias)
+
+
+@function("math.moments_norm")
+def moments_norm(x, scale=None, bias=None, *, axes, epsilon, outputs=1):
+    """(x - mean) / sqrt(var + eps) * scale + bias over `axes`; optionally also returns
+    the mean and 1/sqrt(var + eps) (LayerNormalization's extra outputs)."""
+    axes = tuple(axes)
+    m = ops.mean(x, axis=axes, keepdims=True)
+    d = ops.subtract(x, m)
+    inv = ops.rsqrt(ops.add(ops.mean(ops.square(d), axis=axes, keepdims=True), epsilon))
+    y = ops.multiply(d, inv)
+    if scale is not None:
+        y = ops.multiply(y, scale)
+    if bias is not None:
+        y = ops.add(y, bias)
+    if outputs == 1:
+        return y
+    return [y, m, inv]
+
+
+@function("math.rms_norm")
+def rms_norm(x, scale=None, *, axes, epsilon):
+    inv = ops.rsqrt(ops.add(ops.mean(ops.square(x), axis=tuple(axes), keepdims=True), epsilon))
+    y = ops.multiply(x, inv)
+    return y if scale is None else ops.multiply(y, scale)
+
+
+@function("math.group_norm")
+def group_norm(x, scale, bias, *, groups, epsilon):
+    """Group normalization of channels-last x (scale/bias per channel, broadcastable)."""
+    shape = ops.shape(x)
+    g = ops.reshape(x, tuple(shape[:-1]) + (groups, -1))
+    axes = tuple(range(1, len(x.shape) - 1)) + (len(x.shape),)
+    m = ops.mean(g, axis=axes, keepdims=True)
+    d = ops.subtract(g, m)
+    inv = ops.rsqrt(ops.add(ops.mean(ops.square(d), axis=axes, keepdims=True), epsilon))
+    y = ops.reshape(ops.multiply(d, inv), shape)
+    return ops.add(ops.multiply(y, scale), bias)
+
+
+@function("math.lrn")
+def lrn(x, *, size, alpha, beta, bias, axis):
+    sq = ops.square(x)
+    rank = len(x.shape)
+    axis = axis % rank
+    lo, hi = (size - 1) // 2, (size - 1) - (size - 1) // 2
+    pads = [(0, 0)] * rank
+    pads[axis] = (lo, hi)
+    sq = ops.pad(sq, pads)
+    n = x.shape[axis] if x.shape[axis] is not None else ops.shape(x)[axis]
+    total = None
+    for k in range(size):
+        idx = [slice(None)] * rank
+        idx[axis] = slice(k, k + n)
+        part = sq[tuple(idx)]
+        total = part if total is None else ops.add(total, part)
+    return ops.divide(x, ops.power(ops.add(bias, ops.multiply(alpha / size, total)), beta))
+
+
+@function("math.lp_norm")
+def lp_norm(x, *, axis, p):
+    if p == 1:
+        n = ops.sum(ops.abs(x), axis=axis, keepdims=True)
+    else:
+        n = ops.sqrt(ops.sum(ops.square(x), axis=axis, keepdims=True))
+    safe = ops.where(ops.equal(n, 0), ops.ones_like(n), n)
+    return ops.where(ops.equal(n, 0), ops.zeros_like(x), ops.divide(x, safe))
+
+
+@function("math.mvn")
+def mvn(x, *, axes):
+    axes = tuple(axes)
+    m = ops.mean(x, axis=axes, keepdims=True)
+    var = ops.subtract(ops.mean(ops.square(x), axis=axes, keepdims=True), ops.square(m))
+    return ops.divide(ops.subtract(x, m), ops.add(ops.sqrt(ops.maximum(var, 0.0)), 1e-9))
+
+
+# ---------------------------------------------------------------- reductions
+def _reduce_fn(op, x, axes, keepdims):
+    kw = dict(axis=axes, keepdims=keepdims)
+    if op == "mean":
+        if "int" in str(x.dtype):
+            return ops.cast(ops.mean(ops.cast(x, "float64"), **kw), x.dtype)
+        return ops.mean(x, **kw)
+    if op == "sum":
+        return ops.sum(x, **kw)
+    if op == "max":
+        return ops.max(x, **kw)
+    if op == "min":
+        return ops.min(x, **kw)
+    if op == "prod":
+        return ops.prod(x, **kw)
+    if op == "l1":
+        return ops.sum(ops.abs(x), **kw)
+    if op == "l2":
+        return ops.sqrt(ops.sum(ops.square(x), **kw))
+    if op == "log_sum":
+        return ops.log(ops.sum(x, **kw))
+    if op == "log_sum_exp":
+        return ops.logsumexp(x, **kw)
+    if op == "sum_square":
+        return ops.sum(ops.square(x), **kw)
+    raise ValueError(f"unknown reduction {op!r}")
+
+
+@function("math.reduce")
+def reduce(x, *, op, axes, keepdims):
+    return _reduce_fn(op, x, tuple(axes), bool(keepdims))
+
+
+@function("math.arg")
+def arg(x, *, op, axis, keepdims, last=0):
+    idx = first_index(x, axis, op=op, last=bool(last), keepdims=bool(keepdims))
+    return ops.cast(idx, "int64")
+
+
+# ---------------------------------------------------------------- matmul
+@function("math.matmul")
+def matmul(a, b):
+    """numpy matmul semantics, including 1-D operands and broadcast batch dims."""
+    va, vb = len(a.shape) == 1, len(b.shape) == 1
+    if va:
+        a = ops.expand_dims(a, 0)
+    if vb:
+        b = ops.expand_dims(b, -1)
+    ra, rb = len(a.shape), len(b.shape)
+    if ra != rb:
+        r = max(ra, rb)
+        a = ops.reshape(a, (1,) * (r - ra) + tuple(ops.shape(a))) if ra < r else a
+        b = ops.reshape(b, (1,) * (r - rb) + tuple(ops.shape(b))) if rb < r else b
+    if len(a.shape) > 2:
+        sa, sb = ops.shape(a), ops.shape(b)
+        batch = [sb[i] if a.shape[i] == 1 else sa[i] for i in range(len(a.shape) - 2)]
+        a = ops.broadcast_to(a, tuple(batch) + tuple(sa[-2:]))
+        b = ops.broadcast_to(b, tuple(batch) + tuple(sb[-2:]))
+    y = ops.matmul(a, b)
+    if va:
+        y = ops.squeeze(y, -2)
+    if vb:
+        y = ops.squeeze(y, -1)
+    return y
+
+
+@function("math.gemm")
+def gemm(a, b, c=None, *, alpha, beta, trans_a, trans_b):
+    if trans_a:
+        a = ops.transpose(a)
+    if trans_b:
+        b = ops.transpose(b)
+    y = ops.matmul(a, b)
+    if alpha != 1.0:
+        y = ops.multiply(y, alpha)
+    if c is not None and beta != 0.0:
+        y = ops.add(y, ops.multiply(c, beta) if beta != 1.0 else c)
+    return y
+
+
+@function("math.einsum")
+def einsum(*xs, equation):
+    return ops.einsum(equation, *xs)

@@ -1,0 +1,357 @@
+"""Element-wise ops: arithmetic, comparison, logic, Where, Cast, unary math.
+
+`broadcast()` is the shared helper for every op with ONNX multidirectional broadcasting:
+the output follows the layout of its highest-rank tensor input, constants are expanded and
+permuted at conversion time, and other tensors are brought to that layout.
+"""
+from __future__ import annotations
+
+import numpy as np
+import keras
+import onnx
+
+from .. import layout as L
+from ..errors import NodeConversionError
+from ..layers import fn_math  # noqa: F401  (registers the math.* functions)
+from ..values import Const, Dim, Tensor, has_dims
+from .registry import converter
+
+
+# ----------------------------------------------------------------------------- broadcasting
+def _extend(perm, rank: int):
+    """`perm` of a rank-r tensor seen as rank `rank` with leading size-1 axes."""
+    k = rank - len(perm)
+    return tuple(range(k)) + tuple(p + k for p in perm)
+
+
+def out_layout(values) -> tuple:
+    """(out_perm, out_rank) of a broadcast over `values` (Const | Tensor | None)."""
+    vals = [v for v in values if v is not None]
+    rank = max(v.rank for v in vals)
+    tensors = [v for v in vals if isinstance(v, Tensor)]
+    if not tensors:
+        return L.identity(rank), rank
+    top = max(t.rank for t in tensors)
+    cands = [t for t in tensors if t.rank == top]
+    pick = next((t for t in cands if not L.is_identity(t.perm)), cands[0])
+    return _extend(pick.perm, rank), rank
+
+
+def align(ctx, v, out_perm, rank: int):
+    """One operand in the broadcast layout `out_perm` (rank `rank`): a numpy array for a
+    constant, a Keras tensor otherwise (leading size-1 axes left to Keras broadcasting)."""
+    if v is None:
+        return None
+    if isinstance(v, Const):
+        if has_dims(v.value):
+            raise ctx.error("a shape value with dynamic dimensions cannot be used as data here")
+        arr = np.asarray(v.value)
+        if arr.ndim == 0:
+            return arr
+        arr = arr.reshape((1,) * (rank - arr.ndim) + arr.shape)
+        return np.ascontiguousarray(np.transpose(arr, out_perm)) if not L.is_identity(out_perm) else arr
+    k = rank - v.rank
+    if v.rank == 0 or _extend(v.perm, rank) == tuple(out_perm):
+        return v.kt
+    # target keras axis j holds expanded ONNX axis out_perm[j]; axes < k are new size-1 axes
+    own = [p - k for p in out_perm if p >= k]          # v's ONNX axes in target order
+    kt = ctx.keras(v, tuple(own))
+    inserted = [j for j, p in enumerate(out_perm) if p < k]
+    lead = 0
+    while lead < len(inserted) and inserted[lead] == lead:
+        lead += 1
+    inserted = [j - lead for j in inserted[lead:]]
+    if inserted:
+        kt = ctx.op("expand_dims", [kt], suffix="expand", axes=inserted)
+    return kt
+
+
+def broadcast(ctx, values):
+    """ONNX multidirectional broadcasting through layouts.
+
+    Returns (args, out_perm, out_rank): args are Keras tensors or numpy arrays (None kept)
+    in the output layout `out_perm`."""
+    out_perm, rank = out_layout(values)
+    return [align(ctx, v, out_perm, rank) for v in values], out_perm, rank
+
+
+# ----------------------------------------------------------------------------- helpers
+def dtype_of(v) -> str:
+    if isinstance(v, Const):
+        return "int64" if v.value.dtype == object else str(v.value.dtype)
+    return keras.backend.standardize_dtype(v.dtype)
+
+
+def is_int(dtype: str) -> bool:
+    return "int" in dtype
+
+
+def _is_kt(a) -> bool:
+    return a is not None and not isinstance(a, np.ndarray)
+
+
+_MERGE = {"add": keras.layers.Add, "sub": keras.layers.Subtract, "mul": keras.layers.Multiply,
+          "max": keras.layers.Maximum, "min": keras.layers.Minimum, "mean": keras.layers.Average}
+
+
+def _native_merge(args) -> bool:
+    """Keras merge layers are exact for float32 tensors of one static shape."""
+    if len(args) < 2 or not all(_is_kt(a) for a in args):
+        return False
+    shapes = {tuple(a.shape) for a in args}
+    return (len(shapes) == 1 and all(keras.backend.standardize_dtype(a.dtype) == "float32" for a in args)
+            and None not in next(iter(shapes))[1:])
+
+
+def apply_nary(ctx, values, op: str, fn: str = "variadic"):
+    args, perm, _ = broadcast(ctx, values)
+    if op in _MERGE and _native_merge(args) and (op != "sub" or len(args) == 2):
+        return ctx.tensor(ctx.layer(_MERGE[op](name=ctx.name()), args), perm)
+    if op == "mean":
+        return ctx.tensor(ctx.op("math.mean", args), perm)
+    if fn == "binary":
+        return ctx.tensor(ctx.op("binary", args, op=op), perm)
+    return ctx.tensor(ctx.op("variadic", args, op=op), perm)
+
+
+def unary(ctx, x, op: str, **params):
+    return ctx.tensor(ctx.op("math.unary", [ctx.keras(x)], suffix=op, op=op, **params), x.perm)
+
+
+# ----------------------------------------------------------------------------- folding
+def _result(out, like):
+    """Back to a plain dtype when no dynamic Dim is left."""
+    out = np.asarray(out)
+    if out.dtype == object and not has_dims(out):
+        dts = [a.dtype for a in like if a.dtype != object]
+        return out.astype(dts[0] if dts else np.int64)
+    return out
+
+
+def _trunc_div(a, b):
+    if isinstance(a, Dim) or isinstance(b, Dim):
+        return a // b
+    q = abs(int(a)) // abs(int(b))
+    return q if (a < 0) == (b < 0) else -q
+
+
+def _fold_arith(np_fn):
+    def fold(node, a, b):
+        if a.dtype == object or b.dtype == object:
+            return _result(np_fn(a.astype(object), b.astype(object)), [a, b])
+        return np.asarray(np_fn(a, b)).astype(np.result_type(a, b))
+    return fold
+
+
+def _fold_div(node, a, b):
+    if a.dtype == object or b.dtype == object or np.issubdtype(np.result_type(a, b), np.integer):
+        out = np.frompyfunc(_trunc_div, 2, 1)(a.astype(object), b.astype(object))
+        return _result(out, [a, b])
+    return np.asarray(np.divide(a, b)).astype(np.result_type(a, b))
+
+
+def _fold_equal(node, a, b):
+    if a.dtype != object and b.dtype != object:
+        return np.asarray(np.equal(a, b))
+
+    def eq(x, y):
+        if isinstance(x, Dim) and isinstance(y, Dim):
+            if x is y:
+                return True
+        elif isinstance(x, Dim) or isinstance(y, Dim):
+            other = y if isinstance(x, Dim) else x
+            if other <= 0:  # a dimension of a non-empty tensor is never <= 0
+                return False
+        else:
+            return bool(x == y)
+        raise NodeConversionError(
+            node, f"cannot decide {x} == {y} for a dynamic dimension at conversion time; "
+                  "fix the input shapes with input_shapes={...}")
+    return np.frompyfunc(eq, 2, 1)(a.astype(object), b.astype(object)).astype(bool)
+
+
+def _fold_where(node, c, x, y):
+    if has_dims(c):
+        raise NodeConversionError(node, "the Where condition depends on a dynamic dimension")
+    if x.dtype == object or y.dtype == object:
+        return _result(np.where(c.astype(bool), x.astype(object), y.astype(object)), [x, y])
+    return np.asarray(np.where(c, x, y)).astype(np.result_type(x, y))
+
+
+# ----------------------------------------------------------------------------- arithmetic
+@converter("Add", fold=_fold_arith(np.add))
+def add(ctx, node):
+    return apply_nary(ctx, [ctx.input(0), ctx.input(1)], "add", "binary")
+
+
+@converter("Sub", fold=_fold_arith(np.subtract))
+def sub(ctx, node):
+    return apply_nary(ctx, [ctx.input(0), ctx.input(1)], "sub", "binary")
+
+
+@converter("Mul", fold=_fold_arith(np.multiply))
+def mul(ctx, node):
+    return apply_nary(ctx, [ctx.input(0), ctx.input(1)], "mul", "binary")
+
+
+@converter("Div", fold=_fold_div)
+def div(ctx, node):
+    a, b = ctx.input(0), ctx.input(1)
+    if is_int(dtype_of(a)):
+        args, perm, _ = broadcast(ctx, [a, b])
+        return ctx.tensor(ctx.op("math.int_div", args), perm)
+    return apply_nary(ctx, [a, b], "div", "binary")
+
+
+@converter("Pow")
+def pow_(ctx, node):
+    a, b = ctx.input(0), ctx.input(1)
+    out_dtype = dtype_of(a)
+    if isinstance(b, Const) and b.value.size == 1 and not is_int(out_dtype):
+        e = float(b.value.reshape(()))
+        if b.rank <= a.rank and e in (1.0, 2.0, 0.5):
+            kt = ctx.keras(a)
+            if e == 1.0:
+                return a
+            if e == 2.0:
+                return ctx.tensor(ctx.op("binary", [kt, kt], suffix="square", op="mul"), a.perm)
+            return unary(ctx, a, "sqrt")
+    args, perm, _ = broadcast(ctx, [a, b])
+    return ctx.tensor(ctx.op("math.pow", args, out_dtype=out_dtype), perm)
+
+
+@converter("Mod")
+def mod(ctx, node):
+    args, perm, _ = broadcast(ctx, [ctx.input(0), ctx.input(1)])
+    return ctx.tensor(ctx.op("math.mod", args, fmod=int(node.attr("fmod", 0))), perm)
+
+
+def _variadic(op):
+    def conv(ctx, node):
+        vals = [ctx.input(i) for i in range(ctx.n_inputs) if node.has_input(i)]
+        if len(vals) == 1:
+            return vals[0]
+        return apply_nary(ctx, vals, op)
+    return conv
+
+
+converter("Max")(_variadic("max"))
+converter("Min")(_variadic("min"))
+converter("Sum")(_variadic("add"))
+converter("Mean")(_variadic("mean"))
+
+
+# ----------------------------------------------------------------------------- unary math
+_UNARY_OPS = {
+    "Neg": "neg", "Abs": "abs", "Sqrt": "sqrt", "Exp": "exp", "Log": "log",
+    "Reciprocal": "reciprocal", "Floor": "floor", "Ceil": "ceil", "Round": "round",
+    "Sign": "sign", "Sin": "sin", "Cos": "cos", "Tan": "tan", "Asin": "asin", "Acos": "acos",
+    "Atan": "atan", "Sinh": "sinh", "Cosh": "cosh", "Asinh": "asinh", "Acosh": "acosh",
+    "Atanh": "atanh", "Not": "not", "IsNaN": "isnan", "BitwiseNot": "bitwise_not",
+}
+
+
+def _unary_converter(op):
+    def conv(ctx, node):
+        return unary(ctx, ctx.input(0), op)
+    return conv
+
+
+for _onnx, _op in _UNARY_OPS.items():
+    converter(_onnx)(_unary_converter(_op))
+
+
+@converter("IsInf")
+def is_inf(ctx, node):
+    x = ctx.input(0)
+    kt = ctx.op("math.is_inf", [ctx.keras(x)], positive=int(node.attr("detect_positive", 1)),
+                negative=int(node.attr("detect_negative", 1)))
+    return ctx.tensor(kt, x.perm)
+
+
+# ----------------------------------------------------------------------------- comparison, logic
+_BINARY_OPS = {"Less": "less", "LessOrEqual": "less_equal", "Greater": "greater",
+               "GreaterOrEqual": "greater_equal", "And": "and", "Or": "or", "Xor": "xor",
+               "BitwiseAnd": "bitwise_and", "BitwiseOr": "bitwise_or", "BitwiseXor": "bitwise_xor"}
+
+
+def _binary_converter(op):
+    def conv(ctx, node):
+        args, perm, _ = broadcast(ctx, [ctx.input(0), ctx.input(1)])
+        if op.startswith("bitwise"):
+            return ctx.tensor(ctx.op("math.bitwise", args, op=op), perm)
+        return ctx.tensor(ctx.op("binary", args, suffix=op, op=op), perm)
+    return conv
+
+
+for _onnx, _op in _BINARY_OPS.items():
+    converter(_onnx)(_binary_converter(_op))
+converter("Equal", fold=_fold_equal)(_binary_converter("equal"))
+
+
+@converter("Where", fold=_fold_where)
+def where(ctx, node):
+    args, perm, _ = broadcast(ctx, [ctx.input(0), ctx.input(1), ctx.input(2)])
+    return ctx.tensor(ctx.op("math.where", args), perm)
+
+
+# ----------------------------------------------------------------------------- Cast
+_REFUSED_TYPES = {onnx.TensorProto.STRING, onnx.TensorProto.COMPLEX64, onnx.TensorProto.COMPLEX128,
+                  onnx.TensorProto.UNDEFINED}
+
+
+def onnx_to_keras_dtype(elem_type: int):
+    """ONNX element type -> Keras dtype string, or None when Keras has no equivalent."""
+    if elem_type in _REFUSED_TYPES:
+        return None
+    if elem_type == onnx.TensorProto.BFLOAT16:
+        return "bfloat16"
+    try:
+        name = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type)).name
+    except (KeyError, TypeError, ValueError):
+        return None
+    supported = {"float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8",
+                 "uint16", "uint32", "uint64", "bool"}
+    return name if name in supported else None
+
+
+def _check_cast(node):
+    to = node.attr("to")
+    if to is not None and onnx_to_keras_dtype(int(to)) is None:
+        return f"Cast to {onnx.TensorProto.DataType.Name(int(to))} has no Keras equivalent"
+    return None
+
+
+def _fold_cast(node, a):
+    to = int(node.attr("to"))
+    if has_dims(a):
+        if to == onnx.TensorProto.STRING:
+            raise NodeConversionError(node, "cannot cast a shape with dynamic dimensions to string")
+        return a  # a shape value keeps its dynamic entries
+    if a.dtype == object:
+        a = a.astype(np.int64)
+    return np.asarray(a).astype(onnx.helper.tensor_dtype_to_np_dtype(to))
+
+
+def cast_to(ctx, x, dtype: str):
+    if dtype_of(x) == dtype:
+        return x
+    return ctx.tensor(ctx.op("cast", [ctx.keras(x)], dtype=dtype), x.perm)
+
+
+@converter("Cast", check=_check_cast, fold=_fold_cast, limits="no string, complex or float8/4-bit targets")
+def cast(ctx, node):
+    return cast_to(ctx, ctx.input(0), onnx_to_keras_dtype(int(node.attr("to"))))
+
+
+def _fold_cast_like(node, a, b):
+    if has_dims(a):
+        return a
+    if a.dtype == object:
+        a = a.astype(np.int64)
+    return np.asarray(a).astype(b.dtype if b.dtype != object else np.int64)
+
+
+@converter("CastLike", fold=_fold_cast_like)
+def cast_like(ctx, node):
+    return cast_to(ctx, ctx.input(0), dtype_of(ctx.input(1)))

@@ -1,0 +1,134 @@
+"""Gemm, MatMul and Einsum. A constant right operand becomes a keras.layers.Dense."""
+from __future__ import annotations
+
+import numpy as np
+import keras
+
+from .. import layout as L
+from ..layers import fn_math  # noqa: F401  (registers the math.* functions)
+from ..values import Const, Tensor, static_dim
+from .elementwise import broadcast, dtype_of
+from .registry import converter
+
+
+def _dense(ctx, kt, kernel, bias=None):
+    layer = keras.layers.Dense(kernel.shape[1], use_bias=bias is not None, kernel_initializer="zeros",
+                               bias_initializer="zeros", name=ctx.name())
+    y = ctx.layer(layer, kt)
+    layer.set_weights([kernel.astype(np.float32)] + ([bias.astype(np.float32)] if bias is not None else []))
+    return y
+
+
+def _static_last(a, axis=-1) -> bool:
+    """Dense needs its input's contracted dim to be static."""
+    return bool(a.onnx_shape) and static_dim(a.onnx_shape[axis]) is not None
+
+
+def _arg(ctx, v, perm=None):
+    return ctx.keras(v, perm) if isinstance(v, Tensor) else np.asarray(v.value)
+
+
+# ----------------------------------------------------------------------------- Gemm
+@converter("Gemm")
+def gemm(ctx, node):
+    a, b, c = ctx.input(0), ctx.input(1), ctx.input(2)
+    alpha, beta = float(node.attr("alpha", 1.0)), float(node.attr("beta", 1.0))
+    ta, tb = int(node.attr("transA", 0)), int(node.attr("transB", 0))
+    if beta == 0.0:
+        c = None
+    if (isinstance(a, Tensor) and isinstance(b, Const) and a.rank == 2 and dtype_of(a) == "float32"
+            and _static_last(a, 0 if ta else 1)):
+        w = np.asarray(b.value, np.float64)
+        w = (w.T if tb else w) * alpha
+        n = w.shape[1]
+        bias = None
+        if isinstance(c, Const):
+            cb = np.asarray(c.value, np.float64) * beta
+            if cb.ndim <= 1 or cb.shape[0] == 1:
+                bias = np.broadcast_to(cb.reshape(cb.shape[-1:] if cb.ndim else ()), (n,))
+                c = None
+        # the Keras value of A with perm (1, 0) is A^T: transA costs nothing then
+        y = _dense(ctx, ctx.keras(a, (1, 0) if ta else (0, 1)), w, bias)
+        ctx.record(kind="gemm", decision="keras.layers.Dense", reason="constant B")
+        if c is None:
+            return ctx.tensor(y, (0, 1))
+        yt = ctx.tensor(y, (0, 1))
+        if isinstance(c, Const):
+            c = Const(np.asarray(c.value * beta, dtype="float32"))
+            args, perm, _ = broadcast(ctx, [yt, c])
+            return ctx.tensor(ctx.op("binary", args, suffix="c", op="add"), perm)
+        (kc, ky), perm, _ = broadcast(ctx, [c, yt])
+        return ctx.tensor(ctx.op("math.affine", [kc, np.asarray(beta, "float32"), ky], suffix="c"), perm)
+    dt = dtype_of(a)
+    args = [_arg(ctx, a, (0, 1)), _arg(ctx, b, (0, 1))]
+    if c is not None:
+        args.append(_arg(ctx, c, L.identity(c.rank)) if isinstance(c, Tensor) else np.asarray(c.value, dt))
+    y = ctx.op("math.gemm", args, alpha=alpha, beta=beta, trans_a=ta, trans_b=tb)
+    return ctx.tensor(y, (0, 1))
+
+
+# ----------------------------------------------------------------------------- MatMul
+def _out_rank(ra: int, rb: int) -> int:
+    if ra == 1 and rb == 1:
+        return 0
+    if ra == 1:
+        return rb - 1
+    if rb == 1:
+        return ra - 1
+    return max(ra, rb)
+
+
+@converter("MatMul")
+def matmul(ctx, node):
+    a, b = ctx.input(0), ctx.input(1)
+    if (isinstance(a, Tensor) and isinstance(b, Const) and b.rank == 2 and a.rank >= 2
+            and dtype_of(a) == "float32" and _static_last(a)):
+        # Dense acts on the last Keras axis: keep a layout whose last axis is ONNX's last axis
+        perm = a.perm if a.perm[-1] == a.rank - 1 else L.identity(a.rank)
+        y = _dense(ctx, ctx.keras(a, perm), np.asarray(b.value))
+        ctx.record(kind="matmul", decision="keras.layers.Dense", reason="constant 2-D right operand")
+        return ctx.tensor(y, perm)
+    rank = _out_rank(a.rank, b.rank)
+    tail_ok = (isinstance(a, Tensor) and isinstance(b, Tensor) and a.rank == b.rank and a.rank > 2
+               and a.perm == b.perm and a.perm[-2:] == (a.rank - 2, a.rank - 1))
+    if tail_ok:
+        # both operands share a layout that permutes only batch axes: multiply as stored
+        y = ctx.op("math.matmul", [ctx.keras(a), ctx.keras(b)])
+        return ctx.tensor(y, a.perm)
+    args = [_arg(ctx, v, L.identity(v.rank)) for v in (a, b)]
+    return ctx.tensor(ctx.op("math.matmul", args), L.identity(rank))
+
+
+# ----------------------------------------------------------------------------- Einsum
+def _parse(equation: str, n: int):
+    eq = equation.replace(" ", "")
+    lhs, _, rhs = eq.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != n:
+        return None
+    if "->" not in eq:
+        letters = "".join(terms)
+        rhs = "".join(sorted(ch for ch in set(letters) if letters.count(ch) == 1))
+    return terms, rhs
+
+
+@converter("Einsum", since=12)
+def einsum(ctx, node):
+    vals = [ctx.input(i) for i in range(ctx.n_inputs)]
+    equation = node.attr("equation")
+    parsed = _parse(equation, len(vals))
+    if parsed is None:
+        raise ctx.error(f"cannot parse equation {equation!r} for {len(vals)} inputs")
+    terms, rhs = parsed
+    if "." in equation or any(len(t) != v.rank for t, v in zip(terms, vals)):
+        args = [_arg(ctx, v, L.identity(v.rank)) for v in vals]
+        y = ctx.op("math.einsum", args, equation=equation)
+        return ctx.tensor(y, L.identity(len(y.shape)))
+    # subscripts follow each operand's stored layout: no transposes
+    args, kterms = [], []
+    for t, v in zip(terms, vals):
+        perm = v.perm if isinstance(v, Tensor) else L.identity(v.rank)
+        args.append(_arg(ctx, v))
+        kterms.append("".join(t[p] for p in perm))
+    y = ctx.op("math.einsum", args, equation=",".join(kterms) + "->" + rhs)
+    return ctx.tensor(y, L.identity(len(rhs)))

@@ -1,0 +1,72 @@
+"""Reductions (Reduce*) and ArgMax/ArgMin, with axes remapped through the layout."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import layout as L
+from ..layers import fn_math  # noqa: F401  (registers the math.* functions)
+from .registry import converter
+
+# op type -> (function op name, opset from which axes is an input)
+_REDUCE = {
+    "ReduceMean": ("mean", 18), "ReduceSum": ("sum", 13), "ReduceMax": ("max", 18),
+    "ReduceMin": ("min", 18), "ReduceProd": ("prod", 18), "ReduceL1": ("l1", 18),
+    "ReduceL2": ("l2", 18), "ReduceLogSum": ("log_sum", 18), "ReduceLogSumExp": ("log_sum_exp", 18),
+    "ReduceSumSquare": ("sum_square", 18),
+}
+
+
+def _axes(ctx, node, axes_input_since: int):
+    """The ONNX axes to reduce (normalized, sorted), or None for 'no reduction'."""
+    rank = ctx.input(0).rank
+    if node.opset >= axes_input_since:
+        axes = ctx.const(1, "axes") if node.has_input(1) else None
+        noop = int(node.attr("noop_with_empty_axes", 0) or 0)
+    else:
+        axes = node.attr("axes")
+        noop = 0
+    axes = [] if axes is None else [int(a) for a in np.asarray(axes).reshape(-1)]
+    if not axes:
+        return None if noop else list(range(rank))
+    for a in axes:
+        if not -rank <= a < rank:
+            raise ctx.error(f"axis {a} is out of range for an input of rank {rank}")
+    return sorted({a % rank if rank else 0 for a in axes})
+
+
+def _reduce(op: str, since: int):
+    def conv(ctx, node):
+        x = ctx.input(0)
+        axes = _axes(ctx, node, since)
+        if axes is None:
+            return x
+        keepdims = int(node.attr("keepdims", 1))
+        kaxes = sorted(L.keras_axis(x.perm, a) for a in axes)
+        y = ctx.op("math.reduce", [ctx.keras(x)], suffix=op, op=op, axes=kaxes, keepdims=keepdims)
+        perm = x.perm if keepdims else L.drop_axes(x.perm, axes)
+        return ctx.tensor(y, perm)
+    return conv
+
+
+for _onnx, (_op, _since) in _REDUCE.items():
+    converter(_onnx)(_reduce(_op, _since))
+
+
+def _arg(op: str):
+    def conv(ctx, node):
+        x = ctx.input(0)
+        axis = int(node.attr("axis", 0))
+        if not -x.rank <= axis < x.rank:
+            raise ctx.error(f"axis {axis} is out of range for an input of rank {x.rank}")
+        axis %= x.rank
+        keepdims = int(node.attr("keepdims", 1))
+        last = int(node.attr("select_last_index", 0) or 0)
+        k = L.keras_axis(x.perm, axis)
+        y = ctx.op("math.arg", [ctx.keras(x)], suffix=op, op=op, axis=k, keepdims=keepdims, last=last)
+        perm = x.perm if keepdims else L.drop_axes(x.perm, [axis])
+        return ctx.tensor(y, perm, dtype="int64")
+    return conv
+
+
+converter("ArgMax")(_arg("max"))
+converter("ArgMin")(_arg("min"))
