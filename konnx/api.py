@@ -44,29 +44,29 @@ def convert(model: Union[str, os.PathLike, onnx.ModelProto], *, input_shapes: Op
 
 def convert_detailed(model, *, input_shapes=None, channels_last_io=False, progress=None) -> Conversion:
     load_all()
-    proto = loader.load(model)
+    proto, weights = loader.split_weights(loader.load(model))
     opset = loader.check(proto)
-    bad = loader.unsupported_nodes(proto, opset)
+    bad = loader.unsupported_nodes(proto, opset, weights)
     if bad:
         raise UnsupportedOpError(bad)
     proto = loader.normalize(proto, input_shapes)
-    bad = loader.unsupported_nodes(proto, opset)
+    bad = loader.unsupported_nodes(proto, opset, weights)
     if bad:
         raise UnsupportedOpError(bad)
-    return _emit(proto, opset, channels_last_io, progress)
+    return _emit(proto, weights, opset, channels_last_io, progress)
 
 
 def _io_perm(rank: int, channels_last_io: bool):
     return L.channels_last(rank) if channels_last_io and rank >= 3 else L.identity(rank)
 
 
-def _emit(proto: onnx.ModelProto, opset: int, channels_last_io: bool, progress=None) -> Conversion:
+def _emit(proto: onnx.ModelProto, weights: dict, opset: int, channels_last_io: bool, progress=None) -> Conversion:
     import keras
 
     shapes, types = loader.value_info(proto)
     ctx = Context(shapes, types)
     g = proto.graph
-    for init in g.initializer:
+    for init in list(g.initializer) + list(weights.values()):
         ctx.values[init.name] = Const(numpy_helper.to_array(init))
     inputs = []
     for vi in g.input:

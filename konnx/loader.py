@@ -118,11 +118,11 @@ def _with_output_types(model: onnx.ModelProto) -> onnx.ModelProto:
     return copy
 
 
-def unsupported_nodes(model: onnx.ModelProto, opset: int) -> list[UnsupportedNode]:
+def unsupported_nodes(model: onnx.ModelProto, opset: int, weights=()) -> list[UnsupportedNode]:
     """Every node that has no converter or whose converter's check refuses it.
     Nodes whose inputs are all constants are folded, so they need no converter."""
     g = model.graph
-    known = {i.name for i in g.initializer} | {""}
+    known = {i.name for i in g.initializer} | set(weights) | {""}
     out = []
     for idx, proto in enumerate(g.node):
         node = Node(proto, opset, idx)
@@ -144,6 +144,44 @@ def unsupported_nodes(model: onnx.ModelProto, opset: int) -> list[UnsupportedNod
 
 _NONDETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
                      "Multinomial", "Bernoulli"}
+
+
+_LIGHT_LIMIT = 1024  # elements; larger initializers are weights, never shape values
+
+
+def split_weights(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict]:
+    """A copy of the model without its large initializers (declared as graph inputs instead),
+    and those initializers by name. The checker and shape inference serialize the model they
+    are given, so running them on the light copy saves copying every weight several times."""
+    light = onnx.ModelProto()
+    light.ir_version = model.ir_version
+    light.producer_name, light.producer_version = model.producer_name, model.producer_version
+    light.domain, light.model_version, light.doc_string = model.domain, model.model_version, model.doc_string
+    light.opset_import.extend(model.opset_import)
+    light.functions.extend(model.functions)
+    light.metadata_props.extend(model.metadata_props)
+    g, lg = model.graph, light.graph
+    lg.name, lg.doc_string = g.name, g.doc_string
+    lg.node.extend(g.node)
+    lg.output.extend(g.output)
+    lg.value_info.extend(g.value_info)
+    lg.sparse_initializer.extend(g.sparse_initializer)
+    declared = {i.name for i in g.input}
+    weights = {}
+    extra_inputs = []
+    for init in g.initializer:
+        n = 1
+        for d in init.dims:
+            n *= d
+        if n <= _LIGHT_LIMIT:
+            lg.initializer.append(init)
+            continue
+        weights[init.name] = init
+        if init.name not in declared:
+            extra_inputs.append(onnx.helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
+    lg.input.extend(g.input)
+    lg.input.extend(extra_inputs)
+    return light, weights
 
 
 def normalize(model: onnx.ModelProto, input_shapes: Optional[dict] = None) -> onnx.ModelProto:
