@@ -1,0 +1,235 @@
+"""Whitelisted functions for the tensor, shape and resize converters (keras.ops only)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from keras import ops
+
+from .functions import dynamic_shape, function
+
+
+# ----------------------------------------------------------------------------- shapes
+@function("shape_vector")
+def _shape_vector(*refs, spec):
+    """An int64 vector: ints are literal, {"t": i, "axis": k} is refs[i]'s size on axis k."""
+    parts = []
+    for s in spec:
+        if isinstance(s, dict):
+            parts.append(ops.cast(ops.shape(refs[s["t"]])[s["axis"]], "int64"))
+        else:
+            parts.append(ops.convert_to_tensor(s, dtype="int64"))
+    return ops.stack(parts)
+
+
+@function("fill")
+def _fill(shape, *, value, dtype):
+    return ops.full(ops.cast(shape, "int64"), value, dtype=dtype)
+
+
+@function("full_like")
+def _full_like(x, *, value, dtype):
+    return ops.full_like(x, value, dtype=dtype)
+
+
+@function("range")
+def _range(start, limit, delta, *, dtype):
+    start, limit, delta = (ops.reshape(ops.cast(v, dtype), ()) for v in (start, limit, delta))
+    return ops.arange(start, limit, delta, dtype=dtype)
+
+
+@function("reshape_dynamic")
+def _reshape_dynamic(x, shape):
+    return ops.reshape(x, ops.cast(shape, "int64"))
+
+
+@function("reshape_runtime")
+def _reshape_runtime(x, shape, *, allowzero):
+    """ONNX Reshape to a shape tensor known only at run time (0 copies the input dim)."""
+    shape = ops.cast(ops.reshape(shape, (-1,)), "int64")
+    if not allowzero:
+        n, rank = int(shape.shape[0]), len(x.shape)
+        dims = [ops.cast(ops.shape(x)[i], "int64") if i < rank else ops.convert_to_tensor(0, "int64")
+                for i in range(n)]
+        shape = ops.where(ops.equal(shape, 0), ops.stack(dims), shape)
+    return ops.reshape(x, shape)
+
+
+@function("broadcast")
+def _broadcast(x, *, shape):
+    return ops.broadcast_to(x, dynamic_shape(x, shape))
+
+
+@function("broadcast_dynamic")
+def _broadcast_dynamic(x, shape):
+    return ops.broadcast_to(x, ops.cast(shape, "int64"))
+
+
+@function("tile")
+def _tile(x, *, repeats):
+    return ops.tile(x, repeats)
+
+
+# ----------------------------------------------------------------------------- indexing
+@function("gather")
+def _gather(x, indices, *, axis):
+    return ops.take(x, indices, axis=axis)
+
+
+@function("gather_elements")
+def _gather_elements(x, indices, *, axis):
+    indices = ops.cast(indices, "int64")
+    n = ops.cast(ops.shape(x)[axis], "int64")
+    indices = ops.where(indices < 0, indices + n, indices)
+    return ops.take_along_axis(x, indices, axis=axis)
+
+
+@function("gather_nd")
+def _gather_nd(data, indices, *, batch_dims, data_shape, out_shape):
+    """ONNX GatherND on static-shaped `data` (ONNX layout): index tuples become flat
+    row-major offsets into data reshaped to [batch * indexed, rest...]."""
+    b = batch_dims
+    k = int(indices.shape[-1])
+    dims = data_shape[b:b + k]
+    rest = data_shape[b + k:]
+    nb = int(np.prod(data_shape[:b], dtype=np.int64))
+    nk = int(np.prod(dims, dtype=np.int64))
+    strides = [int(np.prod(dims[i + 1:], dtype=np.int64)) for i in range(k)]
+    idx = ops.cast(indices, "int64")
+    idx = ops.where(idx < 0, idx + np.asarray(dims, np.int64), idx)
+    flat = ops.sum(idx * np.asarray(strides, np.int64), axis=-1)
+    flat = ops.reshape(flat, (nb, -1)) + (np.arange(nb, dtype=np.int64) * nk)[:, None]
+    d = ops.reshape(data, (nb * nk,) + tuple(rest))
+    out = ops.take(d, ops.reshape(flat, (-1,)), axis=0)
+    return ops.reshape(out, tuple(-1 if s is None else s for s in out_shape))
+
+
+@function("where_mask")
+def _where_mask(x, mask):
+    return ops.where(ops.cast(mask, "bool"), x, ops.zeros_like(x))
+
+
+@function("one_hot")
+def _one_hot(indices, values, *, depth, axis):
+    idx = ops.cast(indices, "int64")
+    idx = ops.where(idx < 0, idx + depth, idx)
+    hot = ops.one_hot(idx, depth, axis=axis, dtype="float32")
+    values = ops.reshape(values, (-1,))
+    return ops.where(hot > 0.5, values[1], values[0])
+
+
+@function("cumsum")
+def _cumsum(x, *, axis, exclusive, reverse):
+    if reverse:
+        x = ops.flip(x, axis=axis)
+    y = ops.cumsum(x, axis=axis)
+    if exclusive:
+        pads = [(0, 0)] * len(x.shape)
+        pads[axis] = (1, 0)
+        idx = [slice(None)] * len(x.shape)
+        idx[axis] = slice(0, -1)
+        y = ops.pad(y, pads)[tuple(idx)]
+    if reverse:
+        y = ops.flip(y, axis=axis)
+    return y
+
+
+# ----------------------------------------------------------------------------- padding
+def _axis_slice(x, axis, start, stop):
+    idx = [slice(None)] * len(x.shape)
+    idx[axis] = slice(start, stop)
+    return x[tuple(idx)]
+
+
+def _edge(x, axis, b, e):
+    parts = []
+    if b:
+        parts.append(ops.repeat(_axis_slice(x, axis, 0, 1), b, axis=axis))
+    parts.append(x)
+    if e:
+        parts.append(ops.repeat(_axis_slice(x, axis, -1, None), e, axis=axis))
+    return ops.concatenate(parts, axis=axis) if len(parts) > 1 else x
+
+
+def _wrap(x, axis, b, e, n):
+    if n is not None and (b > n or e > n):
+        before, after = math.ceil(b / n), math.ceil(e / n)
+        reps = [1] * len(x.shape)
+        reps[axis] = before + 1 + after
+        t = ops.tile(x, reps)
+        start = before * n - b
+        return _axis_slice(t, axis, start, start + n + b + e)
+    parts = []
+    if b:
+        parts.append(_axis_slice(x, axis, -b, None))
+    parts.append(x)
+    if e:
+        parts.append(_axis_slice(x, axis, 0, e))
+    return ops.concatenate(parts, axis=axis) if len(parts) > 1 else x
+
+
+@function("pad_mode")
+def _pad_mode(x, *, pads, mode, sizes=None):
+    """Non-negative (begin, end) pads per axis in mode reflect, edge or wrap. The TF backend
+    of ops.pad only has constant/reflect/symmetric, so edge and wrap are slices+concatenate."""
+    if mode == "reflect":
+        return ops.pad(x, [tuple(p) for p in pads], mode="reflect")
+    for axis, (b, e) in enumerate(pads):
+        if not b and not e:
+            continue
+        if mode == "edge":
+            x = _edge(x, axis, b, e)
+        else:
+            x = _wrap(x, axis, b, e, None if sizes is None else sizes[axis])
+    return x
+
+
+# ----------------------------------------------------------------------------- depth/space
+def _dims(x):
+    dyn = ops.shape(x)
+    return [s if s is not None else dyn[i] for i, s in enumerate(x.shape)]
+
+
+@function("depth_to_space")
+def _depth_to_space(x, *, block, mode):
+    n, h, w, c = _dims(x)
+    b = block
+    c2 = c // (b * b)
+    if mode == "DCR":
+        y = ops.reshape(x, (n, h, w, b, b, c2))
+        y = ops.transpose(y, (0, 1, 3, 2, 4, 5))
+    else:
+        y = ops.reshape(x, (n, h, w, c2, b, b))
+        y = ops.transpose(y, (0, 1, 4, 2, 5, 3))
+    return ops.reshape(y, (n, h * b, w * b, c2))
+
+
+@function("space_to_depth")
+def _space_to_depth(x, *, block):
+    n, h, w, c = _dims(x)
+    b = block
+    y = ops.reshape(x, (n, h // b, b, w // b, b, c))
+    y = ops.transpose(y, (0, 1, 3, 2, 4, 5))
+    return ops.reshape(y, (n, h // b, w // b, b * b * c))
+
+
+# ----------------------------------------------------------------------------- resize
+@function("resize_axis")
+def _resize_axis(x, indices, weights=None, valid=None, *, axis, fill=0.0):
+    """One separable resize step along `axis`: out = sum_t weights[t] * take(x, indices[t]).
+    indices/weights have shape (taps, out_len); `valid` (out_len,) marks output positions that
+    take `fill` instead (tf_crop_and_resize extrapolation)."""
+    rank = len(x.shape)
+    bshape = (-1,) + (1,) * (rank - axis - 1)
+    taps = int(indices.shape[0])
+    if weights is None:
+        y = ops.take(x, indices[0], axis=axis)
+    else:
+        weights = ops.cast(weights, x.dtype)
+        y = None
+        for t in range(taps):
+            term = ops.take(x, indices[t], axis=axis) * ops.reshape(weights[t], bshape)
+            y = term if y is None else y + term
+    if valid is not None:
+        y = ops.where(ops.reshape(ops.cast(valid, "bool"), bshape), y, ops.cast(fill, y.dtype))
+    return y

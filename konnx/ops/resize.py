@@ -1,0 +1,184 @@
+"""Resize (opsets 10, 11, 13, 18, 19) and Upsample (opsets 7, 9).
+
+Every mode is computed exactly the same way: resize is separable, so for each resized axis
+konnx computes at conversion time (static sizes needed on the resized axes) the source
+indices and weights of every output position (resize_math.py, following onnxruntime's
+arithmetic) and applies ``out = sum_t w[t] * take(x, idx[t], axis)`` on the channels-last
+tensor. Nearest upsampling by integer factors that repeats every pixel (asymmetric/floor,
+half_pixel/round_prefer_floor x2, ...) becomes keras.layers.UpSampling*D instead.
+"""
+from __future__ import annotations
+
+import numpy as np
+import keras
+
+from .. import layout as L
+from ..values import Dim, static_dim
+from . import resize_math as RM
+from .registry import converter
+from .shape import dim_axis
+
+_UPSAMPLING = {1: keras.layers.UpSampling1D, 2: keras.layers.UpSampling2D, 3: keras.layers.UpSampling3D}
+
+
+def _antialias(node) -> bool:
+    return (node.op_type == "Resize" and node.opset >= 18 and bool(int(node.attr("antialias", 0) or 0))
+            and node.attr("mode", "nearest") != "nearest")
+
+
+def _check_resize(node):
+    if _antialias(node) and node.attr("coordinate_transformation_mode") == "tf_crop_and_resize":
+        return "antialias=1 together with tf_crop_and_resize is not supported"
+    mode = node.attr("mode", "nearest")
+    if mode not in ("nearest", "linear", "cubic"):
+        return f"unknown mode {mode!r}"
+    if node.opset >= 11 and node.attr("coordinate_transformation_mode", "half_pixel") not in RM.COORD_MODES:
+        return f"unknown coordinate_transformation_mode {node.attr('coordinate_transformation_mode')!r}"
+    return None
+
+
+def _nonempty(ctx, i, what, allow_dims=False):
+    if not ctx.node.has_input(i):
+        return None
+    v = ctx.const(i, what, allow_dims=allow_dims)
+    return None if v.size == 0 else np.asarray(v).reshape(-1)
+
+
+def _plan(ctx, node, x):
+    """Per ONNX axis: (in_len, out_len, scale, roi) with in/out None where unknown."""
+    rank = x.rank
+    shape = [static_dim(d) for d in x.onnx_shape]
+    if node.op_type == "Upsample":
+        scales = node.attr("scales") if node.opset < 9 else ctx.const(1, "scales")
+        scales, sizes, roi, axes = np.asarray(scales, np.float32).reshape(-1), None, None, list(range(rank))
+    elif node.opset < 11:
+        scales, sizes, roi, axes = _nonempty(ctx, 1, "scales"), None, None, list(range(rank))
+    else:
+        roi = _nonempty(ctx, 1, "roi")
+        scales = _nonempty(ctx, 2, "scales")
+        sizes = _nonempty(ctx, 3, "sizes", allow_dims=True) if scales is None else None
+        axes = node.attr("axes") if node.opset >= 18 else None
+        axes = [int(a) % rank for a in axes] if axes else list(range(rank))
+    if scales is None and sizes is None:
+        raise ctx.error("neither scales nor sizes is given")
+    n = len(axes)
+    rois = [(0.0, 1.0)] * rank
+    if roi is not None and len(roi) == 2 * n:
+        for i, a in enumerate(axes):
+            rois[a] = (float(roi[i]), float(roi[i + n]))
+    plan = [(shape[a], shape[a], 1.0, rois[a]) for a in range(rank)]
+    if scales is not None:
+        if len(scales) != n:
+            raise ctx.error(f"{len(scales)} scales for {n} axes")
+        for a, s in zip(axes, scales):
+            s = float(np.float32(s))
+            if s == 1.0:
+                continue
+            if shape[a] is None:
+                raise ctx.error(f"resizing axis {a} needs its static size; fix it with input_shapes")
+            plan[a] = (shape[a], RM.output_size_from_scale(s, shape[a]), s, rois[a])
+        return plan
+    if len(sizes) != n:
+        raise ctx.error(f"{len(sizes)} sizes for {n} axes")
+    scale_of = {}
+    for a, s in zip(axes, sizes):
+        if isinstance(s, Dim):
+            if dim_axis(s, node.inputs[0], x.onnx_shape) != a and shape[a] is not None:
+                raise ctx.error(f"sizes[{a}] is a dynamic value unrelated to the input; fix it with input_shapes")
+            continue  # the input's own (dynamic) dim: unchanged
+        s = int(s)
+        if shape[a] is None:
+            raise ctx.error(f"resizing axis {a} needs its static size; fix it with input_shapes")
+        scale_of[a] = float(np.float32(s) / np.float32(shape[a])) if shape[a] else 1.0
+        plan[a] = (shape[a], s, scale_of[a], rois[a])
+    policy = node.attr("keep_aspect_ratio_policy", "stretch") if node.opset >= 18 else "stretch"
+    if policy != "stretch":
+        pick = min if policy == "not_larger" else max
+        ss = [scale_of.get(a, 1.0) for a in axes]
+        s = pick(np.float32(v) for v in ss)
+        for a in axes:
+            if shape[a] is None:
+                raise ctx.error("keep_aspect_ratio_policy needs static sizes; fix them with input_shapes")
+            out = int(RM._round_half_away(np.float32(s) * np.float32(shape[a])))
+            plan[a] = (shape[a], out, float(s), rois[a])
+    return plan
+
+
+def _modes(node):
+    if node.op_type == "Upsample" or node.opset < 11:
+        mode = node.attr("mode", "nearest")
+        mode = "linear" if mode in ("bilinear", "trilinear") else mode
+        return mode, "asymmetric", "simple"
+    mode = node.attr("mode", "nearest")
+    coord = node.attr("coordinate_transformation_mode", "half_pixel")
+    nearest = node.attr("nearest_mode", "round_prefer_floor") if mode == "nearest" else "simple"
+    return mode, coord, nearest
+
+
+def resize_common(ctx, node):
+    x = ctx.input(0)
+    mode, coord, nearest = _modes(node)
+    if mode not in ("nearest", "linear", "cubic"):
+        raise ctx.error(f"unknown mode {mode!r}")
+    plan = _plan(ctx, node, x)
+    if all(i == o for i, o, _, _ in plan):
+        return x  # onnxruntime copies when no output dim changes
+    if mode != "nearest" and not np.issubdtype(np.dtype(x.dtype), np.floating):
+        raise ctx.error(f"{mode} resize of a {x.dtype} tensor is not supported (only float)")
+    a_coef = float(node.attr("cubic_coeff_a", -0.75))
+    excl = bool(int(node.attr("exclude_outside", 0) or 0))
+    fill = float(node.attr("extrapolation_value", 0.0) or 0.0)
+    taps = {}
+    for a, (i, o, s, roi) in enumerate(plan):
+        if i == o and s == 1.0:
+            continue
+        if _antialias(node):
+            t = RM.antialias_taps(mode, coord, i, o, s, roi, a_coef, excl)
+        else:
+            t = RM.axis_taps(mode, coord, nearest, i, o, s, roi, a_coef, excl)
+        if t is not None:
+            taps[a] = t
+    cl = L.channels_last(x.rank)
+    kt = ctx.keras(x, cl)
+    if not taps:
+        return ctx.tensor(kt, cl) if kt is not x.kt else x
+    factors = [RM.integer_upsample_factor(taps.get(a), plan[a][0], plan[a][1]) for a in range(x.rank)]
+    nsp = x.rank - 2
+    if (nsp in _UPSAMPLING and all(f is not None for f in factors) and factors[0] == 1 and factors[1] == 1):
+        size = tuple(factors[2:])
+        kw = {} if nsp == 1 else {"data_format": "channels_last"}
+        arg = size[0] if nsp == 1 else size
+        if nsp == 2:
+            kw["interpolation"] = "nearest"
+        y = ctx.layer(_UPSAMPLING[nsp](arg, name=ctx.name(), **kw), kt)
+        ctx.record(kind="resize", decision="upsampling", factors=list(size),
+                   reason="nearest upsampling that repeats every element: keras UpSampling layer")
+        return ctx.tensor(y, cl)
+    # shrinking axes first keeps the intermediate tensors small
+    order = sorted(taps, key=lambda a: plan[a][1] / plan[a][0])
+    for a in order:
+        t = taps[a]
+        y_args = [kt, t.indices, t.weights, None if t.valid is None else t.valid.astype(np.uint8)]
+        kt = ctx.op("resize_axis", y_args, suffix=f"axis{a}", axis=L.keras_axis(cl, a), fill=fill)
+    ctx.record(kind="resize", decision="separable", mode=mode, coordinate_transformation_mode=coord,
+               nearest_mode=nearest if mode == "nearest" else None, axes=order,
+               sizes=[[plan[a][0], plan[a][1]] for a in order],
+               reason="per-axis source indices and weights computed at conversion time")
+    return ctx.tensor(kt, cl)
+
+
+@converter("Resize", since=10, check=_check_resize)
+def resize(ctx, node):
+    return resize_common(ctx, node)
+
+
+def _check_upsample(node):
+    mode = node.attr("mode", "nearest")
+    if mode not in ("nearest", "linear", "bilinear"):
+        return f"unknown Upsample mode {mode!r}"
+    return None
+
+
+@converter("Upsample", since=7, check=_check_upsample)
+def upsample(ctx, node):
+    return resize_common(ctx, node)

@@ -1,0 +1,401 @@
+"""Shape values: Constant, Shape, Size, ConstantOfShape, Identity, Dropout, Range.
+
+Also the conversion-time `fold` functions of the tensor ops that shape arithmetic goes through
+(Gather, Unsqueeze, Squeeze, Concat, Slice, Reshape, Cast, ...). They work on numpy arrays,
+including object arrays that hold `Dim` entries (unknown dims such as a dynamic batch): a
+PyTorch export's ``Shape -> Gather -> Unsqueeze -> Concat -> Reshape`` chain then folds to a
+constant shape whose only unknown entries are Dims, which Reshape resolves.
+"""
+from __future__ import annotations
+
+import numpy as np
+from onnx import numpy_helper
+
+from .. import layout as L
+from ..values import Const, Dim, Tensor, has_dims, static_dim
+from .registry import converter
+
+INT64_MAX = np.iinfo(np.int64).max
+INT64_MIN = np.iinfo(np.int64).min
+
+
+# ---------------------------------------------------------------------------- helpers
+def normalize(arr):
+    """An object array holding only ints becomes int64 (shape values are int64)."""
+    arr = np.asarray(arr)
+    if arr.dtype == object and not has_dims(arr):
+        if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in arr.flat):
+            return arr.astype(np.int64)
+    return arr
+
+
+def ints(values) -> list[int]:
+    return [int(v) for v in np.asarray(values).reshape(-1)]
+
+
+def axes_arg(node, arrays, input_index: int, attr_until: int):
+    """`axes` as an attribute before opset `attr_until`, as input `input_index` from it on."""
+    if node.opset < attr_until:
+        a = node.attr("axes")
+        return None if a is None else [int(v) for v in a]
+    if len(arrays) > input_index and arrays[input_index] is not None:
+        return ints(arrays[input_index])
+    return None
+
+
+def dim_for(name_or_none, tensor_name: str, axis: int):
+    if isinstance(name_or_none, str) and name_or_none:
+        return Dim(name=name_or_none, source=(tensor_name, axis))
+    return Dim(source=(tensor_name, axis))
+
+
+def shape_entries(tensor_name: str, onnx_shape) -> list:
+    """An ONNX shape as a list of ints and Dims (dim_param names carried over)."""
+    return [int(d) if static_dim(d) is not None else dim_for(d, tensor_name, i)
+            for i, d in enumerate(onnx_shape)]
+
+
+def dim_axis(dim, tensor_name: str, onnx_shape):
+    """The axis of the tensor `tensor_name` (shape `onnx_shape`) that Dim `dim` stands for,
+    or None: matched by dim_param name, else by the (tensor, axis) it was read from."""
+    if not isinstance(dim, Dim):
+        return None
+    if dim.name:
+        hits = [i for i, d in enumerate(onnx_shape) if d == dim.name]
+        if len(hits) == 1:
+            return hits[0]
+    if dim.source is not None and dim.source[0] == tensor_name:
+        return int(dim.source[1])
+    return None
+
+
+def runtime_shape(ctx, values, what: str = "shape"):
+    """A Keras int64 vector holding the shape `values` (ints and Dims) at run time. A Dim
+    must name a dim of a tensor already converted (by dim_param or by its source)."""
+    refs, spec = [], []
+    for v in np.asarray(values, dtype=object).reshape(-1):
+        if not isinstance(v, Dim):
+            spec.append(int(v))
+            continue
+        found = _find_dim(ctx, v)
+        if found is None:
+            raise ctx.error(f"the {what} holds a dynamic dimension ({v!r}) computed by shape arithmetic, "
+                            "which konnx cannot evaluate at run time; fix the input sizes with input_shapes")
+        tensor, axis = found
+        if not any(r is tensor.kt for r in refs):
+            refs.append(tensor.kt)
+        t = next(i for i, r in enumerate(refs) if r is tensor.kt)
+        spec.append({"t": t, "axis": L.keras_axis(tensor.perm, axis)})
+    if not refs:
+        return None
+    return ctx.op("shape_vector", refs, suffix="shape", spec=spec)
+
+
+def _find_dim(ctx, dim):
+    if dim.source is not None:
+        v = ctx.values.get(dim.source[0])
+        if isinstance(v, Tensor):
+            return v, int(dim.source[1])
+    if dim.name:
+        for v in ctx.values.values():
+            if isinstance(v, Tensor) and dim.name in v.onnx_shape:
+                return v, list(v.onnx_shape).index(dim.name)
+    return None
+
+
+# ---------------------------------------------------------------------------- Constant
+def _fold_constant(node):
+    a = node.attrs
+    if "value" in a:
+        return [np.asarray(a["value"])]
+    if "sparse_value" in a:
+        sp = a["sparse_value"]
+        values = numpy_helper.to_array(sp.values)
+        indices = numpy_helper.to_array(sp.indices).astype(np.int64)
+        dense = np.zeros(tuple(sp.dims), values.dtype)
+        if indices.ndim == 1:
+            dense.reshape(-1)[indices] = values
+        else:
+            dense[tuple(indices.T)] = values
+        return [dense]
+    if "value_float" in a:
+        return [np.array(a["value_float"], np.float32)]
+    if "value_floats" in a:
+        return [np.array(a["value_floats"], np.float32)]
+    if "value_int" in a:
+        return [np.array(a["value_int"], np.int64)]
+    if "value_ints" in a:
+        return [np.array(a["value_ints"], np.int64)]
+    if "value_string" in a:
+        return [np.array(a["value_string"], dtype=object)]
+    if "value_strings" in a:
+        return [np.array(a["value_strings"], dtype=object)]
+    raise ValueError("Constant node has no value attribute")
+
+
+@converter("Constant", since=1, fold=_fold_constant)
+def constant(ctx, node):
+    return Const(_fold_constant(node)[0])
+
+
+# ---------------------------------------------------------------------------- Shape / Size
+def _shape_range(node, rank):
+    start = int(node.attr("start", 0) or 0) if node.opset >= 15 else 0
+    end = node.attr("end") if node.opset >= 15 else None
+    return slice(start, None if end is None else int(end))
+
+
+def _fold_shape(node, x):
+    return [np.asarray(np.shape(x), np.int64)[_shape_range(node, np.ndim(x))]]
+
+
+@converter("Shape", since=1, fold=_fold_shape)
+def shape(ctx, node):
+    x = ctx.input(0)
+    entries = shape_entries(node.inputs[0], x.onnx_shape)
+    if len(entries) != x.rank:
+        raise ctx.error(f"input has rank {x.rank} but its known shape is {x.onnx_shape}")
+    out = np.empty(len(entries), dtype=object)
+    out[:] = entries
+    return Const(normalize(out[_shape_range(node, x.rank)]))
+
+
+def _fold_size(node, x):
+    return [np.asarray(np.size(x), np.int64)]
+
+
+@converter("Size", since=1, fold=_fold_size)
+def size(ctx, node):
+    x = ctx.input(0)
+    total = 1
+    for d in x.onnx_shape:
+        if static_dim(d) is None:
+            raise ctx.error("Size of a tensor with dynamic dimensions is only known at run time; "
+                            "fix them with input_shapes")
+        total *= int(d)
+    return Const(np.asarray(total, np.int64))
+
+
+# ---------------------------------------------------------------------------- ConstantOfShape
+def _fill_value(node):
+    v = node.attr("value")
+    return np.zeros(1, np.float32) if v is None else np.asarray(v).reshape(-1)[:1]
+
+
+def _fold_constant_of_shape(node, shp):
+    if has_dims(shp):
+        return None
+    v = _fill_value(node)
+    return [np.full(tuple(ints(shp)), v[0], dtype=v.dtype)]
+
+
+@converter("ConstantOfShape", since=9, fold=_fold_constant_of_shape)
+def constant_of_shape(ctx, node):
+    v = _fill_value(node)
+    src = ctx.input(0)
+    if isinstance(src, Const):
+        shp = runtime_shape(ctx, src.value, "shape input")
+    else:
+        shp = ctx.keras(src)
+    out = ctx.op("fill", [shp], value=v.tolist()[0], dtype=str(v.dtype))
+    return ctx.tensor(out, dtype=str(v.dtype))
+
+
+# ---------------------------------------------------------------------------- Identity / Dropout
+def _fold_identity(node, x, *rest):
+    return [x]
+
+
+@converter("Identity", since=1, fold=_fold_identity)
+def identity(ctx, node):
+    return ctx.input(0)
+
+
+def _dropout_training(node, arrays) -> bool:
+    if node.opset < 7:
+        return not node.attr("is_test", 0)
+    if node.opset >= 12 and len(arrays) > 2 and arrays[2] is not None:
+        return bool(np.asarray(arrays[2]).reshape(-1)[0])
+    return False
+
+
+def _check_dropout(node):
+    if node.opset >= 12 and node.has_input(2):
+        return None  # decided at conversion time when the flag is constant
+    if node.opset < 7 and not node.attr("is_test", 0):
+        return "Dropout in training mode (is_test=0) is random; export the model in eval mode"
+    return None
+
+
+def _fold_dropout(node, x, *rest):
+    if _dropout_training(node, (x,) + rest):
+        return None
+    mask = np.full(np.shape(x), node.opset >= 12, bool if node.opset >= 10 else np.asarray(x).dtype)
+    return [x, mask][:len(node.outputs)]
+
+
+@converter("Dropout", since=1, check=_check_dropout, fold=_fold_dropout)
+def dropout(ctx, node):
+    x = ctx.input(0)
+    if node.opset >= 12 and node.has_input(2):
+        training = ctx.const(2, "training_mode")
+        if bool(np.asarray(training).reshape(-1)[0]):
+            ratio = ctx.const(1, "ratio") if node.has_input(1) else np.array(0.5)
+            if float(np.asarray(ratio).reshape(-1)[0]) != 0.0:
+                raise ctx.error("Dropout with training_mode=True is random; export the model in eval mode")
+    elif _dropout_training(node, ()):
+        raise ctx.error("Dropout in training mode (is_test=0) is random; export the model in eval mode")
+    outs = [x]
+    if len(node.outputs) > 1 and node.outputs[1]:
+        # onnxruntime's Dropout-7..11 (an identity kernel) returns an all-false / zero mask;
+        # from opset 12 an inference-mode mask is all true
+        dtype = "bool" if node.opset >= 10 else x.dtype
+        mask = ctx.op("full_like", [ctx.keras(x)], suffix="mask", value=node.opset >= 12, dtype=dtype)
+        outs.append(ctx.tensor(mask, x.perm, dtype=dtype))
+    return outs
+
+
+# ---------------------------------------------------------------------------- Range
+def _fold_range(node, start, limit, delta):
+    if any(has_dims(np.asarray(a, dtype=object)) for a in (start, limit, delta)):
+        return None
+    dtype = np.asarray(start).dtype
+    s, l_, d = (np.asarray(a).reshape(()).item() for a in (start, limit, delta))
+    n = max(int(np.ceil((l_ - s) / d)), 0)
+    return [(s + np.arange(n) * d).astype(dtype)]
+
+
+@converter("Range", since=11, fold=_fold_range)
+def range_(ctx, node):
+    args = []
+    for i in range(3):
+        v = ctx.input(i)
+        if isinstance(v, Const) and has_dims(v.value):
+            v = runtime_shape(ctx, v.value.reshape(1), "Range bound")
+            args.append(v)
+        elif isinstance(v, Const):
+            args.append(np.asarray(v.value))
+        else:
+            args.append(ctx.keras(v))
+    first = ctx.input(0)
+    dtype = str(np.asarray(first.value).dtype) if isinstance(first, Const) else first.dtype
+    if dtype == "object":
+        dtype = "int64"
+    return ctx.tensor(ctx.op("range", args, dtype=dtype), dtype=dtype)
+
+
+# ---------------------------------------------------------------------------- folds of tensor ops
+def fold_gather(node, data, indices):
+    axis = int(node.attr("axis", 0))
+    data = np.asarray(data)
+    axis %= max(data.ndim, 1)
+    idx = np.asarray(indices).astype(np.int64)
+    idx = np.where(idx < 0, idx + data.shape[axis], idx)
+    return [normalize(np.take(data, idx, axis=axis))]
+
+
+def fold_unsqueeze(node, x, *rest):
+    axes = axes_arg(node, (x,) + rest, 1, 13)
+    x = np.asarray(x)
+    r = x.ndim + len(axes)
+    for a in sorted(a % r for a in axes):
+        x = np.expand_dims(x, a)
+    return [x]
+
+
+def squeeze_axes(node, shape, arrays):
+    axes = axes_arg(node, arrays, 1, 13)
+    if axes is None:
+        return [i for i, d in enumerate(shape) if d == 1]
+    return sorted(a % len(shape) for a in axes)
+
+
+def fold_squeeze(node, x, *rest):
+    x = np.asarray(x)
+    return [np.squeeze(x, axis=tuple(squeeze_axes(node, x.shape, (x,) + rest)))]
+
+
+def fold_concat(node, *xs):
+    axis = int(node.attr("axis"))
+    arrays = [np.asarray(x) for x in xs if x is not None]
+    if any(a.dtype == object for a in arrays):
+        arrays = [a.astype(object) for a in arrays]
+    return [normalize(np.concatenate(arrays, axis=axis))]
+
+
+def slice_params(node, rank, arrays):
+    """Per ONNX axis (start, end, step) lists from attributes (opset < 10) or inputs."""
+    if node.opset < 10:
+        starts, ends = list(node.attr("starts")), list(node.attr("ends"))
+        axes = node.attr("axes")
+        axes = list(axes) if axes is not None else list(range(len(starts)))
+        steps = [1] * len(starts)
+    else:
+        starts, ends = ints(arrays[1]), ints(arrays[2])
+        axes = ints(arrays[3]) if len(arrays) > 3 and arrays[3] is not None else list(range(len(starts)))
+        steps = ints(arrays[4]) if len(arrays) > 4 and arrays[4] is not None else [1] * len(starts)
+    return [(int(a) % rank, int(s), int(e), int(st)) for a, s, e, st in zip(axes, starts, ends, steps)]
+
+
+def onnx_slice(start: int, end: int, step: int, dim):
+    """ONNX Slice semantics as a Python slice. With a static `dim` the bounds are clamped
+    exactly as ONNX does; with an unknown dim Python's own clamping (identical for step > 0)
+    is used and the INT64 sentinels become None."""
+    if step == 0:
+        raise ValueError("Slice step cannot be 0")
+    if dim is None:
+        big = 2 ** 31 - 1
+        if step > 0:
+            s = None if start <= -big else start
+            e = None if end >= big else end
+        else:
+            s = None if start >= big else start
+            e = None if end <= -big else end
+        return slice(s, e, step)
+    if start < 0:
+        start += dim
+    if end < 0:
+        end += dim
+    if step > 0:
+        start, end = min(max(start, 0), dim), min(max(end, 0), dim)
+        return slice(start, end, step)
+    start, end = min(max(start, 0), dim - 1), min(max(end, -1), dim - 1)
+    return slice(start, None if end < 0 else end, step)
+
+
+def fold_slice(node, x, *rest):
+    if any(r is not None and has_dims(np.asarray(r, dtype=object)) for r in rest):
+        return None
+    x = np.asarray(x)
+    idx = [slice(None)] * x.ndim
+    for axis, s, e, st in slice_params(node, x.ndim, (x,) + rest):
+        idx[axis] = onnx_slice(s, e, st, x.shape[axis])
+    return [normalize(x[tuple(idx)])]
+
+
+def reshape_target(node, in_shape, target):
+    """ONNX Reshape's output shape from a static target (0 copies unless allowzero, -1 infers)."""
+    allowzero = node.opset >= 14 and int(node.attr("allowzero", 0) or 0)
+    out = [int(in_shape[i]) if (int(t) == 0 and not allowzero) else int(t) for i, t in enumerate(target)]
+    return out
+
+
+def fold_reshape(node, x, shp):
+    if has_dims(np.asarray(shp, dtype=object)):
+        return None
+    x = np.asarray(x)
+    target = reshape_target(node, x.shape, ints(shp)) if node.opset >= 5 else list(node.attr("shape"))
+    return [x.reshape(target)]
+
+
+def fold_flatten(node, x):
+    x = np.asarray(x)
+    axis = int(node.attr("axis", 1)) % (x.ndim + 1) if x.ndim else 0
+    lead = int(np.prod(x.shape[:axis], dtype=np.int64))
+    return [x.reshape(lead, -1) if x.size else x.reshape(lead, int(np.prod(x.shape[axis:])))]
+
+
+def fold_transpose(node, x):
+    x = np.asarray(x)
+    perm = node.attr("perm")
+    return [np.transpose(x, None if perm is None else [int(p) for p in perm])]

@@ -1,0 +1,154 @@
+"""Indexing ops: Gather, GatherElements, GatherND, Trilu, OneHot, CumSum."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import layout as L
+from ..values import Const, Tensor, static_dim
+from .registry import converter
+from .shape import fold_gather
+
+
+# ----------------------------------------------------------------------------- Gather
+@converter("Gather", since=1, fold=fold_gather)
+def gather(ctx, node):
+    data, ind = ctx.input(0), ctx.input(1)
+    axis = int(node.attr("axis", 0))
+    if isinstance(data, Const):
+        # e.g. an embedding table indexed by a runtime tensor: ONNX layout throughout
+        rank = data.rank
+        axis %= rank
+        idx = ctx.onnx_layout(ind)
+        y = ctx.op("gather", [ctx.keras(data), idx], axis=axis)
+        return ctx.tensor(y)
+    axis %= data.rank
+    k = L.keras_axis(data.perm, axis)
+    if isinstance(ind, Const):
+        idx = np.asarray(ctx.const(1, "indices")).astype(np.int64)
+        dim = static_dim(data.onnx_shape[axis])
+        if dim is not None:
+            idx = np.where(idx < 0, idx + dim, idx)
+        q = idx.ndim
+    else:
+        idx = ctx.onnx_layout(ind)
+        q = ind.rank
+    # Keras puts the index dims at position k: ONNX axes after `axis` shift by q - 1
+    shift = [p if p < axis else p + q - 1 for p in data.perm]
+    perm = tuple(shift[:k]) + tuple(axis + j for j in range(q)) + tuple(shift[k + 1:])
+    if isinstance(idx, np.ndarray) and idx.ndim == 0 and static_dim(data.onnx_shape[axis]) is not None:
+        sl = [[None, None, None] for _ in range(data.rank)]
+        sl[k] = [int(idx), int(idx) + 1, None]
+        y = ctx.op("slice", [ctx.keras(data)], suffix="slice", slices=sl)
+        y = ctx.op("squeeze", [y], axes=[k])
+    else:
+        y = ctx.op("gather", [ctx.keras(data), idx], axis=k)
+    return ctx.tensor(y, perm)
+
+
+def _fold_gather_elements(node, data, idx):
+    axis = int(node.attr("axis", 0)) % np.ndim(data)
+    idx = np.asarray(idx).astype(np.int64)
+    idx = np.where(idx < 0, idx + np.shape(data)[axis], idx)
+    return [np.take_along_axis(np.asarray(data), idx, axis=axis)]
+
+
+@converter("GatherElements", since=11, fold=_fold_gather_elements)
+def gather_elements(ctx, node):
+    data, ind = ctx.input(0), ctx.input(1)
+    rank = data.rank
+    axis = int(node.attr("axis", 0)) % rank
+    perm = data.perm if isinstance(data, Tensor) else ind.perm
+    d = ctx.keras(data, perm)
+    if isinstance(ind, Const):
+        idx = np.asarray(ind.value).astype(np.int64)
+        dim = static_dim(data.shape[axis]) if isinstance(data, Tensor) else data.shape[axis]
+        if dim is not None:
+            idx = np.where(idx < 0, idx + dim, idx)
+        idx = np.transpose(idx, perm)
+        ishape = idx.shape
+    else:
+        idx = ctx.keras(ind, perm)
+        ishape = tuple(ind.onnx_shape[p] for p in perm)
+    dshape = tuple(static_dim(s) for s in (data.shape if isinstance(data, Const) else data.onnx_shape))
+    dshape = tuple(dshape[p] for p in perm)
+    k = L.keras_axis(perm, axis)
+    # ONNX lets data be larger than indices on the other axes: crop it to the index shape
+    crop = [[None, None, None] for _ in range(rank)]
+    for j in range(rank):
+        if j != k and static_dim(ishape[j]) is not None and dshape[j] is not None and dshape[j] > ishape[j]:
+            crop[j] = [0, int(ishape[j]), None]
+    if any(c != [None, None, None] for c in crop):
+        if isinstance(d, np.ndarray):
+            d = d[tuple(slice(*c) for c in crop)]
+        else:
+            d = ctx.op("slice", [d], suffix="crop", slices=crop)
+    return ctx.tensor(ctx.op("gather_elements", [d, idx], axis=k), perm)
+
+
+# ----------------------------------------------------------------------------- GatherND
+def _fold_gather_nd(node, data, idx):
+    b = int(node.attr("batch_dims", 0))
+    data, idx = np.asarray(data), np.asarray(idx).astype(np.int64)
+    k = idx.shape[-1]
+    bshape = data.shape[:b]
+    d = data.reshape((-1,) + data.shape[b:])
+    ii = idx.reshape((d.shape[0], -1, k))
+    out = []
+    for n in range(d.shape[0]):
+        out.append(np.stack([d[n][tuple(t)] for t in ii[n]]) if ii.shape[1] else
+                   np.zeros((0,) + data.shape[b + k:], data.dtype))
+    return [np.asarray(out).reshape(bshape + idx.shape[b:-1] + data.shape[b + k:])]
+
+
+@converter("GatherND", since=11, fold=_fold_gather_nd)
+def gather_nd(ctx, node):
+    data, ind = ctx.input(0), ctx.input(1)
+    b = int(node.attr("batch_dims", 0))
+    dshape = [static_dim(s) for s in (data.shape if isinstance(data, Tensor) else data.value.shape)]
+    ishape = [static_dim(s) for s in (ind.shape if isinstance(ind, Tensor) else ind.value.shape)]
+    if None in dshape or ishape[-1] is None:
+        raise ctx.error("GatherND needs a static data shape and index length; fix them with input_shapes")
+    out_shape = dshape[:b] + ishape[b:-1] + dshape[b + ishape[-1]:]
+    if out_shape.count(None) > 1:
+        raise ctx.error("GatherND with several dynamic index dims; fix them with input_shapes")
+    args = [ctx.onnx_layout(data), ctx.onnx_layout(ind)]
+    y = ctx.op("gather_nd", args, batch_dims=b, data_shape=dshape, out_shape=out_shape)
+    return ctx.tensor(y)
+
+
+# ----------------------------------------------------------------------------- Trilu
+@converter("Trilu", since=14)
+def trilu(ctx, node):
+    x = ctx.input(0)
+    k = int(np.asarray(ctx.const(1, "k")).reshape(())) if node.has_input(1) else 0
+    h, w = (static_dim(d) for d in x.onnx_shape[-2:])
+    if h is None or w is None:
+        raise ctx.error("Trilu needs static sizes for its last two axes; fix them with input_shapes")
+    ones = np.ones((h, w), bool)
+    mask = np.triu(ones, k) if int(node.attr("upper", 1)) else np.tril(ones, k)
+    mask = np.transpose(mask.reshape((1,) * (x.rank - 2) + (h, w)), x.perm)
+    return ctx.tensor(ctx.op("where_mask", [ctx.keras(x), mask]), x.perm)
+
+
+# ----------------------------------------------------------------------------- OneHot
+@converter("OneHot", since=9)
+def one_hot(ctx, node):
+    ind = ctx.input(0)
+    depth = int(np.asarray(ctx.const(1, "depth")).reshape(-1)[0])
+    values = ctx.input(2)
+    vals = ctx.keras(values) if isinstance(values, Tensor) else np.asarray(values.value)
+    rank = ind.rank + 1
+    axis = int(node.attr("axis", -1)) % rank
+    dtype = vals.dtype if isinstance(vals, np.ndarray) else values.dtype
+    y = ctx.op("one_hot", [ctx.onnx_layout(ind), vals], depth=depth, axis=axis)
+    return ctx.tensor(y, dtype=str(dtype))
+
+
+# ----------------------------------------------------------------------------- CumSum
+@converter("CumSum", since=11)
+def cumsum(ctx, node):
+    x = ctx.input(0)
+    axis = int(np.asarray(ctx.const(1, "axis")).reshape(-1)[0]) % x.rank
+    y = ctx.op("cumsum", [ctx.keras(x)], axis=L.keras_axis(x.perm, axis),
+               exclusive=bool(node.attr("exclusive", 0)), reverse=bool(node.attr("reverse", 0)))
+    return ctx.tensor(y, x.perm)

@@ -1,0 +1,152 @@
+"""Pad (constant with any value, reflect, edge, wrap; negative pads crop), DepthToSpace and
+SpaceToDepth on channels-last tensors."""
+from __future__ import annotations
+
+import numpy as np
+import keras
+
+from .. import layout as L
+from ..values import Const, static_dim
+from .registry import converter
+from .shape import ints
+
+_ZEROPAD = {1: keras.layers.ZeroPadding1D, 2: keras.layers.ZeroPadding2D, 3: keras.layers.ZeroPadding3D}
+
+
+def pad_spec(ctx, node, rank):
+    """(per-ONNX-axis (begin, end) pads, mode, constant value: number | Const | Tensor | None)."""
+    mode = node.attr("mode", "constant") or "constant"
+    if node.opset < 11:
+        pads = node.attr("pads") if node.attr("pads") is not None else node.attr("paddings")
+        pads = [int(p) for p in pads]
+        value = float(node.attr("value", 0.0) or 0.0)
+        axes = list(range(rank))
+    else:
+        pads = ints(ctx.const(1, "pads"))
+        value = ctx.input(2) if node.has_input(2) else None
+        if isinstance(value, Const):
+            arr = np.asarray(value.value).reshape(-1)
+            value = arr[0].item() if arr.size else 0
+        axes = ints(ctx.const(3, "axes")) if node.opset >= 18 and node.has_input(3) else list(range(rank))
+    n = len(axes)
+    if len(pads) != 2 * n:
+        raise ctx.error(f"pads has {len(pads)} values, expected {2 * n}")
+    per_axis = [(0, 0)] * rank
+    for i, a in enumerate(axes):
+        per_axis[a % rank] = (pads[i], pads[i + n])
+    return per_axis, mode, (0 if value is None else value)
+
+
+def _fold_pad(node, x, *rest):
+    x = np.asarray(x)
+    if x.dtype == object:
+        return None
+    rank = x.ndim
+    mode = node.attr("mode", "constant") or "constant"
+    if node.opset < 11:
+        pads = [int(p) for p in (node.attr("pads") if node.attr("pads") is not None else node.attr("paddings"))]
+        value, axes = node.attr("value", 0.0) or 0.0, list(range(rank))
+    else:
+        pads = ints(rest[0])
+        value = rest[1].reshape(-1)[0] if len(rest) > 1 and rest[1] is not None and rest[1].size else 0
+        axes = ints(rest[2]) if len(rest) > 2 and rest[2] is not None else list(range(rank))
+    n = len(axes)
+    per = [(0, 0)] * rank
+    for i, a in enumerate(axes):
+        per[a % rank] = (pads[i], pads[i + n])
+    x = x[tuple(slice(max(-b, 0), x.shape[j] - max(-e, 0)) for j, (b, e) in enumerate(per))]
+    pos = [(max(b, 0), max(e, 0)) for b, e in per]
+    np_mode = {"constant": "constant", "reflect": "reflect", "edge": "edge", "wrap": "wrap"}[mode]
+    if np_mode == "constant":
+        return [np.pad(x, pos, mode="constant", constant_values=np.asarray(value).astype(x.dtype))]
+    return [np.pad(x, pos, mode=np_mode)]
+
+
+@converter("Pad", since=1, fold=_fold_pad)
+def pad(ctx, node):
+    x = ctx.input(0)
+    per_axis, mode, value = pad_spec(ctx, node, x.rank)
+    if mode not in ("constant", "reflect", "edge", "wrap"):
+        raise ctx.error(f"unknown Pad mode {mode!r}")
+    kt = ctx.keras(x)
+    kpads = [per_axis[p] for p in x.perm]
+    # ONNX (and onnxruntime) crop first, then pad what is left
+    if any(b < 0 or e < 0 for b, e in kpads):
+        sl = [[-b if b < 0 else None, e if e < 0 else None, None] for b, e in kpads]
+        kt = ctx.op("slice", [kt], suffix="crop", slices=sl)
+    pos = [[max(b, 0), max(e, 0)] for b, e in kpads]
+    if not any(b or e for b, e in pos):
+        return ctx.tensor(kt, x.perm) if kt is not x.kt else x
+    ksizes = [static_dim(x.onnx_shape[p]) for p in x.perm]
+    ksizes = [None if s is None else s - max(-b, 0) - max(-e, 0) for s, (b, e) in zip(ksizes, kpads)]
+    if mode == "constant":
+        if not isinstance(value, (int, float, bool)):
+            y = ctx.op("pad_constant", [kt, ctx.keras(value)], pads=pos)
+            ctx.record(kind="pad", decision="runtime_value", reason="constant pad with a value computed by the graph")
+            return ctx.tensor(y, x.perm)
+        integral = np.issubdtype(np.dtype(x.dtype), np.integer)
+        value = int(value) if integral else float(value)
+        nsp = x.rank - 2
+        spatial_only = (x.rank in (3, 4, 5) and tuple(x.perm) == L.channels_last(x.rank)
+                        and pos[0] == [0, 0] and pos[-1] == [0, 0])
+        if value == 0 and spatial_only:
+            arg = tuple(tuple(p) for p in pos[1:-1]) if nsp > 1 else tuple(pos[1])
+            kw = {} if nsp == 1 else {"data_format": "channels_last"}
+            y = ctx.layer(_ZEROPAD[nsp](arg, name=ctx.name(), **kw), kt)
+        else:
+            y = ctx.op("pad_constant", [kt], pads=pos, constant=value)
+        return ctx.tensor(y, x.perm)
+    if mode == "reflect":
+        for (b, e), s in zip(pos, ksizes):
+            if s is not None and (b >= s or e >= s):
+                raise ctx.error(f"reflect pad ({b}, {e}) must be smaller than the axis size {s}")
+    if mode == "wrap" and any(s is None and (b or e) for (b, e), s in zip(pos, ksizes)):
+        ctx.record(kind="pad", decision="wrap_dynamic", reason="wrap pads of a dynamic axis assume pads <= size")
+    y = ctx.op("pad_mode", [kt], pads=pos, mode=mode, sizes=ksizes)
+    return ctx.tensor(y, x.perm)
+
+
+# ----------------------------------------------------------------------------- DepthToSpace
+def _fold_depth_to_space(node, x):
+    x = np.asarray(x)
+    b = int(node.attr("blocksize"))
+    n, c, h, w = x.shape
+    if (node.attr("mode", "DCR") or "DCR") == "DCR":
+        y = x.reshape(n, b, b, c // (b * b), h, w).transpose(0, 3, 4, 1, 5, 2)
+    else:
+        y = x.reshape(n, c // (b * b), b, b, h, w).transpose(0, 1, 4, 2, 5, 3)
+    return [y.reshape(n, c // (b * b), h * b, w * b)]
+
+
+@converter("DepthToSpace", since=1, fold=_fold_depth_to_space)
+def depth_to_space(ctx, node):
+    x = ctx.input(0)
+    if x.rank != 4:
+        raise ctx.error(f"expected a 4D input, got rank {x.rank}")
+    b = int(node.attr("blocksize"))
+    mode = (node.attr("mode", "DCR") or "DCR") if node.opset >= 11 else "DCR"
+    c = static_dim(x.onnx_shape[1])
+    if c is None or c % (b * b):
+        raise ctx.error(f"channels ({x.onnx_shape[1]}) must be static and divisible by blocksize^2 = {b * b}")
+    cl = L.channels_last(4)
+    y = ctx.op("depth_to_space", [ctx.keras(x, cl)], block=b, mode=mode)
+    return ctx.tensor(y, cl)
+
+
+def _fold_space_to_depth(node, x):
+    x = np.asarray(x)
+    b = int(node.attr("blocksize"))
+    n, c, h, w = x.shape
+    y = x.reshape(n, c, h // b, b, w // b, b).transpose(0, 3, 5, 1, 2, 4)
+    return [y.reshape(n, c * b * b, h // b, w // b)]
+
+
+@converter("SpaceToDepth", since=1, fold=_fold_space_to_depth)
+def space_to_depth(ctx, node):
+    x = ctx.input(0)
+    if x.rank != 4:
+        raise ctx.error(f"expected a 4D input, got rank {x.rank}")
+    b = int(node.attr("blocksize"))
+    cl = L.channels_last(4)
+    y = ctx.op("space_to_depth", [ctx.keras(x, cl)], block=b)
+    return ctx.tensor(y, cl)
