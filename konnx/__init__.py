@@ -4,8 +4,9 @@ from __future__ import annotations
 from .errors import ConversionError, InvalidModelError, NodeConversionError, UnsupportedOpError
 from . import layers as _layers  # registers konnx's Keras layers for loading .keras files
 from .api import convert, convert_detailed
+from .verify import verify
 
 __version__ = "0.1.0"
 
-__all__ = ["convert", "convert_detailed", "ConversionError", "InvalidModelError",
+__all__ = ["convert", "convert_detailed", "verify", "ConversionError", "InvalidModelError",
            "NodeConversionError", "UnsupportedOpError", "__version__"]

@@ -28,6 +28,7 @@ class Conversion:
     onnx_model: Optional[onnx.ModelProto] = None
     values: dict = field(default_factory=dict)
     opset: int = 0
+    channels_last_io: bool = False
 
 
 def convert(model: Union[str, os.PathLike, onnx.ModelProto], *, input_shapes: Optional[dict] = None,
@@ -107,7 +108,8 @@ def _emit(proto: onnx.ModelProto, weights: dict, opset: int, channels_last_io: b
     ctx.node = None
     model = keras.Model(inputs=inputs[0] if len(inputs) == 1 else inputs,
                         outputs=outputs[0] if len(outputs) == 1 else outputs, name=_model_name(proto))
-    return Conversion(model=model, decisions=ctx.decisions, onnx_model=proto, values=ctx.values, opset=opset)
+    return Conversion(model=model, decisions=ctx.decisions, onnx_model=proto, values=ctx.values, opset=opset,
+                      channels_last_io=channels_last_io)
 
 
 def _input_name(ctx: Context, name: str) -> str:

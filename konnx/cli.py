@@ -7,7 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-EXIT_OK, EXIT_ERROR, EXIT_UNSUPPORTED = 0, 1, 2
+EXIT_OK, EXIT_ERROR, EXIT_UNSUPPORTED, EXIT_MISMATCH = 0, 1, 2, 3
 
 
 def _parse_shapes(items):
@@ -43,25 +43,90 @@ def save_atomic(model, path: Path) -> None:
             os.unlink(tmp)
 
 
-def cmd_convert(args) -> int:
-    console = _console(args.quiet)
+def _convert(console, args, model_path):
+    """Convert with a progress bar; returns the Conversion or an exit code."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from . import ConversionError, UnsupportedOpError
     from .api import convert_detailed
 
     try:
-        with console.status(f"converting {args.model}"):
-            result = convert_detailed(args.model, input_shapes=_parse_shapes(args.input_shape),
-                                      channels_last_io=args.channels_last_io)
+        with Progress(TextColumn("[bold]converting[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console, transient=True) as progress:
+            task = progress.add_task(Path(model_path).name, total=None)
+            return convert_detailed(model_path, input_shapes=_parse_shapes(args.input_shape),
+                                    channels_last_io=args.channels_last_io,
+                                    progress=lambda i, n: progress.update(task, completed=i, total=n))
     except UnsupportedOpError as e:
-        console.print(f"[bold red]cannot convert {args.model}[/]: {len(e.nodes)} unsupported node(s)")
+        console.print(f"[bold red]cannot convert {model_path}[/]: {len(e.nodes)} unsupported node(s)")
         for n in e.nodes:
             console.print(f"  - {n}", markup=False, highlight=False)
         return EXIT_UNSUPPORTED
     except ConversionError as e:
-        console.print(f"[bold red]error:[/] {e}", markup=True, highlight=False)
+        console.print(f"[bold red]error:[/] {e}", highlight=False)
         return EXIT_ERROR
+
+
+def _verify(console, args, model_path, keras_model=None, conversion=None):
+    from .verify import load_inputs, verify
+
+    inputs = load_inputs(args.inputs) if getattr(args, "inputs", None) else None
+    with console.status("verifying against onnxruntime"):
+        return verify(model_path, keras_model, inputs, rtol=args.rtol, atol=args.atol,
+                      input_shapes=_parse_shapes(args.input_shape), channels_last_io=args.channels_last_io,
+                      bisect=getattr(args, "bisect", False), conversion=conversion)
+
+
+def _print_verify(console, result) -> None:
+    from rich.table import Table
+
+    table = Table(title="konnx vs onnxruntime", title_justify="left")
+    for col in ("output", "shape", "max abs err", "max rel err", "mismatch", "tolerance", ""):
+        table.add_column(col, justify="right" if col not in ("output", "") else "left")
+    for o in result.outputs:
+        status = "[green]ok[/]" if o.ok else f"[red]DIFFERS[/] {o.note}"
+        table.add_row(o.name, "x".join(map(str, o.shape)), f"{o.max_abs:.3g}", f"{o.max_rel:.3g}",
+                      f"{o.mismatch:.2%}", f"{o.tolerance:.3g}", status)
+    console.print(table)
+    if result.bisect is not None:
+        d = result.bisect
+        console.print(f"[bold red]first diverging node[/] (of {result.bisect_checked} checked): "
+                      f"[bold]{d.node}[/] ({d.op_type}) output '{d.output}'", highlight=False)
+        console.print(f"  max abs error {d.max_abs:.3g} > tolerance {d.tolerance:.3g}", highlight=False)
+        console.print(f"  input shapes: {d.input_shapes}", highlight=False, markup=False)
+        console.print(f"  attributes: {d.attributes}", highlight=False, markup=False)
+        if d.padding:
+            console.print(f"  padding decision: {d.padding.get('decision')}: {d.padding.get('reason')}",
+                          highlight=False, markup=False)
+    elif getattr(result, "bisect_checked", 0):
+        console.print(f"bisect: all {result.bisect_checked} intermediate tensors agree", highlight=False)
+
+
+def _write_json(path, payload) -> None:
+    import json
+
+    Path(path).write_text(json.dumps(payload, indent=2, default=str))
+
+
+def cmd_convert(args) -> int:
+    console = _console(args.quiet)
+    result = _convert(console, args, args.model)
+    if isinstance(result, int):
+        return result
+    payload = {"model": str(args.model)}
+    if not args.no_verify:
+        check = _verify(console, args, args.model, result.model, conversion=result)
+        _print_verify(console, check)
+        payload["verify"] = check.to_dict()
+        if not check.ok and not args.force:
+            console.print("[bold red]outputs differ from onnxruntime: nothing written[/] "
+                          "(--force writes anyway, --bisect names the first diverging node)")
+            if args.json:
+                _write_json(args.json, payload)
+            return EXIT_MISMATCH
     out = Path(args.output) if args.output else Path(args.model).with_suffix(".keras")
     save_atomic(result.model, out)
+    payload["output"] = str(out)
     n_layers = len(result.model.layers)
     console.print(f"[green]wrote[/] {out} ({n_layers} layers, {result.model.count_params():,} parameters)")
     if args.report:
@@ -69,7 +134,40 @@ def cmd_convert(args) -> int:
 
         write_report(result, args.report)
         console.print(f"[green]wrote[/] {args.report}")
+    if args.json:
+        _write_json(args.json, payload)
     return EXIT_OK
+
+
+def cmd_verify(args) -> int:
+    console = _console(args.quiet)
+    from . import ConversionError
+
+    keras_model = None
+    if args.keras_model:
+        import keras
+
+        import konnx  # noqa: F401  (registers konnx layers for loading)
+
+        try:
+            keras_model = keras.models.load_model(args.keras_model, safe_mode=True)
+        except (OSError, ValueError) as e:
+            console.print(f"[bold red]error:[/] cannot load {args.keras_model}: {e}", highlight=False)
+            return EXIT_ERROR
+    conversion = None
+    if keras_model is None or args.bisect:
+        conversion = _convert(console, args, args.model)
+        if isinstance(conversion, int):
+            return conversion
+    try:
+        result = _verify(console, args, args.model, keras_model, conversion=conversion)
+    except ConversionError as e:
+        console.print(f"[bold red]error:[/] {e}", highlight=False)
+        return EXIT_ERROR
+    _print_verify(console, result)
+    if args.json:
+        _write_json(args.json, {"model": str(args.model), "verify": result.to_dict()})
+    return EXIT_OK if result.ok else EXIT_MISMATCH
 
 
 def cmd_ops(args) -> int:
@@ -81,6 +179,16 @@ def cmd_ops(args) -> int:
         since = ", ".join(str(s.since) for s in specs)
         print(f"{(domain + '.') if domain else ''}{op}\t(since opset {since})")
     return EXIT_OK
+
+
+def _common(p) -> None:
+    from .verify import DEFAULT_ATOL, DEFAULT_RTOL
+
+    p.add_argument("--rtol", type=float, default=DEFAULT_RTOL,
+                   help="relative tolerance, scaled by max(1, max|reference|) (default %(default)g)")
+    p.add_argument("--atol", type=float, default=DEFAULT_ATOL, help="absolute tolerance (default %(default)g)")
+    p.add_argument("--json", metavar="FILE", help="write the whole result as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,8 +204,21 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--channels-last-io", action="store_true",
                    help="NHWC inputs/outputs instead of ONNX's NCHW (best for deployment)")
     c.add_argument("--report", metavar="FILE", help="write the padding/layout decisions (.md or .json)")
-    c.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    _common(c)
+    c.add_argument("--no-verify", action="store_true", help="skip the check against onnxruntime")
+    c.add_argument("--force", action="store_true", help="write the output even if verification fails")
     c.set_defaults(func=cmd_convert)
+
+    v = sub.add_parser("verify", help="compare a conversion with onnxruntime (exit 3 if they differ)")
+    v.add_argument("model", help="path to the .onnx file")
+    v.add_argument("keras_model", nargs="?", help="a .keras file to check (default: convert now)")
+    v.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,...",
+                   help="fix an input's shape (repeatable; ? keeps a dim dynamic)")
+    v.add_argument("--channels-last-io", action="store_true", help="the Keras model has NHWC inputs/outputs")
+    v.add_argument("--inputs", metavar="NPZ", help="inputs as an .npz file keyed by input name")
+    v.add_argument("--bisect", action="store_true", help="name the first node whose output diverges")
+    _common(v)
+    v.set_defaults(func=cmd_verify)
 
     o = sub.add_parser("ops", help="list the supported ONNX ops")
     o.set_defaults(func=cmd_ops)
