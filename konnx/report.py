@@ -1,44 +1,208 @@
-"""The conversion report: every spatial node's padding decision, with a reason."""
+"""The conversion report: every Conv, ConvTranspose and pooling node, its pads, the padding
+decision konnx took and a one-sentence reason, with the counts at the top.
+
+The rows come from the converters' `ctx.record(...)` decisions; the ONNX graph fills in what
+a record leaves out (dilations, auto_pad, ceil_mode) and proves the list complete: a spatial
+node without a record is listed as "unrecorded" rather than silently missing.
+"""
 from __future__ import annotations
 
 import json
 from collections import Counter
 from pathlib import Path
 
-_SPATIAL = ("conv", "conv_transpose", "maxpool", "avgpool")
+SPATIAL_OPS = {"Conv": "conv", "ConvTranspose": "conv_transpose", "MaxPool": "maxpool",
+               "AveragePool": "avgpool", "LpPool": "lppool"}
+GLOBAL_OPS = ("GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool")
+_SPATIAL = tuple(SPATIAL_OPS.values())
+
+# The report's vocabulary for a decision, in the order the counts are printed.
+LABELS = {
+    "same": "Keras padding='same' (identical to the explicit pads)",
+    "valid": "no padding: padding='valid'",
+    "zero_pad": "explicit zero padding, then padding='valid'",
+    "-inf_pad": "max pooling padded with -inf",
+    "divisor_map": "average pooling with an exact divisor map",
+    "crop": "transposed convolution cropped to the ONNX pads",
+}
+_RAW = {"explicit": "zero_pad", "zero_pad": "zero_pad", "explicit_-inf": "-inf_pad", "same": "same",
+        "valid": "valid", "divisor_map": "divisor_map", "crop": "crop"}
 
 
 def decisions(result) -> list[dict]:
+    """The converters' records for spatial nodes, in conversion order."""
     return [d for d in result.decisions if d.get("kind") in _SPATIAL]
 
 
+def label(d: dict) -> str:
+    """Map a record's decision onto the report's vocabulary (unknown values pass through)."""
+    raw = str(d.get("decision"))
+    if d.get("kind") == "conv_transpose" and raw == "crop":
+        if all(tuple(p) == (0, 0) for p in d.get("pads") or []) and not any(d.get("output_padding") or []):
+            return "valid"
+    return _RAW.get(raw, raw)
+
+
+def _sentence(text: str) -> str:
+    text = " ".join(str(text or "").split())
+    if not text:
+        return "No reason recorded."
+    first = text.split(" ", 1)[0]
+    if first.isalpha():  # leave identifiers (count_include_pad=1, 'same') as they are
+        text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _graph_nodes(result):
+    """(Node, output shape) for every spatial/global node of the converted graph, by name."""
+    proto = getattr(result, "onnx_model", None)
+    if proto is None:
+        return {}
+    from .graph import Node
+
+    values = getattr(result, "values", {}) or {}
+    out = {}
+    for i, p in enumerate(proto.graph.node):
+        if p.op_type in SPATIAL_OPS or p.op_type in GLOBAL_OPS:
+            node = Node(p, getattr(result, "opset", 0) or 17, i)
+            v = values.get(node.outputs[0]) if node.outputs else None
+            shape = getattr(v, "onnx_shape", None)
+            out[node.name] = (node, list(shape[2:]) if shape else None)
+    return out
+
+
+def _row(d: dict, graph: dict) -> dict:
+    node, out_shape = graph.get(d.get("node"), (None, None))
+    attrs = node.attrs if node is not None else {}
+    nsp = len(d.get("kernel") or []) or len(d.get("pads") or [])
+    ext = list(d.get("ceil_extension") or [])
+    row = {
+        "node": d.get("node"), "op_type": d.get("op_type"),
+        "input_size": list(d.get("input_size") or []), "output_size": out_shape,
+        "kernel": list(attrs.get("kernel_shape") or d.get("kernel") or []),
+        "strides": list(d.get("strides") or attrs.get("strides") or [1] * nsp),
+        "dilations": list(d.get("dilations") or attrs.get("dilations") or [1] * nsp),
+        "pads": [list(p) for p in d.get("pads") or []],
+        "auto_pad": attrs.get("auto_pad", "NOTSET") or "NOTSET",
+        "decision": label(d), "decision_raw": d.get("decision"),
+        "reason": _sentence(d.get("reason")),
+    }
+    if d.get("kind") in ("maxpool", "avgpool", "lppool"):
+        row["ceil_mode"] = bool(d.get("ceil_mode", attrs.get("ceil_mode", 0)))
+        row["ceil_extension"] = ext
+    if d.get("kind") == "avgpool":
+        row["count_include_pad"] = bool(d.get("count_include_pad", attrs.get("count_include_pad", 0)))
+    if d.get("kind") == "conv_transpose":
+        row["output_padding"] = list(d.get("output_padding") or [])
+    if d.get("conv_kind"):
+        row["conv_kind"] = d["conv_kind"]
+    same_possible = d.get("kind") == "maxpool" or (d.get("kind") == "avgpool" and not row["count_include_pad"])
+    if same_possible and row["decision"] != "same" and "'same'" not in row["reason"]:
+        row["reason"] = row["reason"][:-1] + _why_not_same(row) + "."
+    return row
+
+
+def _why_not_same(row: dict) -> str:
+    """'; 'same' would pad ...' for a pooling row whose pads Keras 'same' does not reproduce."""
+    from .padding import tf_same_pads
+
+    sizes, pads = row["input_size"], row["pads"]
+    if not pads or len(sizes) != len(pads) or all(tuple(p) == (0, 0) for p in pads):
+        return ""
+    diffs = []
+    for i, (n, k, s, d, p) in enumerate(zip(sizes, row["kernel"], row["strides"], row["dilations"], pads)):
+        if n is None:
+            continue
+        same = tf_same_pads(n, k, s, d)
+        if tuple(same) != tuple(p):
+            diffs.append(f"{same} on axis {i}")
+    return ("; 'same' would pad " + ", ".join(diffs)) if diffs else ""
+
+
+def build(result) -> dict:
+    """The whole report as plain data (what --report FILE.json writes)."""
+    graph = _graph_nodes(result)
+    rows = [_row(d, graph) for d in decisions(result)]
+    recorded = {r["node"] for r in rows}
+    counts = Counter(r["decision"] for r in rows)
+    ordered = {k: counts[k] for k in list(LABELS) + sorted(set(counts) - set(LABELS)) if counts[k]}
+    globals_ = [{"node": name, "op_type": n.op_type, "output_size": shape,
+                 "reason": "Global pooling covers the whole input, so there is no padding to decide."}
+                for name, (n, shape) in graph.items() if n.op_type in GLOBAL_OPS]
+    unrecorded = [{"node": name, "op_type": n.op_type} for name, (n, _) in graph.items()
+                  if n.op_type in SPATIAL_OPS and name not in recorded]
+    return {
+        "counts": ordered,
+        "by_op": dict(Counter(r["op_type"] for r in rows)),
+        "ceil_mode_extended": sum(1 for r in rows if any(r.get("ceil_extension") or [])),
+        "nodes": rows,
+        "global_pools": globals_,
+        "unrecorded": unrecorded,
+    }
+
+
 def to_json(result) -> dict:
-    ds = decisions(result)
-    counts = Counter(d["decision"] for d in ds)
-    return {"counts": dict(counts), "nodes": [_plain(d) for d in ds]}
+    return json.loads(json.dumps(build(result), default=_plain))
 
 
-def _plain(d: dict) -> dict:
-    return json.loads(json.dumps(d, default=lambda o: list(o) if isinstance(o, tuple) else str(o)))
+def _plain(o):
+    if isinstance(o, (tuple, set)):
+        return list(o)
+    if hasattr(o, "item"):
+        return o.item()
+    return str(o)
+
+
+def _cell(v) -> str:
+    return str(v).replace("|", "\\|").replace("\n", " ")
+
+
+def _dims(v) -> str:
+    return "x".join("?" if d is None else str(d) for d in v) if v else "?"
 
 
 def to_markdown(result) -> str:
-    ds = decisions(result)
-    counts = Counter(d["decision"] for d in ds)
+    rep = build(result)
+    rows = rep["nodes"]
     lines = ["# konnx conversion report", ""]
-    lines.append(f"{len(ds)} spatial node(s): " + ", ".join(f"{n} {k}" for k, n in counts.most_common()))
-    lines += ["", "| node | op | kernel | strides | pads (begin, end) | decision | reason |",
-              "|---|---|---|---|---|---|---|"]
-    for d in ds:
-        pads = ", ".join(f"({b},{e})" for b, e in d.get("pads", []))
-        lines.append(f"| {d['node']} | {d['op_type']} | {d.get('kernel')} | {d.get('strides')} | {pads} "
-                     f"| {d['decision']} | {d['reason']} |")
+    counts = ", ".join(f"{n} {k}" for k, n in rep["counts"].items()) or "none"
+    by_op = ", ".join(f"{n} {k}" for k, n in rep["by_op"].items()) or "none"
+    lines.append(f"**{len(rows)} spatial node(s)** ({by_op}): {counts}.")
+    if rep["ceil_mode_extended"]:
+        lines.append(f"{rep['ceil_mode_extended']} pooling node(s) extended at the end for ceil_mode.")
+    if rep["global_pools"]:
+        lines.append(f"{len(rep['global_pools'])} global pooling node(s): no padding to decide.")
+    if rep["unrecorded"]:
+        names = ", ".join(f"{u['node']} ({u['op_type']})" for u in rep["unrecorded"])
+        lines.append(f"**Warning:** {len(rep['unrecorded'])} spatial node(s) without a recorded decision: {names}.")
+    lines += ["", "| decision | meaning |", "|---|---|"]
+    lines += [f"| {_cell(k)} | {_cell(LABELS.get(k, k))} |" for k in rep["counts"]]
+    lines += ["", "| node | op | in | out | kernel | strides | dilations | pads (begin, end) | decision | reason |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        pads = ", ".join(f"({b},{e})" for b, e in r["pads"])
+        if r["auto_pad"] != "NOTSET":
+            pads += f" [auto_pad={r['auto_pad']}]"
+        extra = []
+        if r.get("ceil_mode"):
+            extra.append(f"ceil_mode, +{r['ceil_extension']} at the end")
+        if r.get("count_include_pad"):
+            extra.append("count_include_pad")
+        if any(r.get("output_padding") or []):
+            extra.append(f"output_padding {r['output_padding']}")
+        decision = r["decision"] + (f" ({'; '.join(extra)})" if extra else "")
+        lines.append("| " + " | ".join(_cell(c) for c in (
+            r["node"], r["op_type"], _dims(r["input_size"]), _dims(r["output_size"]), _dims(r["kernel"]),
+            _dims(r["strides"]), _dims(r["dilations"]), pads, decision, r["reason"])) + " |")
+    for g in rep["global_pools"]:
+        lines.append(f"| {_cell(g['node'])} | {g['op_type']} | | {_dims(g['output_size'])} | | | | | none "
+                     f"| {g['reason']} |")
     return "\n".join(lines) + "\n"
 
 
 def write_report(result, path) -> None:
     path = Path(path)
     if path.suffix == ".json":
-        path.write_text(json.dumps(to_json(result), indent=2))
+        path.write_text(json.dumps(to_json(result), indent=2) + "\n")
     else:
         path.write_text(to_markdown(result))

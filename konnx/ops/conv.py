@@ -138,6 +138,7 @@ def conv_transpose(ctx, node):
         raise ctx.error("output_shape / auto_pad SAME needs static spatial sizes; pass input_shapes")
     c_in, c_out_g = int(w.shape[0]), int(w.shape[1])
     c_out = c_out_g * group
+    onnx_kernel = list(kernel)
     # TF on CPU has no dilated transposed conv: dilate the kernel itself (exact).
     if any(d > 1 for d in dilations):
         big = [P.effective_kernel(k, d) for k, d in zip(kernel, dilations)]
@@ -181,8 +182,9 @@ def conv_transpose(ctx, node):
         y = zero_pad(ctx, y, [(max(-c0, 0), max(-c1, 0)) for c0, c1 in final], nsp)
     if b is not None and not bias_in_layer:
         y = ctx.op("binary", [y, b.astype(np.float32)], suffix="bias", op="add")
-    ctx.record(kind="conv_transpose", pads=crops, output_padding=out_pad, strides=strides, kernel=kernel,
-               input_size=sizes, decision="crop",
+    nothing_to_crop = all(c == (0, 0) for c in crops) and not any(out_pad)
+    ctx.record(kind="conv_transpose", pads=crops, output_padding=out_pad, strides=strides, kernel=onnx_kernel,
+               dilations=dilations, group=group, input_size=sizes, decision="valid" if nothing_to_crop else "crop",
                reason="full transposed convolution ('valid'), then the ONNX pads cropped from it"
                       + (" and output_padding added at the end" if any(out_pad) else ""))
     return ctx.tensor(y, cl)

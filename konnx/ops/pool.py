@@ -75,7 +75,9 @@ def max_pool(ctx, node):
     if all(d == 1 for d in dilations) and no_ext and decision.mode in ("same", "valid"):
         y = ctx.layer(_MAXPOOL[nsp](pool_size=tuple(kernel), strides=tuple(strides), padding=decision.mode,
                                     name=ctx.name()), kt)
-        mode, reason = decision.mode, decision.reason + " (TF's 'same' max pooling ignores the padding, like -inf)"
+        mode, reason = decision.mode, decision.reason
+        if mode == "same":
+            reason += " (TF's 'same' max pooling ignores the padding, like -inf)"
     else:
         if not no_ext or any(d > 1 for d in dilations):
             outs = _static_outs(ctx, outs)
@@ -89,6 +91,7 @@ def max_pool(ctx, node):
         if any(d > 1 for d in dilations):
             reason += "; dilated windows are gathered explicitly"
     ctx.record(kind="maxpool", pads=pads, ceil_extension=ext, strides=strides, kernel=kernel,
+               dilations=dilations, ceil_mode=bool(node.attr("ceil_mode", 0)),
                input_size=sizes, decision=mode, reason=reason)
     return ctx.tensor(y, cl)
 
@@ -131,6 +134,7 @@ def average_pool(ctx, node):
         y = ctx.op("avg_pool", [kt], kernel=kernel, strides=strides, dilations=dilations, pads=full,
                    counted=counted, out_sizes=None if None in outs else outs)
     ctx.record(kind="avgpool", pads=pads, ceil_extension=ext, strides=strides, kernel=kernel,
+               dilations=dilations, ceil_mode=bool(node.attr("ceil_mode", 0)),
                count_include_pad=include, input_size=sizes, decision=mode, reason=reason)
     return ctx.tensor(y, cl)
 
