@@ -18,15 +18,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def median_ms(fn, runs):
-    fn()
-    fn()  # warm-up (graph tracing, allocator)
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
+def interleaved_medians(fns, runs):
+    """Median ms of each function, timed round-robin so that load from other processes
+    drifts over all of them alike."""
+    for fn in fns:
         fn()
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
+        fn()  # warm-up (graph tracing, allocator)
+    times = [[] for _ in fns]
+    for _ in range(runs):
+        for i, fn in enumerate(fns):
+            t = time.perf_counter()
+            fn()
+            times[i].append((time.perf_counter() - t) * 1000)
+    return [statistics.median(t) for t in times]
 
 
 def main():
@@ -74,9 +78,9 @@ def main():
         ref = sess.run(None, {in_name: x})[0]
         got = np.asarray(converted.predict_on_batch(x))
         err = float(np.max(np.abs(got - ref)))
-        k = median_ms(lambda: converted.predict_on_batch(x), args.runs)
-        n = median_ms(lambda: native.predict_on_batch(x_nhwc), args.runs)
-        o = median_ms(lambda: sess.run(None, {in_name: x}), args.runs)
+        k, n, o = interleaved_medians([lambda: converted.predict_on_batch(x),
+                                       lambda: native.predict_on_batch(x_nhwc),
+                                       lambda: sess.run(None, {in_name: x})], args.runs)
         print(f"{batch:>5} {k:>10.1f} {n:>10.1f} {o:>10.1f} {k / n:>12.2f} {k / o:>10.2f}   "
               f"(max abs error vs onnxruntime {err:.2e})")
 

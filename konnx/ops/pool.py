@@ -16,10 +16,8 @@ _GMP = {1: keras.layers.GlobalMaxPooling1D, 2: keras.layers.GlobalMaxPooling2D, 
 
 
 def _check_maxpool(node):
-    if len(node.outputs) > 1 and node.outputs[1]:
-        return "the Indices output of MaxPool is not supported"
-    if int(node.attr("storage_order", 0)) != 0:
-        return None  # only affects Indices
+    if len(node.outputs) > 1 and node.outputs[1] and node.opset < 8:
+        return "the Indices output of MaxPool needs opset >= 8"
     return None
 
 
@@ -57,6 +55,14 @@ def _pool_geometry(ctx, node, x):
     return kernel, sizes, strides, dilations, pads, ext, outs
 
 
+def _crop_sizes(outs, no_ext, dilations):
+    """Output sizes the pooling function must crop to; None when 'valid' pooling of the padded
+    input already has exactly the ONNX size (no ceil extension, undilated windows)."""
+    if None in outs or (no_ext and all(d == 1 for d in dilations)):
+        return None
+    return outs
+
+
 def _static_outs(ctx, outs):
     if any(o is None for o in outs):
         raise ctx.error("this padding needs static spatial sizes; pass input_shapes")
@@ -67,6 +73,8 @@ def _static_outs(ctx, outs):
 def max_pool(ctx, node):
     x = ctx.input(0)
     kernel, sizes, strides, dilations, pads, ext, outs = _pool_geometry(ctx, node, x)
+    if len(node.outputs) > 1 and node.outputs[1]:
+        return _max_pool_with_indices(ctx, node, x, kernel, sizes, strides, dilations, pads, ext, outs)
     nsp = len(kernel)
     cl = L.channels_last(x.rank)
     kt = ctx.keras(x, cl)
@@ -83,7 +91,7 @@ def max_pool(ctx, node):
             outs = _static_outs(ctx, outs)
         full = [(b, e + x_) for (b, e), x_ in zip(pads, ext)]
         y = ctx.op("max_pool", [kt], kernel=kernel, strides=strides, dilations=dilations,
-                   pads=[list(p) for p in full], out_sizes=None if None in outs else outs)
+                   pads=[list(p) for p in full], out_sizes=_crop_sizes(outs, no_ext, dilations))
         mode = "explicit_-inf"
         reason = "max pooling pads with -inf (zero would beat negative inputs)"
         if any(ext):
@@ -94,6 +102,17 @@ def max_pool(ctx, node):
                dilations=dilations, ceil_mode=bool(node.attr("ceil_mode", 0)),
                input_size=sizes, decision=mode, reason=reason)
     return ctx.tensor(y, cl)
+
+
+def _max_pool_with_indices(ctx, node, x, kernel, sizes, strides, dilations, pads, ext, outs):
+    """MaxPool's Indices output: flat positions in the NC... input, in the ONNX layout."""
+    if any(s is None for s in sizes) or any(o is None for o in outs):
+        raise ctx.error("the Indices output needs static spatial sizes; pass input_shapes")
+    full = [[b, e + x_] for (b, e), x_ in zip(pads, ext)]
+    y, idx = ctx.op("max_pool_argmax", [ctx.onnx_layout(x)], kernel=kernel, strides=strides, dilations=dilations,
+                    pads=full, out_sizes=outs, column_major=bool(int(node.attr("storage_order", 0) or 0)))
+    ctx.record(kind="maxpool", decision="argmax", reason="the Indices output is computed window by window")
+    return [ctx.tensor(y, dtype=x.dtype), ctx.tensor(idx, dtype="int64")]
 
 
 @converter("AveragePool", since=1)
@@ -132,7 +151,7 @@ def average_pool(ctx, node):
         if not no_ext or any(d > 1 for d in dilations):
             outs = _static_outs(ctx, outs)
         y = ctx.op("avg_pool", [kt], kernel=kernel, strides=strides, dilations=dilations, pads=full,
-                   counted=counted, out_sizes=None if None in outs else outs)
+                   counted=counted, out_sizes=_crop_sizes(outs, no_ext, dilations))
     ctx.record(kind="avgpool", pads=pads, ceil_extension=ext, strides=strides, kernel=kernel,
                dilations=dilations, ceil_mode=bool(node.attr("ceil_mode", 0)),
                count_include_pad=include, input_size=sizes, decision=mode, reason=reason)
