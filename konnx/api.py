@@ -32,20 +32,30 @@ class Conversion:
 
 
 def convert(model: Union[str, os.PathLike, onnx.ModelProto], *, input_shapes: Optional[dict] = None,
-            channels_last_io: bool = False):
+            channels_last_io: bool = False, fold_bn: bool = False):
     """Convert an ONNX model (path or ModelProto) into a `keras.Model` computing the same function.
 
     input_shapes: fix dynamic input dims by input name, e.g. ``{"x": (1, 3, 224, 224)}``
         (None entries stay dynamic).
     channels_last_io: inputs and outputs of rank >= 3 are channels-last (NHWC) instead of
         ONNX's NCHW; faster to deploy, no transposes at the model's edges.
+    fold_bn: fold each BatchNormalization that follows a Conv (whose output only it reads) into
+        the conv's kernel and bias, for inference speed; by default it stays a trainable
+        keras.layers.BatchNormalization.
     """
-    return convert_detailed(model, input_shapes=input_shapes, channels_last_io=channels_last_io).model
+    return convert_detailed(model, input_shapes=input_shapes, channels_last_io=channels_last_io,
+                            fold_bn=fold_bn).model
 
 
-def convert_detailed(model, *, input_shapes=None, channels_last_io=False, progress=None) -> Conversion:
+def convert_detailed(model, *, input_shapes=None, channels_last_io=False, progress=None,
+                     fold_bn=False) -> Conversion:
     load_all()
-    proto, weights = loader.split_weights(loader.load(model))
+    proto, folded = loader.load(model), []
+    if fold_bn:
+        from .export import fold_batch_norms
+
+        proto, folded = fold_batch_norms(proto)
+    proto, weights = loader.split_weights(proto)
     opset = loader.check(proto)
     bad = loader.unsupported_nodes(proto, opset, weights)
     if bad:
@@ -54,7 +64,9 @@ def convert_detailed(model, *, input_shapes=None, channels_last_io=False, progre
     bad = loader.unsupported_nodes(proto, opset, weights)
     if bad:
         raise UnsupportedOpError(bad)
-    return _emit(proto, weights, opset, channels_last_io, progress)
+    result = _emit(proto, weights, opset, channels_last_io, progress)
+    result.decisions.extend(folded)
+    return result
 
 
 def _io_perm(rank: int, channels_last_io: bool):
@@ -95,12 +107,10 @@ def _emit(proto: onnx.ModelProto, weights: dict, opset: int, channels_last_io: b
     outputs = []
     for vo in g.output:
         v = ctx.values[vo.name]
-        if isinstance(v, Const):
-            raise ConversionError(
-                f"graph output '{vo.name}' is a constant; a Keras model cannot output a value "
-                "that does not depend on its inputs")
-        perm = _io_perm(v.rank, channels_last_io)
         ctx.node = Node(onnx.helper.make_node("Identity", [vo.name], [vo.name], name=f"output_{vo.name}"), opset)
+        if isinstance(v, Const):
+            v = _const_output(ctx, vo.name, v, inputs)
+        perm = _io_perm(v.rank, channels_last_io)
         kt = ctx.keras(v, perm)
         if any(kt is o for o in outputs) or any(kt is i for i in inputs):
             kt = ctx.op("identity", [kt], suffix="out")
@@ -110,6 +120,18 @@ def _emit(proto: onnx.ModelProto, weights: dict, opset: int, channels_last_io: b
                         outputs=outputs[0] if len(outputs) == 1 else outputs, name=_model_name(proto))
     return Conversion(model=model, decisions=ctx.decisions, onnx_model=proto, values=ctx.values, opset=opset,
                       channels_last_io=channels_last_io)
+
+
+def _const_output(ctx: Context, name: str, v: Const, inputs: list) -> Tensor:
+    """A graph output known at conversion time (e.g. Shape of a static tensor), emitted by a
+    layer that reads the model's first input (a Keras model's outputs must depend on one)."""
+    if not inputs:
+        raise ConversionError(f"graph output '{name}' is a constant and the model has no input; "
+                              "a Keras model needs at least one input")
+    if has_dims(v.value):
+        from .ops.shape import runtime_shape
+        return ctx.tensor(runtime_shape(ctx, v.value, f"graph output '{name}'"))
+    return ctx.tensor(ctx.op("constant", [inputs[0], np.asarray(v.value)], suffix="const"))
 
 
 def _input_name(ctx: Context, name: str) -> str:

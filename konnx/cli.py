@@ -56,6 +56,7 @@ def _convert(console, args, model_path):
             task = progress.add_task(Path(model_path).name, total=None)
             return convert_detailed(model_path, input_shapes=_parse_shapes(args.input_shape),
                                     channels_last_io=args.channels_last_io,
+                                    fold_bn=getattr(args, "fold_bn", False),  # convert --fold-bn
                                     progress=lambda i, n: progress.update(task, completed=i, total=n))
     except UnsupportedOpError as e:
         console.print(f"[bold red]cannot convert {model_path}[/]: {len(e.nodes)} unsupported node(s)")
@@ -110,6 +111,12 @@ def _write_json(path, payload) -> None:
 
 def cmd_convert(args) -> int:
     console = _console(args.quiet)
+    from .cli_export import check_arguments, write_outputs  # -o / --saved-model / --tflite
+
+    bad = check_arguments(args)
+    if bad:
+        console.print(f"[bold red]error:[/] {bad}", highlight=False)
+        return EXIT_ERROR
     result = _convert(console, args, args.model)
     if isinstance(result, int):
         return result
@@ -124,11 +131,11 @@ def cmd_convert(args) -> int:
             if args.json:
                 _write_json(args.json, payload)
             return EXIT_MISMATCH
-    out = Path(args.output) if args.output else Path(args.model).with_suffix(".keras")
-    save_atomic(result.model, out)
-    payload["output"] = str(out)
-    n_layers = len(result.model.layers)
-    console.print(f"[green]wrote[/] {out} ({n_layers} layers, {result.model.count_params():,} parameters)")
+    code = write_outputs(console, args, result, payload)  # all outputs or none, each written atomically
+    if code != EXIT_OK:
+        if args.json:
+            _write_json(args.json, payload)
+        return code
     if args.report:
         from .report import write_report
 
@@ -198,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("convert", help="convert an ONNX model to a .keras file")
     c.add_argument("model", help="path to the .onnx file")
-    c.add_argument("-o", "--output", help="output .keras path (default: next to the model)")
+    c.add_argument("-o", "--output", help="output .keras path (default: next to the model, "
+                   "unless only --saved-model/--tflite are asked for)")
     c.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,...",
                    help="fix an input's shape (repeatable; ? keeps a dim dynamic)")
     c.add_argument("--channels-last-io", action="store_true",
@@ -207,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(c)
     c.add_argument("--no-verify", action="store_true", help="skip the check against onnxruntime")
     c.add_argument("--force", action="store_true", help="write the output even if verification fails")
+    from .cli_export import add_arguments as add_export_arguments
+
+    add_export_arguments(c)  # --saved-model, --tflite, --fp16, --fold-bn
     c.set_defaults(func=cmd_convert)
 
     v = sub.add_parser("verify", help="compare a conversion with onnxruntime (exit 3 if they differ)")
@@ -222,6 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     o = sub.add_parser("ops", help="list the supported ONNX ops")
     o.set_defaults(func=cmd_ops)
+
+    from .cli_padding import register as register_padding
+
+    register_padding(sub)
     return p
 
 

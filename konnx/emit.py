@@ -17,7 +17,7 @@ from .graph import Node
 from .layers.op import KonnxOp, make_slots
 from .values import Const, Tensor, has_dims, onnx_shape_from_keras
 
-_NAME_RE = re.compile(r"[^A-Za-z0-9_.\-]+")
+_NAME_RE = re.compile(r"[^A-Za-z0-9_\-]+")  # no ".": the torch backend refuses it in variable paths
 
 
 def merge_shapes(a: Optional[tuple], b: Optional[tuple]) -> tuple:
@@ -87,7 +87,7 @@ class Context:
     def name(self, suffix: str = "") -> str:
         base = _NAME_RE.sub("_", self.node.name if self.node else "konnx").strip("_.-") or "node"
         if suffix:
-            base = f"{base}_{suffix}"
+            base = f"{base}_{_NAME_RE.sub('_', suffix)}"
         if not base[0].isalpha():
             base = "n" + base
         name, k = base, 1

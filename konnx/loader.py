@@ -12,7 +12,7 @@ from .errors import InvalidModelError, UnsupportedNode, UnsupportedOpError
 from .graph import Node
 from .ops.registry import lookup
 
-MIN_OPSET = 7
+MIN_OPSET = 6
 
 
 def max_opset() -> int:

@@ -145,11 +145,18 @@ def run_keras(keras_model, model: onnx.ModelProto, feeds: dict, channels_last_io
     outs = out if isinstance(out, (list, tuple)) else [out]
     res = []
     for o in outs:
-        o = np.asarray(o)
+        o = _numpy(o)
         if channels_last_io and o.ndim >= 3:
             o = np.transpose(o, L.inverse(L.channels_last(o.ndim)))
         res.append(o)
     return res
+
+
+def _numpy(x) -> np.ndarray:
+    """A backend tensor as numpy (torch tensors that require grad included)."""
+    import keras
+
+    return np.asarray(keras.ops.convert_to_numpy(x))
 
 
 def compare(name: str, ref: np.ndarray, got: np.ndarray, rtol: float, atol: float) -> OutputComparison:
@@ -226,7 +233,7 @@ def _bisect(proto, conversion, feeds, rtol, atol):
     got = got if isinstance(got, (list, tuple)) else [got]
     decisions = {d["node"]: d for d in conversion.decisions}
     for i, ((node, out, v), g) in enumerate(zip(order, got)):
-        g = np.transpose(np.asarray(g), L.inverse(v.perm))
+        g = np.transpose(_numpy(g), L.inverse(v.perm))
         c = compare(out, ref[out], g, rtol, atol)
         if not c.ok:
             attrs = {a.name: _plain(onnx.helper.get_attribute_value(a)) for a in node.attribute}

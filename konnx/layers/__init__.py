@@ -4,5 +4,6 @@ from .functions import FUNCTIONS, function
 from . import fn_pool  # noqa: F401  (registers pooling functions)
 from . import fn_tensor  # noqa: F401  (registers tensor/shape/resize functions)
 from . import fn_math  # noqa: F401  (registers math functions)
+from . import fn_attention  # noqa: F401  (registers attention functions)
 
 __all__ = ["KonnxOp", "FUNCTIONS", "function"]

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from keras import ops
+from keras.backend import standardize_dtype
 
-from .functions import function
+from .functions import function, safe_add
 
 _UNARY = {
     "neg": ops.negative, "abs": ops.abs, "sqrt": ops.sqrt, "exp": ops.exp, "log": ops.log,
@@ -68,7 +70,7 @@ def where(c, x, y):
 def mean(*xs):
     out = xs[0]
     for x in xs[1:]:
-        out = ops.add(out, x)
+        out = safe_add(out, x)
     return ops.divide(out, ops.cast(len(xs), out.dtype))
 
 
@@ -182,13 +184,13 @@ def hardmax(x, *, axis, trailing=False):
 # ---------------------------------------------------------------- normalization
 @function("math.affine")
 def affine(x, a, b):
-    return ops.add(ops.multiply(x, a), b)
+    return safe_add(ops.multiply(x, a), b)
 
 
 @function("math.batch_norm")
 def batch_norm(x, scale, bias, mean_, var, *, epsilon):
     inv = ops.divide(scale, ops.sqrt(ops.add(var, epsilon)))
-    return ops.add(ops.multiply(ops.subtract(x, mean_), inv), bias)
+    return safe_add(ops.multiply(ops.subtract(x, mean_), inv), bias)
 
 
 @function("math.moments_norm")
@@ -203,7 +205,7 @@ def moments_norm(x, scale=None, bias=None, *, axes, epsilon, outputs=1):
     if scale is not None:
         y = ops.multiply(y, scale)
     if bias is not None:
-        y = ops.add(y, bias)
+        y = safe_add(y, bias)
     if outputs == 1:
         return y
     return [y, m, inv]
@@ -226,7 +228,7 @@ def group_norm(x, scale, bias, *, groups, epsilon):
     d = ops.subtract(g, m)
     inv = ops.rsqrt(ops.add(ops.mean(ops.square(d), axis=axes, keepdims=True), epsilon))
     y = ops.reshape(ops.multiply(d, inv), shape)
-    return ops.add(ops.multiply(y, scale), bias)
+    return safe_add(ops.multiply(y, scale), bias)
 
 
 @function("math.lrn")
@@ -244,7 +246,7 @@ def lrn(x, *, size, alpha, beta, bias, axis):
         idx = [slice(None)] * rank
         idx[axis] = slice(k, k + n)
         part = sq[tuple(idx)]
-        total = part if total is None else ops.add(total, part)
+        total = part if total is None else safe_add(total, part)
     return ops.divide(x, ops.power(ops.add(bias, ops.multiply(alpha / size, total)), beta))
 
 
@@ -267,8 +269,24 @@ def mvn(x, *, axes):
 
 
 # ---------------------------------------------------------------- reductions
+def _empty_extreme(op, x, kw):
+    """Max/Min over an empty set: the identity element (-inf / +inf, or the dtype's bounds)."""
+    dt = standardize_dtype(x.dtype)
+    if dt == "bool":
+        fill = op == "min"
+    elif "int" in dt:
+        info = np.iinfo(dt)
+        fill = int(info.min if op == "max" else info.max)
+    else:
+        fill = float("-inf") if op == "max" else float("inf")
+    zeros = ops.sum(ops.zeros_like(x, dtype="int32"), **kw)
+    return ops.full_like(zeros, fill, dtype=dt)
+
+
 def _reduce_fn(op, x, axes, keepdims):
     kw = dict(axis=axes, keepdims=keepdims)
+    if op in ("max", "min") and any(x.shape[a] == 0 for a in axes):
+        return _empty_extreme(op, x, kw)
     if op == "mean":
         if "int" in str(x.dtype):
             return ops.cast(ops.mean(ops.cast(x, "float64"), **kw), x.dtype)
@@ -342,10 +360,11 @@ def gemm(a, b, c=None, *, alpha, beta, trans_a, trans_b):
     if alpha != 1.0:
         y = ops.multiply(y, alpha)
     if c is not None and beta != 0.0:
-        y = ops.add(y, ops.multiply(c, beta) if beta != 1.0 else c)
+        y = safe_add(y, ops.multiply(c, beta) if beta != 1.0 else c)
     return y
 
 
 @function("math.einsum")
 def einsum(*xs, equation):
     return ops.einsum(equation, *xs)
+

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 from keras import ops
 
-from .functions import function
+from .functions import function, safe_add
 
 
 def _spatial_pad(pads):
@@ -29,15 +30,19 @@ def _crop(y, out_sizes):
     return y[(slice(None),) + tuple(slice(0, n) for n in out_sizes) + (slice(None),)]
 
 
-def _windows(x, kernel, strides, dilations, out_sizes):
-    """Yield one strided slice of channels-last `x` per kernel offset."""
-    for offs in itertools.product(*[range(k) for k in kernel]):
-        idx = [slice(None)]
-        for o, s, d, n in zip(offs, strides, dilations, out_sizes):
-            start = o * d
-            idx.append(slice(start, start + (n - 1) * s + 1, s))
-        idx.append(slice(None))
-        yield x[tuple(idx)]
+def _separable(x, kernel, strides, dilations, out_sizes, combine):
+    """Reduce channels-last `x` over dilated, strided windows one spatial axis at a time
+    (max and sum are separable): sum(kernel) strided slices instead of prod(kernel)."""
+    rank = len(x.shape)
+    for a, (k, s, d, n) in enumerate(zip(kernel, strides, dilations, out_sizes)):
+        acc = None
+        for o in range(k):
+            idx = [slice(None)] * rank
+            idx[1 + a] = slice(o * d, o * d + (n - 1) * s + 1, s)
+            part = x[tuple(idx)]
+            acc = part if acc is None else combine(acc, part)
+        x = acc
+    return x
 
 
 @function("max_pool")
@@ -50,10 +55,7 @@ def max_pool(x, *, kernel, strides, dilations, pads, out_sizes):
     if all(d == 1 for d in dilations):
         y = ops.max_pool(x, tuple(kernel), tuple(strides), padding="valid")
         return _crop(y, out_sizes)
-    out = None
-    for w in _windows(x, kernel, strides, dilations, out_sizes):
-        out = w if out is None else ops.maximum(out, w)
-    return out
+    return _separable(x, kernel, strides, dilations, out_sizes, ops.maximum)
 
 
 @function("avg_pool")
@@ -74,9 +76,50 @@ def avg_pool(x, *, kernel, strides, dilations, pads, counted, out_sizes):
         num = ops.average_pool(xp, tuple(kernel), tuple(strides), padding="valid")
         den = ops.average_pool(mask, tuple(kernel), tuple(strides), padding="valid")
         return _crop(num / den, out_sizes)
-    num = den = None
-    for wx, wm in zip(_windows(xp, kernel, strides, dilations, out_sizes),
-                      _windows(mask, kernel, strides, dilations, out_sizes)):
-        num = wx if num is None else num + wx
-        den = wm if den is None else den + wm
+    num = _separable(xp, kernel, strides, dilations, out_sizes, safe_add)
+    den = _separable(mask, kernel, strides, dilations, out_sizes, safe_add)
     return num / den
+
+
+@function("max_pool_argmax")
+def max_pool_argmax(x, *, kernel, strides, dilations, pads, out_sizes, column_major=False):
+    """MaxPool of N C spatial... x (ONNX layout) and the flat index of each maximum in x
+    (row-major, or spatially column-major), the first one on ties."""
+    nsp = len(kernel)
+    sizes = list(x.shape[2:])
+    xp = ops.pad(x, [(0, 0), (0, 0)] + [tuple(p) for p in pads], constant_values=float("-inf"))
+    best, where_ = None, None
+    for offs in itertools.product(*[range(k) for k in kernel]):
+        idx = [slice(None), slice(None)]
+        pos = None
+        for a, (o, s, d, n) in enumerate(zip(offs, strides, dilations, out_sizes)):
+            start = o * d
+            idx.append(slice(start, start + (n - 1) * s + 1, s))
+            coord = np.arange(n) * s + start - pads[a][0]
+            shape = [1] * nsp
+            shape[a] = n
+            coord = coord.reshape(shape)
+            pos = coord if pos is None else pos
+            if a > 0:
+                pos = _flat_pos(pos, coord, sizes, a, column_major)
+        val = xp[tuple(idx)]
+        pos = np.broadcast_to(pos, out_sizes).astype(np.int64)
+        if best is None:
+            best, where_ = val, ops.broadcast_to(ops.convert_to_tensor(pos), ops.shape(val))
+            continue
+        better = ops.greater(val, best)
+        best = ops.where(better, val, best)
+        where_ = ops.where(better, ops.convert_to_tensor(pos), where_)
+    n, c = ops.shape(x)[0], x.shape[1]
+    plane = int(np.prod(sizes))
+    base = (ops.reshape(ops.arange(n, dtype="int64"), (-1, 1) + (1,) * nsp) * c
+            + ops.reshape(ops.arange(c, dtype="int64"), (1, -1) + (1,) * nsp)) * plane
+    return [best, where_ + base]
+
+
+def _flat_pos(prev, coord, sizes, axis, column_major):
+    """Combine the flat position over axes < axis with the coordinate on `axis`."""
+    if column_major:
+        stride = int(np.prod(sizes[:axis]))
+        return prev + coord * stride
+    return prev * sizes[axis] + coord

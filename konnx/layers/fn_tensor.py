@@ -113,7 +113,10 @@ def _where_mask(x, mask):
 def _one_hot(indices, values, *, depth, axis):
     idx = ops.cast(indices, "int64")
     idx = ops.where(idx < 0, idx + depth, idx)
-    hot = ops.one_hot(idx, depth, axis=axis, dtype="float32")
+    # out-of-range indices give an all-off row (ONNX); torch's one_hot refuses them, so zero them
+    valid = ops.logical_and(idx >= 0, idx < depth)
+    hot = ops.one_hot(ops.where(valid, idx, 0), depth, axis=axis, dtype="float32")
+    hot = hot * ops.expand_dims(ops.cast(valid, "float32"), axis)
     values = ops.reshape(values, (-1,))
     return ops.where(hot > 0.5, values[1], values[0])
 
@@ -205,11 +208,12 @@ def _depth_to_space(x, *, block, mode):
 
 
 @function("space_to_depth")
-def _space_to_depth(x, *, block):
+def _space_to_depth(x, *, block, mode="DCR"):
     n, h, w, c = _dims(x)
     b = block
     y = ops.reshape(x, (n, h // b, b, w // b, b, c))
-    y = ops.transpose(y, (0, 1, 3, 2, 4, 5))
+    # output channels ordered (row, col, channel) for DCR, (channel, row, col) for CRD
+    y = ops.transpose(y, (0, 1, 3, 2, 4, 5) if mode == "DCR" else (0, 1, 3, 5, 2, 4))
     return ops.reshape(y, (n, h // b, w // b, b * b * c))
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Callable
 
+import keras
 from keras import ops
+from keras.backend import standardize_dtype
 
 FUNCTIONS: dict[str, Callable] = {}
 
@@ -27,6 +29,20 @@ def dynamic_shape(x, spec):
         return tuple(spec)
     shp = ops.shape(x)
     return tuple(shp[s["axis"]] if isinstance(s, dict) else s for s in spec)
+
+
+def safe_add(a, b):
+    """a + b. Keras' TensorFlow backend turns an add whose second operand squeezes to a vector
+    into a BiasAdd, and picks the wrong axis when both candidate axes have that size
+    ((3, 4, 4) + (1, 4, 1) adds along the last axis). a - (-b) is exact and never takes that
+    path (unsigned integers go through int64, which wraps back identically)."""
+    dt = standardize_dtype(getattr(b, "dtype", None) or getattr(a, "dtype", "float32"))
+    if dt in ("uint8", "uint16", "uint32"):
+        wide = ops.subtract(ops.cast(a, "int64"), ops.negative(ops.cast(b, "int64")))
+        return ops.cast(wide, dt)
+    if dt in ("bool", "uint64"):
+        return ops.add(a, b)
+    return ops.subtract(a, ops.negative(b))
 
 
 @function("transpose")
@@ -64,7 +80,17 @@ def _identity(x):
 @function("slice")
 def _slice(x, *, slices):
     """slices: one [start, stop, step] per axis (entries may be None)."""
-    return x[tuple(slice(*s) for s in slices)]
+    index = [slice(*s) for s in slices]
+    if keras.backend.backend() == "torch":
+        # torch tensors cannot be sliced with a negative step: flip the axis, then slice forward
+        # (torch shapes are always concrete, symbolic tracing included)
+        for axis, sl in enumerate(index):
+            if sl.step is not None and sl.step < 0:
+                n = int(x.shape[axis])
+                start, stop, step = sl.indices(n)
+                x = ops.flip(x, axis=axis)
+                index[axis] = slice(n - 1 - start, n - 1 - stop, -step)
+    return x[tuple(index)]
 
 
 @function("concat")
@@ -94,7 +120,7 @@ def _pad_constant(x, value=None, *, pads, constant=0.0):
 
 
 _BINARY = {
-    "add": ops.add, "sub": ops.subtract, "mul": ops.multiply, "div": ops.divide,
+    "add": safe_add, "sub": ops.subtract, "mul": ops.multiply, "div": ops.divide,
     "max": ops.maximum, "min": ops.minimum, "pow": ops.power,
     "equal": ops.equal, "less": ops.less, "less_equal": ops.less_equal,
     "greater": ops.greater, "greater_equal": ops.greater_equal,
@@ -113,3 +139,9 @@ def _variadic(*xs, op):
     for x in xs[1:]:
         out = _BINARY[op](out, x)
     return out
+
+
+@function("constant")
+def _constant(anchor, value):
+    """A constant model output; `anchor` (a model input) only ties it into the graph."""
+    return value

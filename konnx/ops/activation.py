@@ -50,6 +50,9 @@ def leaky_relu(ctx, node):
 @converter("PRelu")
 def prelu(ctx, node):
     x, slope = ctx.input(0), ctx.input(1)
+    if node.opset < 7 and isinstance(slope, Const) and slope.rank == 1 and x.rank > 2 and slope.shape[0] > 1:
+        # PRelu-6: a 1-D slope holds one value per channel (axis 1)
+        slope = Const(np.asarray(slope.value).reshape((-1,) + (1,) * (x.rank - 2)))
     (kx, ks), perm, rank = broadcast(ctx, [x, slope])
     if isinstance(slope, Const) and _native(x) and rank == x.rank and rank >= 2:
         ks = np.asarray(ks, np.float32)

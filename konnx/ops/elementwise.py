@@ -71,8 +71,30 @@ def broadcast(ctx, values):
 
     Returns (args, out_perm, out_rank): args are Keras tensors or numpy arrays (None kept)
     in the output layout `out_perm`."""
+    values = _legacy_broadcast(ctx, values)
     out_perm, rank = out_layout(values)
     return [align(ctx, v, out_perm, rank) for v in values], out_perm, rank
+
+
+def _legacy_broadcast(ctx, values):
+    """Opset < 7 binary ops broadcast B only with broadcast=1, aligning B's axes with A's axes
+    from `axis` on (default: the trailing axes, as numpy): give B the trailing unit axes."""
+    node = ctx.node
+    if node is None or node.opset >= 7 or len(values) != 2 or not int(node.attr("broadcast", 0) or 0):
+        return values
+    a, b = values
+    axis = node.attr("axis")
+    if b is None or a is None or axis is None:
+        return values
+    axis = int(axis) % max(a.rank, 1)
+    trail = a.rank - axis - b.rank
+    if trail <= 0:
+        return values
+    if isinstance(b, Const):
+        return [a, Const(np.asarray(b.value).reshape(b.shape + (1,) * trail))]
+    kt = ctx.op("expand_dims", [ctx.onnx_layout(b)], suffix="legacy_bcast",
+                axes=list(range(b.rank, b.rank + trail)))
+    return [a, ctx.tensor(kt, L.identity(b.rank + trail), dtype=b.dtype)]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -99,7 +121,7 @@ def _native_merge(args) -> bool:
     if len(args) < 2 or not all(_is_kt(a) for a in args):
         return False
     shapes = {tuple(a.shape) for a in args}
-    return (len(shapes) == 1 and all(keras.backend.standardize_dtype(a.dtype) == "float32" for a in args)
+    return (len(shapes) == 1 and len(next(iter(shapes))) >= 2 and all(keras.backend.standardize_dtype(a.dtype) == "float32" for a in args)
             and None not in next(iter(shapes))[1:])
 
 
@@ -336,6 +358,8 @@ def _fold_cast(node, a):
 def cast_to(ctx, x, dtype: str):
     if dtype_of(x) == dtype:
         return x
+    if isinstance(x, Const):
+        return Const(np.asarray(x.value).astype(dtype))
     return ctx.tensor(ctx.op("cast", [ctx.keras(x)], dtype=dtype), x.perm)
 
 

@@ -55,7 +55,10 @@ def batch_norm(ctx, node):
         perm = L.channels_last(x.rank) if x.rank >= 3 else x.perm
         kt = ctx.keras(x, perm)
         axis = L.keras_axis(perm, 1)
-        layer = keras.layers.BatchNormalization(axis=axis, epsilon=eps, name=ctx.name())
+        # ONNX's momentum follows Keras' convention (PyTorch's 0.1 is exported as 0.9), so
+        # fine-tuning updates the moving statistics as the source framework would.
+        layer = keras.layers.BatchNormalization(axis=axis, epsilon=eps, momentum=float(node.attr("momentum", 0.9)),
+                                                name=ctx.name())
         y = ctx.layer(layer, kt)
         c = max(np.size(ctx.const(i)) for i in range(1, 5))
         w = [np.broadcast_to(np.asarray(ctx.const(i), np.float32).reshape(-1), (c,)) for i in range(1, 5)]

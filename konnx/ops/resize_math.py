@@ -126,7 +126,7 @@ def axis_taps(mode: str, coord_mode: str, nearest_mode: str, in_len: int, out_le
     if mode == "nearest":
         idx = nearest_indices(orig, nearest_mode, f32(scale) < 1)
         idx = np.clip(idx, 0, last).astype(np.int32)[None]
-        if valid is None and np.array_equal(idx[0], np.arange(out_len)):
+        if valid is None and out_len == in_len and np.array_equal(idx[0], np.arange(out_len)):
             return None
         return AxisTaps(idx, None, valid)
     if mode == "linear":

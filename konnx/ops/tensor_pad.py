@@ -133,11 +133,16 @@ def depth_to_space(ctx, node):
     return ctx.tensor(y, cl)
 
 
+def _s2d_mode(node) -> str:
+    return (node.attr("mode", "DCR") or "DCR") if node.opset >= 28 else "DCR"
+
+
 def _fold_space_to_depth(node, x):
     x = np.asarray(x)
     b = int(node.attr("blocksize"))
     n, c, h, w = x.shape
-    y = x.reshape(n, c, h // b, b, w // b, b).transpose(0, 3, 5, 1, 2, 4)
+    order = (0, 3, 5, 1, 2, 4) if _s2d_mode(node) == "DCR" else (0, 1, 3, 5, 2, 4)
+    y = x.reshape(n, c, h // b, b, w // b, b).transpose(order)
     return [y.reshape(n, c * b * b, h // b, w // b)]
 
 
@@ -148,5 +153,9 @@ def space_to_depth(ctx, node):
         raise ctx.error(f"expected a 4D input, got rank {x.rank}")
     b = int(node.attr("blocksize"))
     cl = L.channels_last(4)
-    y = ctx.op("space_to_depth", [ctx.keras(x, cl)], block=b)
+    mode = _s2d_mode(node)
+    if mode not in ("DCR", "CRD"):
+        raise ctx.error(f"unknown mode {mode!r}")
+    params = {} if mode == "DCR" else {"mode": mode}
+    y = ctx.op("space_to_depth", [ctx.keras(x, cl)], block=b, **params)
     return ctx.tensor(y, cl)

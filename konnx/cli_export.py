@@ -1,0 +1,112 @@
+"""`konnx convert` outputs: .keras (-o), TensorFlow SavedModel (--saved-model), TFLite (--tflite,
+--fp16), in any combination. Every output is staged under a temporary name next to its destination
+and renamed into place only once all of them are built and checked: a failed call writes nothing."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+
+def add_arguments(parser) -> None:
+    """The convert sub-command's export options."""
+    g = parser.add_argument_group("deployment outputs (any combination; -o alone is the default)")
+    g.add_argument("--saved-model", metavar="DIR", help="also write a TensorFlow SavedModel folder "
+                   "(endpoint 'serve', signature 'serving_default')")
+    g.add_argument("--tflite", metavar="FILE", help="also write a .tflite file (TensorFlow's converter, "
+                   "builtin ops), checked in the LiteRT interpreter against onnxruntime")
+    g.add_argument("--fp16", action="store_true", help="TFLite with float16 weights (half the size; "
+                   "checked with a looser tolerance, see konnx.export.FP16_RTOL)")
+    g.add_argument("--fold-bn", action="store_true", help="fold BatchNormalization into the preceding Conv "
+                   "(faster inference; by default it stays a trainable BatchNormalization layer)")
+
+
+def keras_target(args) -> Optional[Path]:
+    """-o, or the .keras file next to the model when no other output is asked for."""
+    if args.output:
+        return Path(args.output)
+    if getattr(args, "saved_model", None) or getattr(args, "tflite", None):
+        return None
+    return Path(args.model).with_suffix(".keras")
+
+
+def check_arguments(args) -> Optional[str]:
+    """What is wrong with the requested outputs (None when nothing), before converting anything."""
+    out = keras_target(args)
+    if out is not None and out.suffix != ".keras":
+        return f"output must end in .keras, got {out}"
+    if args.tflite and Path(args.tflite).suffix != ".tflite":
+        return f"--tflite must end in .tflite, got {args.tflite}"
+    if args.fp16 and not args.tflite:
+        return "--fp16 applies to the TFLite output: add --tflite FILE"
+    if args.saved_model and Path(args.saved_model).exists() and not Path(args.saved_model).is_dir():
+        return f"--saved-model {args.saved_model} exists and is not a folder"
+    return None
+
+
+def _print_check(console, title: str, result) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for col in ("output", "shape", "max abs err", "max rel err", "tolerance", ""):
+        table.add_column(col, justify="right" if col not in ("output", "") else "left")
+    for o in result.outputs:
+        status = "[green]ok[/]" if o.ok else f"[red]DIFFERS[/] {o.note}"
+        table.add_row(o.name, "x".join(map(str, o.shape)), f"{o.max_abs:.3g}", f"{o.max_rel:.3g}",
+                      f"{o.tolerance:.3g}", status)
+    console.print(table)
+
+
+def write_outputs(console, args, result, payload: dict) -> int:
+    """Build, check and write every requested output; returns the exit code."""
+    from .cli import EXIT_ERROR, EXIT_MISMATCH, EXIT_OK, _parse_shapes
+    from .errors import ConversionError
+    from .export import FP16_RTOL, check_tflite, stage_keras, stage_saved_model, stage_tflite, tflite_model
+
+    model = result.model
+    staged = []
+    try:
+        out = keras_target(args)
+        if out is not None:
+            staged.append(("output", stage_keras(model, out)))
+        if args.saved_model:
+            with console.status("exporting a TensorFlow SavedModel"):
+                staged.append(("saved_model", stage_saved_model(model, args.saved_model)))
+        if args.tflite:
+            with console.status("converting to TFLite" + (" (float16 weights)" if args.fp16 else "")):
+                data = tflite_model(model, fp16=args.fp16)
+            if not args.no_verify:
+                rtol = max(args.rtol, FP16_RTOL) if args.fp16 else args.rtol
+                with console.status("checking the .tflite in the LiteRT interpreter against onnxruntime"):
+                    check = check_tflite(data, args.model, model, input_shapes=_parse_shapes(args.input_shape),
+                                         channels_last_io=args.channels_last_io, rtol=rtol, atol=args.atol)
+                _print_check(console, "TFLite (LiteRT interpreter) vs onnxruntime"
+                             + (" [float16 weights]" if args.fp16 else ""), check)
+                payload["tflite_verify"] = check.to_dict()
+                if not check.ok and not args.force:
+                    console.print("[bold red]the .tflite model differs from onnxruntime: nothing written[/] "
+                                  "(--force writes anyway)")
+                    for _, s in staged:
+                        s.discard()
+                    return EXIT_MISMATCH
+            staged.append(("tflite", stage_tflite(model, args.tflite, content=data)))
+    except ConversionError as e:
+        for _, s in staged:
+            s.discard()
+        console.print(f"[bold red]error:[/] {e} (nothing written)", highlight=False)
+        return EXIT_ERROR
+    except BaseException:
+        for _, s in staged:
+            s.discard()
+        raise
+    for key, s in staged:
+        path = s.commit()
+        payload[key] = str(path)
+        if key == "output":
+            console.print(f"[green]wrote[/] {path} ({len(model.layers)} layers, "
+                          f"{model.count_params():,} parameters)")
+        elif key == "tflite":
+            console.print(f"[green]wrote[/] {path} ({path.stat().st_size:,} bytes"
+                          + (", float16 weights" if args.fp16 else "") + ")")
+        else:
+            console.print(f"[green]wrote[/] {path}/ (SavedModel, signature 'serving_default')")
+    return EXIT_OK

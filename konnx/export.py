@@ -1,0 +1,408 @@
+"""Deployment: .keras files, TensorFlow SavedModel, TFLite (and a check of the .tflite in the LiteRT
+interpreter against onnxruntime), plus folding BatchNormalization into the preceding Conv.
+
+This is the only konnx module that uses TensorFlow, and only inside the functions that need it
+(SavedModel and TFLite export, the tf.lite.Interpreter fallback): building and running a converted
+model under the JAX or PyTorch Keras backend never imports it.
+
+Every writer is atomic: the artifact is written next to its destination under a temporary name and
+renamed into place, so a destination never holds a half-written file or folder.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Callable, Optional, Union
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from . import layout as L
+from .errors import ConversionError
+
+# Bound of the fp16-weight TFLite model's error against onnxruntime, as a share of
+# max(1, max|reference|). Measured (LiteRT 2.3, x86 CPU, seeded N(0, 1) inputs): 3e-5 (ResNet-50,
+# 224x224) to 1.5e-3 (MobileNetV2-style) on classifiers, 2e-3 on an FCN and 6e-3 on a U-Net whose
+# output is a dense map; tests/test_export.py::test_tflite_fp16_within_bound checks it. fp32: < 6e-6.
+FP16_RTOL = 1e-2
+
+
+class ExportError(ConversionError):
+    """An export (SavedModel, TFLite) could not be produced."""
+
+
+PathLike = Union[str, os.PathLike]
+
+
+# ----------------------------------------------------------------------------- atomic writes
+def _temp_sibling(path: Path, directory: bool) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if directory:
+        return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+class Staged:
+    """An artifact written under a temporary name next to `path`; `commit()` renames it into place,
+    `discard()` removes it. Staging every output first lets a caller write all or none of them."""
+
+    def __init__(self, path: PathLike, write: Callable[[Path], None], directory: bool = False):
+        self.path = Path(path)
+        self.directory = directory
+        if directory and self.path.exists() and not self.path.is_dir():
+            raise ExportError(f"{self.path} exists and is not a folder")
+        if not directory and self.path.is_dir():
+            raise ExportError(f"{self.path} is a folder")
+        self._tmp: Optional[Path] = _temp_sibling(self.path, directory)
+        try:
+            if directory:
+                # the writer creates the folder itself; stage it inside the temporary folder
+                write(self._tmp / "artifact")
+            else:
+                write(self._tmp)
+        except BaseException:
+            self.discard()
+            raise
+
+    def _staged(self) -> Path:
+        return self._tmp / "artifact" if self.directory else self._tmp
+
+    def commit(self) -> Path:
+        if self._tmp is None:
+            raise ExportError(f"{self.path}: already committed or discarded")
+        staged = self._staged()
+        if not self.directory:
+            os.chmod(staged, 0o666 & ~_umask())  # mkstemp's 0600 is for the temporary name only
+            os.replace(staged, self.path)
+        else:
+            # a folder cannot replace a non-empty folder in one rename: move the old one aside first
+            old = None
+            if self.path.exists():
+                old = self._tmp / "previous"
+                os.replace(self.path, old)
+            try:
+                os.replace(staged, self.path)
+            except OSError:
+                if old is not None:
+                    os.replace(old, self.path)
+                raise
+            shutil.rmtree(self._tmp, ignore_errors=True)
+        self._tmp = None
+        return self.path
+
+    def discard(self) -> None:
+        if self._tmp is not None:
+            _remove(self._tmp)
+            self._tmp = None
+
+
+def _require_tensorflow_backend(what: str):
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise ExportError(f"{what} export needs the TensorFlow Keras backend (KERAS_BACKEND=tensorflow); "
+                          f"the active backend is {keras.backend.backend()!r}. Save a .keras file and export "
+                          "it from a TensorFlow-backend process.")
+
+
+# ----------------------------------------------------------------------------- .keras
+def _write_keras(model, tmp: Path) -> None:
+    model.save(str(tmp))
+
+
+def stage_keras(model, path: PathLike) -> Staged:
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ExportError(f"a Keras model file must end in .keras, got {path}")
+    return Staged(path, lambda tmp: _write_keras(model, tmp))
+
+
+def save_keras(model, path: PathLike) -> Path:
+    """Save `model` as a .keras file (loads with keras.models.load_model(path, safe_mode=True)
+    in any process that imported konnx), atomically."""
+    return stage_keras(model, path).commit()
+
+
+# ----------------------------------------------------------------------------- SavedModel
+def _write_saved_model(model, tmp: Path) -> None:
+    _require_tensorflow_backend("SavedModel")
+    with contextlib.redirect_stdout(io.StringIO()):
+        model.export(str(tmp), format="tf_saved_model", verbose=False)
+
+
+def stage_saved_model(model, path: PathLike) -> Staged:
+    _require_tensorflow_backend("SavedModel")
+    return Staged(path, lambda tmp: _write_saved_model(model, tmp), directory=True)
+
+
+def export_saved_model(model, path: PathLike) -> Path:
+    """Export a TensorFlow SavedModel folder with the `serve` endpoint and the `serving_default`
+    signature (inputs named like the Keras model's inputs, outputs `output_0`, ...)."""
+    return stage_saved_model(model, path).commit()
+
+
+# ----------------------------------------------------------------------------- TFLite
+def tflite_model(model, *, fp16: bool = False) -> bytes:
+    """Convert a Keras model (TensorFlow backend) with TensorFlow's own TFLiteConverter, TFLite
+    builtin ops only. fp16=True stores the weights in float16 (half the size; the CPU kernels still
+    compute in float32 after dequantizing them)."""
+    _require_tensorflow_backend("TFLite")
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if fp16:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    try:
+        from tensorflow.lite.python.convert_phase import ConverterError
+    except ImportError:  # a TensorFlow without that module: its converter raises plain errors
+        ConverterError = RuntimeError
+    try:
+        # the converter goes through a temporary SavedModel and prints where it put it
+        with contextlib.redirect_stdout(io.StringIO()):
+            return converter.convert()
+    except (ConverterError, ValueError, RuntimeError) as e:
+        first = str(e).strip().splitlines()
+        raise ExportError("TensorFlow's TFLite converter refused the model"
+                          f"{': ' + first[0] if first else ''}") from e
+
+
+def stage_tflite(model, path: PathLike, *, fp16: bool = False, content: Optional[bytes] = None) -> Staged:
+    path = Path(path)
+    if path.suffix != ".tflite":
+        raise ExportError(f"a TFLite file must end in .tflite, got {path}")
+    data = content if content is not None else tflite_model(model, fp16=fp16)
+    return Staged(path, lambda tmp: tmp.write_bytes(data))
+
+
+def export_tflite(model, path: PathLike, *, fp16: bool = False) -> Path:
+    """Write a .tflite file for `model` (see tflite_model), atomically."""
+    return stage_tflite(model, path, fp16=fp16).commit()
+
+
+def tflite_interpreter(model: Union[PathLike, bytes]):
+    """A LiteRT interpreter (package ai-edge-litert), or tf.lite.Interpreter when it is missing."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter
+    if isinstance(model, (bytes, bytearray)):
+        return Interpreter(model_content=bytes(model))
+    return Interpreter(model_path=str(model))
+
+
+def _output_index(name: str, default: int) -> int:
+    head, _, tail = name.rpartition("_")
+    return int(tail) if head == "output" and tail.isdigit() else default
+
+
+def run_tflite(model: Union[PathLike, bytes], inputs) -> list[np.ndarray]:
+    """Run a .tflite model (path or bytes) through its serving signature.
+
+    `inputs` maps the signature's input names (the Keras model's input names) to arrays; a model
+    with one input also takes the array itself. Dynamic dims are resized to the arrays' shapes.
+    Returns the outputs in the Keras model's output order (`output_0`, `output_1`, ...)."""
+    interp = tflite_interpreter(model)
+    signatures = interp.get_signature_list()
+    if not signatures:
+        raise ExportError("the .tflite model has no signature; export it with konnx.export.export_tflite")
+    key = "serving_default" if "serving_default" in signatures else next(iter(signatures))
+    expected = list(signatures[key]["inputs"])
+    if not isinstance(inputs, dict):
+        if len(expected) != 1:
+            raise ExportError(f"the .tflite model has inputs {expected}: pass a dict keyed by these names")
+        inputs = {expected[0]: inputs}
+    if sorted(inputs) != sorted(expected):
+        raise ExportError(f"the .tflite model's inputs are {expected}, got {sorted(inputs)}")
+    runner = interp.get_signature_runner(key)
+    out = runner(**{k: np.ascontiguousarray(v) for k, v in inputs.items()})
+    names = sorted(out, key=lambda n: (_output_index(n, len(out)), n))
+    return [np.asarray(out[n]) for n in names]
+
+
+def check_tflite(tflite: Union[PathLike, bytes], onnx_model, keras_model, *, inputs: Optional[dict] = None,
+                 input_shapes: Optional[dict] = None, channels_last_io: bool = False, rtol: float = 1e-4,
+                 atol: float = 0.0, seed: int = 0):
+    """Run the .tflite model in the LiteRT interpreter and onnxruntime on the same inputs (as
+    `konnx verify` does) and compare every output. Returns a konnx.verify.VerifyResult."""
+    from . import loader
+    from .verify import VerifyResult, compare, make_inputs, run_onnxruntime
+
+    proto = loader.load(onnx_model)
+    feeds = dict(inputs) if inputs is not None else make_inputs(proto, input_shapes, seed)
+    init = {i.name for i in proto.graph.initializer}
+    args = []
+    for vi in proto.graph.input:
+        if vi.name in init:
+            continue
+        x = np.asarray(feeds[vi.name])
+        if channels_last_io and x.ndim >= 3:
+            x = np.transpose(x, L.channels_last(x.ndim))
+        args.append(x)
+    names = [t.name for t in keras_model.inputs]
+    got = run_tflite(tflite, dict(zip(names, args)))
+    if len(got) != len(proto.graph.output):
+        raise ExportError(f"the .tflite model has {len(got)} outputs, the ONNX model {len(proto.graph.output)}")
+    ref = run_onnxruntime(proto, feeds)
+    outs = []
+    for o, g in zip(proto.graph.output, got):
+        if channels_last_io and g.ndim >= 3:
+            g = np.transpose(g, L.inverse(L.channels_last(g.ndim)))
+        outs.append(compare(o.name, ref[o.name], g, rtol, atol))
+    return VerifyResult(all(o.ok for o in outs), outs, input_shapes={k: list(v.shape) for k, v in feeds.items()})
+
+
+# ----------------------------------------------------------------------------- BatchNormalization folding
+def _attr(node: onnx.NodeProto, name: str, default):
+    for a in node.attribute:
+        if a.name == name:
+            return onnx.helper.get_attribute_value(a)
+    return default
+
+
+def _default_opset(model: onnx.ModelProto) -> int:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
+def _used_names(graph: onnx.GraphProto) -> Counter:
+    """How many times each value name is read (subgraphs included)."""
+    uses: Counter = Counter()
+    for node in graph.node:
+        uses.update(n for n in node.input if n)
+        for a in node.attribute:
+            subs = [a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)
+            for sub in subs:
+                uses.update(_used_names(sub))
+                uses.update(o.name for o in sub.output)
+    return uses
+
+
+def _fold_refusal(bn, conv, uses, outputs, inits, opset) -> Optional[str]:
+    """Why this BatchNormalization cannot be folded into `conv` (None when it can)."""
+    if conv is None or conv.op_type != "Conv" or conv.domain not in ("", "ai.onnx"):
+        return "its input is not a Conv output"
+    if uses[bn.input[0]] != 1 or bn.input[0] in outputs:
+        return "the Conv output is used elsewhere too"
+    if any(o for o in bn.output[1:]):
+        return "it has training outputs"
+    if len(bn.input) != 5 or any(n not in inits for n in bn.input[1:]):
+        return "its parameters are not constant"
+    if int(_attr(bn, "training_mode", 0)) or not int(_attr(bn, "spatial", 1)):
+        return "it is not a per-channel inference-mode normalization"
+    if opset < 7 and not int(_attr(bn, "is_test", 0)):
+        return "it is not in inference mode"
+    if len(conv.input) < 2 or conv.input[1] not in inits or (
+            len(conv.input) > 2 and conv.input[2] and conv.input[2] not in inits):
+        return "the Conv's weights are not constant"
+    w = inits[conv.input[1]]
+    if w.data_type not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16):
+        return "the Conv's weights are not floating point"
+    c_out = w.dims[0] if w.dims else None
+    for n in bn.input[1:]:
+        if list(inits[n].dims) != [c_out]:
+            return "its parameters do not have one value per Conv output channel"
+    return None
+
+
+def fold_batch_norms(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[dict]]:
+    """Fold every inference BatchNormalization whose input is a Conv output read only by it into
+    that Conv's kernel and bias (computed in float64). Returns the new model (the input is not
+    changed; it is returned as is when nothing folds) and one record per folded node. The others
+    stay BatchNormalization (see _fold_refusal for why one cannot fold)."""
+    g = model.graph
+    inits = {i.name: i for i in g.initializer}
+    producers = {o: n for n in g.node for o in n.output if o}
+    uses = _used_names(g)
+    outputs = {o.name for o in g.output}
+    opset = _default_opset(model)
+    plans, records = [], []
+    for bn in g.node:
+        if bn.op_type != "BatchNormalization" or bn.domain not in ("", "ai.onnx") or not bn.input:
+            continue
+        conv = producers.get(bn.input[0])
+        reason = _fold_refusal(bn, conv, uses, outputs, inits, opset)
+        if reason is None:
+            plans.append((bn, conv))
+            records.append({"node": bn.name or bn.output[0], "op_type": "BatchNormalization", "kind": "fold_bn",
+                            "decision": "folded", "folded_into": conv.name or conv.output[0],
+                            "reason": "folded into the preceding Conv's kernel and bias"})
+    if not plans:
+        return model, records
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    g = out.graph
+    nodes = list(g.node)
+    index = {id(n): i for i, n in enumerate(model.graph.node)}
+    taken = {n for node in g.node for n in list(node.input) + list(node.output)} | set(inits)
+    taken |= {i.name for i in g.input} | {o.name for o in g.output}
+
+    def fresh(base: str) -> str:
+        name, k = base, 1
+        while name in taken:
+            k += 1
+            name = f"{base}_{k}"
+        taken.add(name)
+        return name
+
+    new_inits, drop_nodes, dead_values = [], set(), set()
+    for bn_src, conv_src in plans:
+        bn, conv = nodes[index[id(bn_src)]], nodes[index[id(conv_src)]]
+        scale, bias_bn, mean, var = (numpy_helper.to_array(inits[n]).astype(np.float64) for n in bn.input[1:])
+        w_arr = numpy_helper.to_array(inits[conv.input[1]])
+        eps = float(_attr(bn, "epsilon", 1e-5))
+        a = scale / np.sqrt(var + eps)
+        w_new = (w_arr.astype(np.float64) * a.reshape((-1,) + (1,) * (w_arr.ndim - 1))).astype(w_arr.dtype)
+        has_bias = len(conv.input) > 2 and conv.input[2]
+        b_old = numpy_helper.to_array(inits[conv.input[2]]).astype(np.float64) if has_bias else 0.0
+        b_new = ((b_old - mean) * a + bias_bn).astype(w_arr.dtype)
+        stem = conv.name or conv.output[0]
+        w_name, b_name = fresh(f"{stem}_bnfold_W"), fresh(f"{stem}_bnfold_B")
+        new_inits += [numpy_helper.from_array(w_new, w_name), numpy_helper.from_array(b_new, b_name)]
+        dead_values.add(conv.output[0])
+        inputs = [conv.input[0], w_name, b_name]
+        del conv.input[:]
+        conv.input.extend(inputs)
+        conv.output[0] = bn.output[0]
+        drop_nodes.add(id(bn))
+    del g.node[:]
+    g.node.extend(n for n in nodes if id(n) not in drop_nodes)
+    g.initializer.extend(new_inits)
+    # drop the weights nothing reads any more (the unfolded kernels, the BN statistics)
+    still_used = _used_names(g) | Counter(o.name for o in g.output)
+    keep = [i for i in g.initializer if i.name in still_used]
+    del g.initializer[:]
+    g.initializer.extend(keep)
+    inputs = [i for i in g.input if i.name in still_used or i.name not in inits]
+    if out.ir_version < 4:  # IR < 4: every initializer is also a graph input
+        inputs += [onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in new_inits]
+    del g.input[:]
+    g.input.extend(inputs)
+    value_info = [v for v in g.value_info if v.name not in dead_values]
+    del g.value_info[:]
+    g.value_info.extend(value_info)
+    return out, records

@@ -1,0 +1,332 @@
+"""Indexing, selection and scatter functions (keras.ops only): TopK, ReverseSequence, Compress,
+NonZero, EyeLike, ScatterElements / ScatterND (with reductions), TensorScatter, CumProd,
+LpPool, and a few element-wise activations (Swish, SwiGLU, Shrink)."""
+from __future__ import annotations
+
+import numpy as np
+from keras import ops
+from keras.backend import standardize_dtype
+
+from . import fn_pool
+from .functions import function
+
+
+def _last_axis(x, axis):
+    """Transpose `axis` to the end; returns (x, inverse permutation or None)."""
+    rank = len(x.shape)
+    axis %= rank
+    if axis == rank - 1:
+        return x, None
+    perm = [i for i in range(rank) if i != axis] + [axis]
+    inv = [perm.index(i) for i in range(rank)]
+    return ops.transpose(x, perm), inv
+
+
+# ----------------------------------------------------------------------------- TopK
+@function("top_k")
+def top_k(x, *, k, axis, largest=1):
+    """Values and int64 indices of the k largest (smallest) entries along `axis`, sorted, the
+    lower index first among equal values."""
+    x, inv = _last_axis(x, axis)
+    dt = standardize_dtype(x.dtype)
+    if largest:
+        vals, idx = ops.top_k(x, k, sorted=True)
+    elif dt == "bool" or dt.startswith("u"):
+        wide = ops.cast(x, "int64")
+        vals, idx = ops.top_k(ops.negative(wide), k, sorted=True)
+        vals = ops.cast(ops.negative(vals), dt)
+    else:
+        vals, idx = ops.top_k(ops.negative(x), k, sorted=True)
+        vals = ops.negative(vals)
+    idx = ops.cast(idx, "int64")
+    if inv is not None:
+        vals, idx = ops.transpose(vals, inv), ops.transpose(idx, inv)
+    return [vals, idx]
+
+
+# ----------------------------------------------------------------------------- sequences
+@function("reverse_sequence")
+def reverse_sequence(x, lens, *, batch_axis, time_axis):
+    """Reverse the first lens[b] steps of every batch entry b along time_axis."""
+    n_t = x.shape[time_axis] if x.shape[time_axis] is not None else ops.shape(x)[time_axis]
+    t = ops.arange(n_t, dtype="int64")
+    lens = ops.cast(lens, "int64")
+    shape = [1] * len(x.shape)
+    shape[time_axis] = -1
+    t = ops.reshape(t, shape)
+    shape = [1] * len(x.shape)
+    shape[batch_axis] = -1
+    lens = ops.reshape(lens, shape)
+    idx = ops.where(ops.less(t, lens), lens - 1 - t, t)
+    idx = ops.broadcast_to(idx, ops.shape(x))
+    return ops.take_along_axis(x, idx, axis=time_axis)
+
+
+@function("compress")
+def compress(x, condition, *, axis=None):
+    if axis is None:
+        x, axis = ops.reshape(x, (-1,)), 0
+    cond = ops.cast(ops.reshape(condition, (-1,)), "bool")
+    keep = ops.cast(ops.nonzero(cond)[0], "int64")
+    return ops.take(x, keep, axis=axis)
+
+
+@function("nonzero")
+def nonzero(x):
+    parts = ops.nonzero(ops.not_equal(x, ops.zeros_like(x)))
+    return ops.stack([ops.cast(p, "int64") for p in parts], axis=0)
+
+
+@function("eye_like")
+def eye_like(x, *, k, dtype):
+    rows, cols = x.shape[0], x.shape[1]
+    return ops.eye(rows, cols, k=k, dtype=dtype)
+
+
+# ----------------------------------------------------------------------------- scatter
+def _scatter_rows(d2, rows, u2, reduction):
+    """Write rows `u2` (K, S) into `d2` (N, S) at row indices `rows` (K,) with a reduction."""
+    n = d2.shape[0]
+    if reduction == "none":
+        return ops.scatter_update(d2, ops.expand_dims(rows, 1), u2)
+    if reduction == "add":
+        return d2 + ops.scatter(ops.expand_dims(rows, 1), u2, ops.shape(d2))
+    hit = ops.equal(ops.expand_dims(rows, 1), ops.expand_dims(ops.arange(n, dtype="int64"), 0))  # (K, N)
+    hit = ops.expand_dims(hit, 2)
+    upd = ops.expand_dims(u2, 1)                                                             # (K, 1, S)
+    if reduction == "mul":
+        return d2 * ops.prod(ops.where(hit, upd, ops.ones_like(upd)), axis=0)
+    base = ops.expand_dims(d2, 0)                                                            # (1, N, S)
+    picked = ops.where(hit, upd, base)
+    if reduction == "max":
+        return ops.maximum(d2, ops.max(picked, axis=0))
+    if reduction == "min":
+        return ops.minimum(d2, ops.min(picked, axis=0))
+    raise ValueError(f"unknown scatter reduction {reduction!r}")
+
+
+def _strides(shape):
+    out, acc = [], 1
+    for d in reversed(shape):
+        out.append(acc)
+        acc *= d
+    return list(reversed(out))
+
+
+@function("scatter_nd")
+def scatter_nd(data, indices, updates, *, data_shape, reduction="none"):
+    k = int(indices.shape[-1])
+    lead, tail = data_shape[:k], data_shape[k:]
+    n0, s = 1, 1
+    for d in lead:
+        n0 *= d
+    for d in tail:
+        s *= d
+    idx = ops.cast(indices, "int64")
+    dims = ops.convert_to_tensor(lead, dtype="int64")
+    idx = ops.where(ops.less(idx, 0), idx + dims, idx)
+    rows = ops.reshape(ops.sum(idx * ops.convert_to_tensor(_strides(lead), dtype="int64"), axis=-1), (-1,))
+    out = _scatter_rows(ops.reshape(data, (n0, s)), rows, ops.reshape(updates, (-1, s)), reduction)
+    return ops.reshape(out, tuple(data_shape))
+
+
+@function("scatter_elements")
+def scatter_elements(data, indices, updates, *, axis, data_shape, reduction="none"):
+    rank = len(data_shape)
+    idx = ops.cast(indices, "int64")
+    idx = ops.where(ops.less(idx, 0), idx + data_shape[axis], idx)
+    ishape = ops.shape(idx)
+    strides = _strides(data_shape)
+    flat = None
+    for d in range(rank):
+        if d == axis:
+            coord = idx
+        else:
+            shape = [1] * rank
+            shape[d] = -1
+            coord = ops.broadcast_to(ops.reshape(ops.arange(ishape[d], dtype="int64"), shape), ishape)
+        term = coord * strides[d]
+        flat = term if flat is None else flat + term
+    total = 1
+    for d in data_shape:
+        total *= d
+    out = _scatter_rows(ops.reshape(data, (total, 1)), ops.reshape(flat, (-1,)),
+                        ops.reshape(updates, (-1, 1)), reduction)
+    return ops.reshape(out, tuple(data_shape))
+
+
+@function("tensor_scatter")
+def tensor_scatter(cache, update, write=None, *, axis, circular):
+    """Write `update` into `cache` along `axis` from position write[b] of each batch entry b
+    (modulo the cache length in circular mode): a gather from update, no scatter."""
+    rank = len(cache.shape)
+    n_cache, n_upd = cache.shape[axis], update.shape[axis]
+    shape = [1] * rank
+    shape[axis] = -1
+    s = ops.reshape(ops.arange(n_cache, dtype="int64"), shape)
+    if write is None:
+        w = ops.zeros((1,) * rank, dtype="int64")
+    else:
+        w = ops.reshape(ops.cast(write, "int64"), (-1,) + (1,) * (rank - 1))
+    t = s - w
+    if circular:
+        t = ops.mod(t, n_cache)
+    valid = ops.logical_and(ops.greater_equal(t, 0), ops.less(t, n_upd))
+    t = ops.where(valid, t, ops.zeros_like(t))
+    bshape = list(ops.shape(cache))
+    bshape[axis] = n_cache
+    t = ops.broadcast_to(t, bshape)
+    gathered = ops.take_along_axis(update, t, axis=axis) if n_upd else cache
+    return ops.where(ops.broadcast_to(valid, bshape), gathered, cache)
+
+
+# ----------------------------------------------------------------------------- scans, pooling
+@function("cumprod")
+def cumprod(x, *, axis, exclusive, reverse):
+    if reverse:
+        x = ops.flip(x, axis=axis)
+    y = ops.cumprod(x, axis=axis)
+    if exclusive:
+        pads = [(0, 0)] * len(x.shape)
+        pads[axis] = (1, 0)
+        idx = [slice(None)] * len(x.shape)
+        idx[axis] = slice(0, -1)
+        y = ops.pad(y, pads, constant_values=1)[tuple(idx)]
+    if reverse:
+        y = ops.flip(y, axis=axis)
+    return y
+
+
+@function("lp_pool")
+def lp_pool(x, *, p, kernel, strides, dilations, pads, out_sizes):
+    """(sum over the window of |x|^p)^(1/p) on channels-last x; padding adds zeros."""
+    a = ops.abs(x)
+    powed = ops.square(a) if p == 2 else (a if p == 1 else ops.power(a, float(p)))
+    n = 1
+    for k in kernel:
+        n *= k
+    mean = fn_pool.avg_pool(powed, kernel=kernel, strides=strides, dilations=dilations, pads=pads,
+                            counted=pads, out_sizes=out_sizes)
+    total = mean * float(n)
+    if p == 1:
+        return total
+    return ops.sqrt(total) if p == 2 else ops.power(total, 1.0 / p)
+
+
+# ----------------------------------------------------------------------------- activations
+@function("swish")
+def swish(x, *, alpha=1.0):
+    return x * ops.sigmoid(x * alpha)
+
+
+@function("swiglu")
+def swiglu(a, b, *, alpha=1.0):
+    return a * ops.sigmoid(a * alpha) * b
+
+
+@function("shrink")
+def shrink(x, *, lambd, bias):
+    lo = ops.cast(x + bias, x.dtype)
+    hi = ops.cast(x - bias, x.dtype)
+    zero = ops.zeros_like(x)
+    return ops.where(ops.less(x, -lambd), lo, ops.where(ops.greater(x, lambd), hi, zero))
+
+
+@function("det")
+def det(x):
+    return ops.det(x)
+
+
+@function("max_unpool")
+def max_unpool(x, indices, *, out_shape, index_shape=None):
+    """MaxUnpool: x's values written at their flat `indices` into zeros of `out_shape`. The
+    indices address a tensor of `index_shape` (the default unpooled shape) when it differs."""
+    total = 1
+    for d in out_shape:
+        total *= d
+    idx = ops.reshape(ops.cast(indices, "int64"), (-1,))
+    if index_shape is not None and list(index_shape) != list(out_shape):
+        sp_in, sp_out = index_shape[2:], out_shape[2:]
+        plane_in, plane_out = int(np.prod(sp_in)), int(np.prod(sp_out))
+        nc, rest = idx // plane_in, idx % plane_in
+        flat = ops.zeros_like(idx)
+        for a in range(len(sp_in)):
+            inner = int(np.prod(sp_in[a + 1:]))
+            coord = (rest // inner) % sp_in[a]
+            flat = flat + coord * int(np.prod(sp_out[a + 1:]))
+        idx = nc * plane_out + flat
+    idx = ops.reshape(idx, (-1, 1))
+    flat = ops.scatter(idx, ops.reshape(x, (-1,)), (total,))
+    return ops.reshape(flat, tuple(out_shape))
+
+
+@function("unique")
+def unique(x, *, axis=None, sort=True):
+    """ONNX Unique on a static number of rows (elements, or slices along `axis`): unique rows
+    (sorted, or in order of first occurrence), first-occurrence indices, inverse indices and
+    counts. Pairwise comparisons: O(n^2) memory. The output length is known at run time."""
+    if axis is None:
+        rows, rest, perm = ops.reshape(x, (-1, 1)), None, None
+    else:
+        rank = len(x.shape)
+        perm = [axis] + [i for i in range(rank) if i != axis]
+        moved = ops.transpose(x, perm)
+        rest = list(moved.shape[1:])
+        rows = ops.reshape(moved, (moved.shape[0], -1))
+    n = rows.shape[0]
+    a, b = ops.expand_dims(rows, 1), ops.expand_dims(rows, 0)                      # row i, row j
+    same = ops.all(ops.equal(a, b), axis=-1)                                       # (n, n)
+    pos = ops.arange(n)
+    before = ops.less(ops.expand_dims(pos, 0), ops.expand_dims(pos, 1))           # j < i
+    first = ops.logical_not(ops.any(ops.logical_and(same, before), axis=1))
+    if sort:
+        diff = ops.not_equal(a, b)
+        k = ops.expand_dims(ops.argmax(ops.cast(diff, "int32"), axis=-1), -1)
+        ai = ops.squeeze(ops.take_along_axis(ops.broadcast_to(a, ops.shape(diff)), k, axis=-1), -1)
+        bj = ops.squeeze(ops.take_along_axis(ops.broadcast_to(b, ops.shape(diff)), k, axis=-1), -1)
+        smaller = ops.logical_and(ops.any(diff, axis=-1), ops.less(bj, ai))        # row j < row i
+    else:
+        first_of = ops.argmax(ops.cast(same, "int32"), axis=1)
+        smaller = ops.less(ops.expand_dims(pos, 0), ops.expand_dims(first_of, 1))   # j before i's first
+    rank_of = ops.sum(ops.cast(ops.logical_and(smaller, ops.expand_dims(first, 0)), "int64"), axis=1)
+    firsts = ops.nonzero(first)[0]
+    order = ops.argsort(ops.take(rank_of, firsts))
+    out_rows = ops.take(firsts, order)
+    y = ops.take(rows, out_rows, axis=0)
+    if axis is None:
+        y = ops.reshape(y, (-1,))
+    else:
+        y = ops.reshape(y, [-1] + rest)
+        y = ops.transpose(y, [perm.index(i) for i in range(len(perm))])
+    counts = ops.take(ops.sum(ops.cast(same, "int64"), axis=1), out_rows)
+    return [y, ops.cast(out_rows, "int64"), rank_of, counts]
+
+
+@function("tfidf")
+def tfidf(x, *, grams, windows, index_matrix, weights, mode):
+    """TfIdfVectorizer on integer tokens: `grams` maps each n to the pooled n-grams, `windows`
+    each n to the token positions of every (start, skip) window; counts are mapped to the
+    output slots by `index_matrix` (pool entries x outputs)."""
+    one_d = len(x.shape) == 1
+    if one_d:
+        x = ops.expand_dims(x, 0)
+    x = ops.cast(x, "int64")
+    counts = []
+    for n, pool in grams:
+        pos = windows[str(n)]
+        if not pos:
+            counts.append(ops.zeros((ops.shape(x)[0], len(pool)), dtype="float32"))
+            continue
+        win = ops.take(x, ops.convert_to_tensor(np.asarray(pos, np.int64).reshape(-1)), axis=1)
+        win = ops.reshape(win, (-1, len(pos), n))                                  # (B, W, n)
+        pool_t = ops.convert_to_tensor(np.asarray(pool, np.int64).reshape(-1, n))
+        hit = ops.all(ops.equal(ops.expand_dims(win, 2), pool_t[None, None]), axis=-1)  # (B, W, P)
+        counts.append(ops.sum(ops.cast(hit, "float32"), axis=1))
+    freq = ops.concatenate(counts, axis=1) if len(counts) > 1 else counts[0]
+    out = ops.matmul(freq, ops.convert_to_tensor(np.asarray(index_matrix, np.float32)))
+    w = ops.convert_to_tensor(np.asarray(weights, np.float32))
+    if mode == "IDF":
+        out = ops.where(ops.greater(out, 0.0), ops.broadcast_to(w, ops.shape(out)), ops.zeros_like(out))
+    elif mode == "TFIDF":
+        out = out * w
+    return out[0] if one_d else out

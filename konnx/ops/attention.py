@@ -1,0 +1,88 @@
+"""Attention (opset 23/24/25) and RotaryEmbedding (opset 23), in the ONNX layout."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+
+from ..layers import fn_attention  # noqa: F401  (registers the attention functions)
+from ..values import Const
+from .elementwise import dtype_of
+from .registry import converter
+
+
+def _arg(ctx, i):
+    v = ctx.input(i)
+    if v is None:
+        return None
+    return np.asarray(v.value) if isinstance(v, Const) else ctx.onnx_layout(v)
+
+
+def _np_name(elem_type) -> str:
+    return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(int(elem_type))).name
+
+
+@converter("Attention", since=23, limits="outputs in the input dtype; softmax_precision honoured")
+def attention(ctx, node):
+    q = ctx.input(0)
+    if q.rank not in (3, 4):
+        raise ctx.error(f"Q must have rank 3 or 4, got rank {q.rank}")
+    scale = node.attr("scale")
+    sp = node.attr("softmax_precision")
+    params = dict(
+        scale=None if scale is None else float(scale),
+        causal=bool(int(node.attr("is_causal", 0) or 0)),
+        q_heads=node.attr("q_num_heads"), kv_heads=node.attr("kv_num_heads"),
+        softcap=float(node.attr("softcap", 0.0) or 0.0),
+        mode=int(node.attr("qk_matmul_output_mode", 0) or 0),
+        softmax_dtype=_np_name(sp) if sp else None,
+        left=int(node.attr("left_window_size", -1)), right=int(node.attr("right_window_size", -1)),
+    )
+    if q.rank == 3 and (params["q_heads"] is None or params["kv_heads"] is None):
+        raise ctx.error("3-D Q/K/V need the q_num_heads and kv_num_heads attributes")
+    args = [_arg(ctx, i) for i in range(7)]
+    outs = ctx.op("attention", args, **params)
+    dt = dtype_of(q)
+    return [ctx.tensor(o, dtype=dt) for o in outs][:len(node.outputs)]
+
+
+@converter("RotaryEmbedding", since=23)
+def rotary_embedding(ctx, node):
+    x = ctx.input(0)
+    if x.rank not in (3, 4):
+        raise ctx.error(f"the input must have rank 3 or 4, got rank {x.rank}")
+    heads = int(node.attr("num_heads", 0) or 0)
+    if x.rank == 3 and not heads:
+        raise ctx.error("a 3-D input needs the num_heads attribute")
+    args = [_arg(ctx, i) for i in range(4)]
+    y = ctx.op("rotary_embedding", args, interleaved=int(node.attr("interleaved", 0) or 0),
+               rotary_dim=int(node.attr("rotary_embedding_dim", 0) or 0), num_heads=heads)
+    return ctx.tensor(y, dtype=dtype_of(x))
+
+
+@converter("LinearAttention", since=27, limits="static sequence length (unrolled)")
+def linear_attention(ctx, node):
+    q = ctx.input(0)
+    rule = node.attr("update_rule", "gated_delta")
+    if rule not in ("linear", "gated", "delta", "gated_delta"):
+        raise ctx.error(f"unknown update_rule {rule!r}")
+    qh, kvh = node.attr("q_num_heads"), node.attr("kv_num_heads")
+    if qh is None or kvh is None or q.rank != 3 or q.onnx_shape[1] is None:
+        raise ctx.error("needs q_num_heads, kv_num_heads and 3-D inputs with a static sequence length")
+    args = [_arg(ctx, i) for i in range(6)]
+    outs = ctx.op("linear_attention", args, q_heads=int(qh), kv_heads=int(kvh),
+                  scale=float(node.attr("scale", 0.0) or 0.0), rule=rule)
+    state = ctx.input(3)
+    return [ctx.tensor(outs[0], dtype=dtype_of(q)),
+            ctx.tensor(outs[1], dtype=dtype_of(state) if state is not None else dtype_of(q))][:len(node.outputs)]
+
+
+@converter("CausalConvWithState", since=27)
+def causal_conv_with_state(ctx, node):
+    x = ctx.input(0)
+    act = node.attr("activation", "none")
+    if act not in ("none", "silu", "swish"):
+        raise ctx.error(f"unknown activation {act!r}")
+    if x.rank != 3:
+        raise ctx.error(f"the input must be (batch, channels, length), got rank {x.rank}")
+    outs = ctx.op("causal_conv_with_state", [_arg(ctx, i) for i in range(4)], silu=act != "none")
+    return [ctx.tensor(o, dtype=dtype_of(x)) for o in outs][:len(node.outputs)]

@@ -1,0 +1,73 @@
+"""RNN, GRU and LSTM: one whitelisted function unrolled over the (static) sequence length."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..layers import fn_rnn  # noqa: F401  (registers the rnn function)
+from ..values import Const, static_dim
+from .elementwise import dtype_of
+from .registry import converter
+
+_DEFAULT_ACTS = {"RNN": ["Tanh"], "GRU": ["Sigmoid", "Tanh"], "LSTM": ["Sigmoid", "Tanh", "Tanh"]}
+_KNOWN = {"Sigmoid", "Tanh", "Relu", "Softsign", "Softplus", "LeakyRelu", "ThresholdedRelu", "ScaledTanh",
+          "HardSigmoid", "Elu", "Affine"}
+_CANON = {a.lower(): a for a in _KNOWN}
+
+
+def _activations(node, cell: str, n_dirs: int):
+    names = node.attr("activations") or _DEFAULT_ACTS[cell] * n_dirs
+    names = [_CANON.get(str(n).lower(), str(n)) for n in names]
+    if len(names) == len(_DEFAULT_ACTS[cell]) and n_dirs == 2:
+        names = names * 2
+    alphas = list(node.attr("activation_alpha") or [])
+    betas = list(node.attr("activation_beta") or [])
+    return [[n, float(alphas[i]) if i < len(alphas) else None, float(betas[i]) if i < len(betas) else None]
+            for i, n in enumerate(names)]
+
+
+def _check(cell):
+    def check(node):
+        direction = node.attr("direction", "forward") or "forward"
+        if direction not in ("forward", "reverse", "bidirectional"):
+            return f"unknown direction {direction!r}"
+        bad = [a[0] for a in _activations(node, cell, 2 if direction == "bidirectional" else 1) if a[0] not in _KNOWN]
+        return f"unsupported activations {bad}" if bad else None
+    return check
+
+
+def _recurrent(cell: str):
+    def conv(ctx, node):
+        x = ctx.input(0)
+        layout = int(node.attr("layout", 0) or 0)
+        if x.rank != 3 or static_dim(x.onnx_shape[1 if layout else 0]) is None:
+            raise ctx.error("the input must be 3-D with a static sequence length; fix it with input_shapes")
+        direction = node.attr("direction", "forward") or "forward"
+        n_dirs = 2 if direction == "bidirectional" else 1
+        hidden = node.attr("hidden_size")
+        if hidden is None:
+            hidden = ctx.input(2).shape[-1]
+        dt = dtype_of(x)
+        args = []
+        for i in range(8 if cell == "LSTM" else 6):
+            v = ctx.input(i)
+            if v is None:
+                args.append(None)
+            elif isinstance(v, Const):
+                a = np.asarray(v.value)
+                args.append(a if i == 4 else a.astype(dt))
+            else:
+                args.append(ctx.onnx_layout(v))
+        if cell != "LSTM":
+            args += [None, None]
+        clip = node.attr("clip")
+        outs = ctx.op("rnn", args, cell=cell, hidden=int(hidden), direction=direction,
+                      acts=_activations(node, cell, n_dirs), clip=None if clip is None else float(clip),
+                      lbr=int(node.attr("linear_before_reset", 0) or 0),
+                      input_forget=int(node.attr("input_forget", 0) or 0), layout=layout)
+        return [ctx.tensor(o, dtype=dt) for o in outs][:len(node.outputs)]
+    return conv
+
+
+converter("RNN", since=7, check=_check("RNN"), limits="static sequence length (unrolled)")(_recurrent("RNN"))
+converter("GRU", since=7, check=_check("GRU"), limits="static sequence length (unrolled)")(_recurrent("GRU"))
+converter("LSTM", since=7, check=_check("LSTM"), limits="static sequence length (unrolled)")(_recurrent("LSTM"))

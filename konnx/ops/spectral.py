@@ -1,0 +1,52 @@
+"""DFT (opset 17/20) and STFT (opset 17) as products with constant cosine/sine tables."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..layers import fn_spectral  # noqa: F401  (registers dft/stft)
+from ..values import Const, static_dim
+from .elementwise import dtype_of
+from .registry import converter
+
+
+@converter("DFT", since=17, limits="static signal length; dft_length and axis known at conversion time")
+def dft(ctx, node):
+    x = ctx.input(0)
+    if node.opset >= 20:
+        axis = int(np.asarray(ctx.const(2, "axis")).reshape(-1)[0]) if node.has_input(2) else -2
+    else:
+        axis = int(node.attr("axis", 1))
+    axis %= x.rank
+    if axis == x.rank - 1:
+        raise ctx.error("the last axis holds the real/imaginary parts; it cannot be transformed")
+    m = static_dim(x.onnx_shape[axis])
+    if m is None or static_dim(x.onnx_shape[-1]) not in (1, 2):
+        raise ctx.error("DFT needs a static signal length and a last axis of size 1 or 2")
+    inverse = bool(int(node.attr("inverse", 0)))
+    onesided = bool(int(node.attr("onesided", 0)))
+    if node.has_input(1):
+        n = int(np.asarray(ctx.const(1, "dft_length")).reshape(-1)[0])
+    else:
+        n = 2 * (m - 1) if inverse and onesided else m
+    y = ctx.op("dft", [ctx.onnx_layout(x)], axis=axis, n=n, inverse=inverse, onesided=onesided)
+    return ctx.tensor(y, dtype=dtype_of(x))
+
+
+@converter("STFT", since=17, limits="static signal length; frame_step and frame_length known at conversion time")
+def stft(ctx, node):
+    x = ctx.input(0)
+    if x.rank != 3 or static_dim(x.onnx_shape[1]) is None:
+        raise ctx.error("STFT needs a (batch, length, 1|2) signal with a static length")
+    step = int(np.asarray(ctx.const(1, "frame_step")).reshape(-1)[0])
+    window = ctx.input(2)
+    if node.has_input(3):
+        length = int(np.asarray(ctx.const(3, "frame_length")).reshape(-1)[0])
+    elif window is not None:
+        length = int(window.shape[0])
+    else:
+        raise ctx.error("STFT needs a window or a frame_length")
+    win = None if window is None else (np.asarray(window.value) if isinstance(window, Const)
+                                       else ctx.onnx_layout(window))
+    y = ctx.op("stft", [ctx.onnx_layout(x), win], step=step, length=length,
+               onesided=bool(int(node.attr("onesided", 1))))
+    return ctx.tensor(y, dtype=dtype_of(x))
