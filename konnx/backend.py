@@ -3,13 +3,16 @@ suite can run against it:
 
     from konnx.backend import KonnxBackend
     rep = KonnxBackend.prepare(model)          # converts with konnx.convert
-    outputs = rep.run([x, y])                   # runs the Keras model; numpy, ONNX order and dtype
+    outputs = rep.run([x, y])                   # runs the Keras model; numpy arrays in ONNX order
 
 Parameter inputs. Some ONNX inputs are parameters that fix the output's shape or rank (Reshape's
 shape, Reduce's axes, TopK's k, ...). A Keras model needs them at conversion time; real models
 carry them as initializers or Constant nodes. When a graph input feeds only such slots (as in the
 ONNX node tests), `run` binds it to the value it is given, converts the model specialized to that
 value (cached per value) and feeds the remaining inputs. `rep.bound_inputs` says which were bound.
+
+Outputs are returned as the Keras model computes them, never cast: an output whose dtype differs
+from the ONNX one is recorded in `rep.dtype_mismatches` (and fails the suite's dtype check).
 """
 from __future__ import annotations
 
@@ -27,8 +30,8 @@ from .api import convert
 PARAMETER_INPUTS: dict[str, tuple[int, ...]] = {
     "Reshape": (1,), "Expand": (1,), "Tile": (1,), "Squeeze": (1,), "Unsqueeze": (1,),
     "Slice": (1, 2, 3, 4), "Pad": (1, 3), "Split": (1,), "TopK": (1,), "OneHot": (1,),
-    "CumSum": (1,), "CumProd": (1,), "Trilu": (1,), "Resize": (1, 2, 3), "Upsample": (1,), "CenterCropPad": (1,),
-    "Dropout": (1, 2), "Col2Im": (1, 2), "AffineGrid": (1,), "Loop": (0, 1),
+    "CumSum": (1,), "CumProd": (1,), "Trilu": (1,), "Resize": (1, 2, 3), "Upsample": (1,),
+    "CenterCropPad": (1,), "Dropout": (1, 2), "Col2Im": (1, 2), "AffineGrid": (1,), "Loop": (0, 1),
     "DFT": (1, 2), "STFT": (1, 3), "NonMaxSuppression": (2, 3, 4), "MaxUnpool": (2,),
     # weights: konnx makes them Keras layer weights (real models carry them as initializers)
     "Conv": (1, 2), "ConvTranspose": (1, 2),
@@ -132,6 +135,7 @@ class KonnxBackendRep(BackendRep):
             self.bound_inputs = []  # a Keras model needs at least one input: bind nothing
         self._out_dtypes = self._output_dtypes(model)
         self._models: dict[bytes, Any] = {}
+        self.dtype_mismatches: set = set()  # (output, Keras dtype, ONNX dtype) seen by run()
         self.keras_model = None
         if not self.bound_inputs:
             self.keras_model = convert(model, **convert_kwargs)
@@ -161,12 +165,10 @@ class KonnxBackendRep(BackendRep):
         out = model(args[0] if len(args) == 1 else args)
         if not isinstance(out, (list, tuple)):
             out = [out]
-        results = []
-        for o, dt in zip(out, self._out_dtypes):
-            a = np.asarray(o)
-            if dt is not None and a.dtype != dt:
-                a = a.astype(dt)
-            results.append(a)
+        results = [np.asarray(o) for o in out]
+        for i, (a, dt) in enumerate(zip(results, self._out_dtypes)):
+            if dt is not None and a.dtype != dt:  # reported, never hidden by a cast
+                self.dtype_mismatches.add((self.output_names[i], str(a.dtype), str(dt)))
         return namedtupledict("Outputs", self.output_names)(*results)
 
     def _feeds(self, inputs) -> dict:
@@ -187,7 +189,7 @@ class KonnxBackend(Backend):
     def prepare(cls, model: onnx.ModelProto, device: str = "CPU", **kwargs: Any) -> KonnxBackendRep:
         if not cls.supports_device(device):
             raise ValueError(f"konnx's backend runs on CPU, not {device}")
-        convert_kwargs = {k: kwargs[k] for k in ("input_shapes", "channels_last_io") if k in kwargs}
+        convert_kwargs = {k: kwargs[k] for k in ("input_shapes",) if k in kwargs}
         return KonnxBackendRep(model, **convert_kwargs)
 
     @classmethod

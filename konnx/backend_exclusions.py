@@ -12,6 +12,7 @@ same test. Ineligible cases are skipped with the type or domain that rules them 
 from __future__ import annotations
 
 import os
+import warnings
 from collections import Counter
 from typing import Iterable, Optional
 
@@ -88,11 +89,11 @@ EXCLUDED: dict[str, list[str]] = {
     "disagree, konnx follows onnxruntime": [
         "test_resize_downsample_scales_cubic_align_corners", "test_resize_downsample_scales_linear_align_corners",
     ],
-    # The _expanded graphs run softmax and matmul step by step in float16; konnx's fused
-    # Attention computes in float32 and passes, the float16 step-by-step graph is 2 ulps off.
-    "float16 rounding: the expanded Attention graph in float16 differs by 2 ulps (> rtol 1e-3)": [
-        "test_attention_4d_causal_fp16_expanded", "test_attention_4d_fp16_expanded",
-        "test_attention_4d_gqa_with_past_and_present_fp16_expanded",
+    # These _expanded graphs round to float16 after every step (e.g. Sigmoid, then Mul); the
+    # expected values come from the fused op, computed in float32 and rounded once. konnx's
+    # fused Attention / CausalConvWithState pass; the step-by-step graphs are 1-2 ulps off.
+    "float16 rounding: a step-by-step float16 expanded graph differs by 1-2 ulps (> rtol 1e-3)": [
+        "test_attention_4d_causal_fp16_expanded", "test_causal_conv_with_state_silu_fp16_expanded",
     ],
     # The exact imaginary parts are 0; the expected values hold numpy's float32 FFT noise
     # (1.9e-7), above the suite's atol of 1e-7. konnx's DFT matrix product gives ~1e-15.
@@ -108,7 +109,7 @@ EXCLUDED: dict[str, list[str]] = {
 }
 
 # the regression floor the test suite holds: node cases that pass (raise it when it improves)
-NODE_PASS_FLOOR = 1576
+NODE_PASS_FLOOR = 1577
 
 
 def excluded() -> dict[str, str]:
@@ -216,7 +217,10 @@ def collect() -> list[tuple[str, str, Optional[str]]]:
 
     out = []
     for kind in KINDS:
-        for case in load_model_tests(kind=kind):
+        with warnings.catch_warnings():  # the node case generators warn about overflow and log(0)
+            warnings.simplefilter("ignore")
+            cases = load_model_tests(kind=kind)
+        for case in cases:
             if kind == "node":
                 why = ineligible_reason(case.model, case.data_sets)
             else:

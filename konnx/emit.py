@@ -37,6 +37,17 @@ def merge_shapes(a: Optional[tuple], b: Optional[tuple]) -> tuple:
     return tuple(out)
 
 
+def keep_float_dtype(layer, inputs) -> None:
+    """Keras layers compute in float32 and cast float16/bfloat16/float64 inputs to it: give an
+    unbuilt layer the dtype of its float inputs instead, so the model keeps the ONNX dtype."""
+    kts = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+    dts = {keras.backend.standardize_dtype(t.dtype) for t in kts if hasattr(t, "dtype")}
+    if len(dts) == 1 and not layer.built:
+        dt = dts.pop()
+        if dt in ("float16", "bfloat16", "float64"):
+            layer.dtype_policy = dt
+
+
 class Context:
     """Per-conversion state shared by converters through a narrow API."""
 
@@ -115,7 +126,9 @@ class Context:
             return self._perm_cache[key][1]
         t = L.transition(value.perm, perm)
         if t[0] == 0:
-            out = keras.layers.Permute(t[1:], name=self.name("permute"))(value.kt)
+            permute = keras.layers.Permute(t[1:], name=self.name("permute"))
+            keep_float_dtype(permute, value.kt)
+            out = permute(value.kt)
         else:
             out = self.op("transpose", [value.kt], axes=list(t), suffix="transpose")
         # keep the source alive so id() stays unique for this cache entry
@@ -130,6 +143,7 @@ class Context:
 
     # ----------------------------------------------------------------- building
     def layer(self, layer: keras.layers.Layer, inputs):
+        keep_float_dtype(layer, inputs)
         return layer(inputs)
 
     def op(self, fn: str, args: Sequence, suffix: str = "", **params):

@@ -6,7 +6,7 @@ import numpy as np
 from keras import ops
 from keras.backend import standardize_dtype
 
-from .functions import function
+from .functions import function, via_int64
 
 
 # ----------------------------------------------------------------------------- losses
@@ -45,6 +45,10 @@ def nll_loss(x, target, weight=None, *, ignore_index=None, reduction="mean", log
 # ----------------------------------------------------------------------------- bits
 @function("bit_shift")
 def bit_shift(x, y, *, left):
+    return via_int64(_bit_shift, x, y, left=left)
+
+
+def _bit_shift(x, y, *, left):
     """Shifts by a negative amount or by >= the bit width give 0 (or the sign for a right
     shift of a signed value), as the ONNX reference; backends leave those undefined."""
     dt = standardize_dtype(x.dtype)

@@ -9,7 +9,7 @@ import numpy as np
 from keras import ops
 from keras.backend import standardize_dtype
 
-from .functions import function, safe_add
+from .functions import function, safe_add, via_int64
 
 _UNARY = {
     "neg": ops.negative, "abs": ops.abs, "sqrt": ops.sqrt, "exp": ops.exp, "log": ops.log,
@@ -23,13 +23,24 @@ _UNARY = {
 }
 
 
+_EXACT = {"neg", "abs", "floor", "ceil", "round", "sign", "relu", "not", "isnan", "bitwise_not"}
+_HALF = ("float16", "bfloat16")
+
+
 @function("math.unary")
 def unary(x, *, op):
+    dt = standardize_dtype(x.dtype)
+    if dt in _HALF and op not in _EXACT:  # float32 inside, one rounding (as onnxruntime's kernels)
+        return ops.cast(_UNARY[op](ops.cast(x, "float32")), dt)
     return _UNARY[op](x)
 
 
 @function("math.int_div")
 def int_div(a, b):
+    return via_int64(_int_div, a, b)
+
+
+def _int_div(a, b):
     """Integer division truncating toward zero (C semantics, as onnxruntime)."""
     q = ops.floor_divide(a, b)
     r = ops.subtract(a, ops.multiply(q, b))
@@ -39,6 +50,10 @@ def int_div(a, b):
 
 @function("math.mod")
 def mod(a, b, *, fmod=0):
+    return via_int64(_mod, a, b, fmod=fmod)
+
+
+def _mod(a, b, *, fmod=0):
     if fmod:
         # C fmod: the sign of the dividend
         return ops.multiply(ops.sign(a), ops.mod(ops.abs(a), ops.abs(b)))
@@ -58,7 +73,7 @@ _BITWISE = {"bitwise_and": ops.bitwise_and, "bitwise_or": ops.bitwise_or, "bitwi
 
 @function("math.bitwise")
 def bitwise(a, b, *, op):
-    return _BITWISE[op](a, b)
+    return via_int64(_BITWISE[op], a, b)
 
 
 @function("math.where")
@@ -141,6 +156,13 @@ def gelu(x, *, approximate):
 
 @function("math.softmax")
 def softmax(x, *, axes, log=False):
+    dt = standardize_dtype(x.dtype)
+    if dt in _HALF:
+        return ops.cast(_softmax(ops.cast(x, "float32"), axes, log), dt)
+    return _softmax(x, axes, log)
+
+
+def _softmax(x, axes, log):
     m = ops.stop_gradient(ops.max(x, axis=tuple(axes), keepdims=True))
     z = ops.subtract(x, m)
     s = ops.sum(ops.exp(z), axis=tuple(axes), keepdims=True)

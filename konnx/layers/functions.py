@@ -45,6 +45,18 @@ def safe_add(a, b):
     return ops.subtract(a, ops.negative(b))
 
 
+def via_int64(fn, *xs, **params):
+    """fn(*xs) with uint64 operands computed as int64 and the result cast back: Keras' dtype
+    promotion turns uint64 arithmetic into uint32. Exact modulo 2^64 for add, sub, mul and
+    bitwise ops; exact below 2^63 for comparisons, division, modulo and shifts."""
+    if not any(getattr(x, "dtype", None) is not None and standardize_dtype(x.dtype) == "uint64" for x in xs):
+        return fn(*xs, **params)
+    ys = [ops.cast(x, "int64") if x is not None and standardize_dtype(getattr(x, "dtype", "float32")) == "uint64"
+          else x for x in xs]
+    out = fn(*ys, **params)
+    return ops.cast(out, "uint64") if standardize_dtype(out.dtype) == "int64" else out
+
+
 @function("transpose")
 def _transpose(x, *, axes):
     return ops.transpose(x, axes)
@@ -130,14 +142,14 @@ _BINARY = {
 
 @function("binary")
 def _binary_op(a, b, *, op):
-    return _BINARY[op](a, b)
+    return via_int64(_BINARY[op], a, b)
 
 
 @function("variadic")
 def _variadic(*xs, op):
     out = xs[0]
     for x in xs[1:]:
-        out = _BINARY[op](out, x)
+        out = via_int64(_BINARY[op], out, x)
     return out
 
 

@@ -34,7 +34,7 @@ def crop(ctx, kt, crops, nsp):
     return ctx.layer(_CROP[nsp](arg, name=ctx.name("crop")), kt)
 
 
-@converter("Conv", since=1)
+@converter("Conv", since=1, limits="constant weights and bias")
 def conv(ctx, node):
     x = ctx.input(0)
     if x.rank not in (3, 4, 5):
@@ -121,7 +121,7 @@ def convtranspose_pads(node, sizes, kernel, strides, dilations, output_padding):
     return res
 
 
-@converter("ConvTranspose", since=1)
+@converter("ConvTranspose", since=1, limits="constant weights and bias")
 def conv_transpose(ctx, node):
     x = ctx.input(0)
     if x.rank not in (3, 4, 5):

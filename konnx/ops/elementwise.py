@@ -121,7 +121,9 @@ def _native_merge(args) -> bool:
     if len(args) < 2 or not all(_is_kt(a) for a in args):
         return False
     shapes = {tuple(a.shape) for a in args}
-    return (len(shapes) == 1 and len(next(iter(shapes))) >= 2 and all(keras.backend.standardize_dtype(a.dtype) == "float32" for a in args)
+    # rank >= 2: Keras merge layers fail on scalars
+    return (len(shapes) == 1 and len(next(iter(shapes))) >= 2
+            and all(keras.backend.standardize_dtype(a.dtype) == "float32" for a in args)
             and None not in next(iter(shapes))[1:])
 
 

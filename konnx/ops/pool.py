@@ -69,7 +69,7 @@ def _static_outs(ctx, outs):
     return outs
 
 
-@converter("MaxPool", since=1, check=_check_maxpool)
+@converter("MaxPool", since=1, check=_check_maxpool, limits="Indices output: static spatial sizes")
 def max_pool(ctx, node):
     x = ctx.input(0)
     kernel, sizes, strides, dilations, pads, ext, outs = _pool_geometry(ctx, node, x)

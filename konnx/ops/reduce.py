@@ -49,7 +49,7 @@ def _reduce(op: str, since: int):
 
 
 for _onnx, (_op, _since) in _REDUCE.items():
-    converter(_onnx)(_reduce(_op, _since))
+    converter(_onnx, limits="axes known at conversion time")(_reduce(_op, _since))
 
 
 def _arg(op: str):

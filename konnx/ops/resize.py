@@ -167,7 +167,7 @@ def resize_common(ctx, node):
     return ctx.tensor(kt, cl)
 
 
-@converter("Resize", since=10, check=_check_resize)
+@converter("Resize", since=10, check=_check_resize, limits="roi/scales/sizes known at conversion time; static sizes of resized axes")
 def resize(ctx, node):
     return resize_common(ctx, node)
 
@@ -179,6 +179,6 @@ def _check_upsample(node):
     return None
 
 
-@converter("Upsample", since=7, check=_check_upsample)
+@converter("Upsample", since=7, check=_check_upsample, limits="scales known at conversion time")
 def upsample(ctx, node):
     return resize_common(ctx, node)

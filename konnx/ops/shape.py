@@ -234,7 +234,7 @@ def _fold_dropout(node, x, *rest):
     return [x, mask][:len(node.outputs)]
 
 
-@converter("Dropout", since=1, check=_check_dropout, fold=_fold_dropout)
+@converter("Dropout", since=1, check=_check_dropout, fold=_fold_dropout, limits="inference (training_mode off or ratio 0)")
 def dropout(ctx, node):
     x = ctx.input(0)
     if node.opset >= 12 and node.has_input(2):

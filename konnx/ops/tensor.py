@@ -257,7 +257,7 @@ def _fold_split(node, x, *rest):
     return list(np.split(x, bounds, axis=axis))
 
 
-@converter("Split", since=1, fold=_fold_split)
+@converter("Split", since=1, fold=_fold_split, limits="split sizes known at conversion time")
 def split(ctx, node):
     x = ctx.input(0)
     axis = int(node.attr("axis", 0)) % x.rank
@@ -269,7 +269,7 @@ def split(ctx, node):
 
 
 # ----------------------------------------------------------------------------- Slice
-@converter("Slice", since=1, fold=fold_slice)
+@converter("Slice", since=1, fold=fold_slice, limits="starts/ends/axes/steps known at conversion time")
 def slice_(ctx, node):
     x = ctx.input(0)
     arrays = [None] + ([None] * 4 if node.opset < 10 else const_inputs(ctx, 1))
@@ -283,7 +283,7 @@ def slice_(ctx, node):
 
 
 # ----------------------------------------------------------------------------- Squeeze / Unsqueeze
-@converter("Squeeze", since=1, fold=fold_squeeze)
+@converter("Squeeze", since=1, fold=fold_squeeze, limits="axes known at conversion time")
 def squeeze(ctx, node):
     x = ctx.input(0)
     arrays = [None] + ([] if node.opset < 13 else const_inputs(ctx, 1))
@@ -312,7 +312,7 @@ def unsqueeze_perm(perm, new_axes):
     return tuple(order), sorted(order.index(a) for a in new_axes)
 
 
-@converter("Unsqueeze", since=1, fold=fold_unsqueeze)
+@converter("Unsqueeze", since=1, fold=fold_unsqueeze, limits="axes known at conversion time")
 def unsqueeze(ctx, node):
     x = ctx.input(0)
     arrays = [None] + ([] if node.opset < 13 else const_inputs(ctx, 1))
@@ -333,7 +333,7 @@ def _fold_expand(node, x, shp):
             else np.broadcast_to(x, np.broadcast_shapes(x.shape, tuple(ints(shp)))).copy()]
 
 
-@converter("Expand", since=8, fold=_fold_expand)
+@converter("Expand", since=8, fold=_fold_expand, limits="shape known at conversion time (dynamic dims allowed)")
 def expand(ctx, node):
     x = ctx.input(0)
     target = list(np.asarray(ctx.const(1, "shape", allow_dims=True)).reshape(-1))
@@ -382,7 +382,7 @@ def _fold_tile(node, x, reps):
     return [np.tile(np.asarray(x), tuple(ints(reps)))]
 
 
-@converter("Tile", since=6, fold=_fold_tile)
+@converter("Tile", since=6, fold=_fold_tile, limits="repeats known at conversion time")
 def tile(ctx, node):
     x = ctx.input(0)
     reps = ints(ctx.const(1, "repeats"))

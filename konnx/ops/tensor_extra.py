@@ -34,7 +34,7 @@ def _int_scalar(ctx, i, what):
 
 
 # ----------------------------------------------------------------------------- TopK
-@converter("TopK", since=1, limits="sorted output (also for sorted=0)")
+@converter("TopK", since=1, limits="K known at conversion time; sorted output (also for sorted=0)")
 def top_k(ctx, node):
     x = ctx.input(0)
     k = int(node.attr("k")) if node.opset < 10 else _int_scalar(ctx, 1, "K")
@@ -155,7 +155,7 @@ def center_crop_pad(ctx, node):
 
 
 # ----------------------------------------------------------------------------- CumProd
-@converter("CumProd", since=26)
+@converter("CumProd", since=26, limits="axis known at conversion time")
 def cumprod(ctx, node):
     x = ctx.input(0)
     axis = _int_scalar(ctx, 1, "axis") % x.rank

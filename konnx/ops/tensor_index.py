@@ -100,7 +100,7 @@ def _fold_gather_nd(node, data, idx):
     return [np.asarray(out).reshape(bshape + idx.shape[b:-1] + data.shape[b + k:])]
 
 
-@converter("GatherND", since=11, fold=_fold_gather_nd)
+@converter("GatherND", since=11, fold=_fold_gather_nd, limits="static data shape")
 def gather_nd(ctx, node):
     data, ind = ctx.input(0), ctx.input(1)
     b = int(node.attr("batch_dims", 0))
@@ -117,7 +117,7 @@ def gather_nd(ctx, node):
 
 
 # ----------------------------------------------------------------------------- Trilu
-@converter("Trilu", since=14)
+@converter("Trilu", since=14, limits="k known at conversion time; static last two dims")
 def trilu(ctx, node):
     x = ctx.input(0)
     k = int(np.asarray(ctx.const(1, "k")).reshape(())) if node.has_input(1) else 0
@@ -131,7 +131,7 @@ def trilu(ctx, node):
 
 
 # ----------------------------------------------------------------------------- OneHot
-@converter("OneHot", since=9)
+@converter("OneHot", since=9, limits="depth known at conversion time")
 def one_hot(ctx, node):
     ind = ctx.input(0)
     depth = int(np.asarray(ctx.const(1, "depth")).reshape(-1)[0])
@@ -145,7 +145,7 @@ def one_hot(ctx, node):
 
 
 # ----------------------------------------------------------------------------- CumSum
-@converter("CumSum", since=11)
+@converter("CumSum", since=11, limits="axis known at conversion time")
 def cumsum(ctx, node):
     x = ctx.input(0)
     axis = int(np.asarray(ctx.const(1, "axis")).reshape(-1)[0]) % x.rank

@@ -62,7 +62,7 @@ def _fold_pad(node, x, *rest):
     return [np.pad(x, pos, mode=np_mode)]
 
 
-@converter("Pad", since=1, fold=_fold_pad)
+@converter("Pad", since=1, fold=_fold_pad, limits="pads and axes known at conversion time")
 def pad(ctx, node):
     x = ctx.input(0)
     per_axis, mode, value = pad_spec(ctx, node, x.rank)

@@ -1,0 +1,155 @@
+"""onnx's own backend test suite (onnx.backend.test.BackendTest) run through konnx.backend.
+
+The node cases are built in memory by onnx (the wheel ships no node data files); the
+pytorch-converted, pytorch-operator, simple and light ("real") cases are read from the wheel's
+data folder. Which cases are eligible (plain tensors, default domain) and which eligible cases
+fail, with their reasons, lives in konnx/backend_exclusions.py:
+- not eligible: skipped, with the type or domain that rules the case out;
+- excluded (known failure): strict xfail, so a case that starts passing is noticed;
+- everything else must pass.
+Each case runs the suite's own check (output count, shapes, dtypes, rtol=1e-3, atol=1e-7).
+The three light models with huge fully-connected layers (AlexNet, VGG-19, ZFNet-512) are marked
+`slow` (3 GB of peak memory; tests/models runs them against onnxruntime anyway): run them with
+`-m slow` or KONNX_SLOW=1. The score is printed by `python -m konnx.backend_exclusions`.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+
+import pytest
+
+with warnings.catch_warnings():  # the node case generators warn about float overflow/log(0)
+    warnings.simplefilter("ignore")
+    import onnx.backend.test
+
+    from konnx import backend_exclusions as X
+    from konnx.backend import KonnxBackend
+
+    _SUITE = onnx.backend.test.BackendTest(KonnxBackend, __name__)
+    _CASES = X.collect()
+
+_CLASS_OF_KIND = {"node": "OnnxBackendNodeModelTest", "real": "OnnxBackendRealModelTest",
+                  "simple": "OnnxBackendSimpleModelTest", "pytorch-converted": "OnnxBackendPyTorchConvertedModelTest",
+                  "pytorch-operator": "OnnxBackendPyTorchOperatorModelTest"}
+_CLASSES = _SUITE.test_cases
+_EXCLUDED = X.excluded()
+# light models with hundreds of MB of fully-connected weights: 3 GB of peak memory and half a
+# minute together; tests/models/test_light_models.py runs them against onnxruntime by default
+_HEAVY = {"test_bvlc_alexnet", "test_vgg19", "test_zfnet512"}
+
+
+def _params():
+    out = []
+    for kind, name, why in _CASES:
+        marks = []
+        if why is not None:
+            marks.append(pytest.mark.skip(reason=f"not plain tensors / default domain: {why}"))
+        elif name in _EXCLUDED:
+            marks.append(pytest.mark.xfail(strict=True, reason=_EXCLUDED[name]))
+        if kind == "real" and name in _HEAVY:
+            marks.append(pytest.mark.slow)
+        ident = name if kind == "node" else f"{kind}-{name}"
+        out.append(pytest.param(kind, name, marks=marks, id=ident))
+    return out
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _onnx_home(tmp_path_factory):
+    """The light-model cases write their inputs under $ONNX_HOME: keep them out of ~/.onnx."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ONNX_HOME", str(tmp_path_factory.mktemp("onnx_home")))
+        yield
+
+
+@pytest.fixture()
+def _slow_selected(request):
+    """`slow` cases run only when selected: -m with "slow" in the expression, or KONNX_SLOW=1."""
+    if request.node.get_closest_marker("slow"):
+        markexpr = request.config.getoption("-m", default="") or ""
+        if "slow" not in markexpr and os.environ.get("KONNX_SLOW") != "1":
+            pytest.skip("heavy light-model case: run with -m slow (or KONNX_SLOW=1)")
+
+
+@pytest.mark.usefixtures("_slow_selected")
+@pytest.mark.parametrize("kind,name", _params())
+def test_onnx_backend_case(kind, name):
+    cls = _CLASSES[_CLASS_OF_KIND[kind]]
+    method = f"{name}_cpu"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        getattr(cls(method), method)()
+
+
+def test_exclusions_name_real_eligible_cases():
+    """Every excluded name is a case of the suite, eligible (else listing it means nothing),
+    and listed once."""
+    kinds = {name: why for _, name, why in _CASES}
+    names = [n for ns in X.EXCLUDED.values() for n in ns]
+    assert len(names) == len(set(names)), "a case is listed under two reasons"
+    unknown = [n for n in names if n not in kinds]
+    assert not unknown, f"excluded names that are not suite cases: {unknown}"
+    ineligible = [n for n in names if kinds[n] is not None]
+    assert not ineligible, f"excluded names that are not eligible anyway: {ineligible}"
+
+
+def test_score_does_not_regress():
+    score = X.score(_CASES)
+    for kind, c in score.items():
+        print(f"onnx backend suite, {kind}: {c['passed']} / {c['eligible']} eligible cases pass")
+    assert score["node"]["passed"] >= X.NODE_PASS_FLOOR
+    for kind in ("pytorch-converted", "pytorch-operator"):
+        assert score[kind]["passed"] == score[kind]["eligible"] == score[kind]["total"]
+
+
+def test_backend_device_and_output_types():
+    import numpy as np
+    from onnx import TensorProto, helper
+
+    assert KonnxBackend.supports_device("CPU") and not KonnxBackend.supports_device("CUDA")
+    node = helper.make_node("ArgMax", ["x"], ["y"], axis=1, keepdims=0)
+    x = np.array([[1.0, 3.0, 2.0], [4.0, 0.0, 5.0]], np.float32)
+    (y,) = KonnxBackend.run_node(node, [x], outputs_info=[(np.int64, (2,))], opset_version=13)
+    assert y.dtype == np.int64 and y.tolist() == [1, 2]
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["x", "shape"], ["y"]), helper.make_node("Shape", ["x"], ["s"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3]),
+         helper.make_tensor_value_info("shape", TensorProto.INT64, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+         helper.make_tensor_value_info("s", TensorProto.INT64, [2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    rep = KonnxBackend.prepare(model)
+    out = rep.run([x, np.array([3, 2], np.int64)])
+    assert rep.bound_inputs == ["shape"]
+    assert out.y.shape == (3, 2) and out.s.dtype == np.int64 and out.s.tolist() == [2, 3]
+    assert os.environ.get("ONNX_HOME")
+
+
+# one node case per new function family: the converted model must survive .keras save/reload
+# in safe mode (no Lambda, only konnx's registered layers and whitelisted functions)
+_ROUNDTRIP = ["test_attention_4d_with_past_and_present_qk_matmul_bias", "test_lstm_with_peepholes",
+              "test_gru_seq_length", "test_gridsample_bicubic", "test_top_k_smallest", "test_scatternd_max",
+              "test_nllloss_NCd1d2_with_weight_reduction_mean", "test_dft_axis", "test_roialign_aligned_true",
+              "test_nonmaxsuppression_two_classes", "test_unique_sorted_with_axis", "test_quantizelinear_axis",
+              "test_rotary_embedding", "test_col2im_dilations", "test_tfidfvectorizer_tf_uniandbigrams_skip5"]
+
+
+@pytest.mark.parametrize("name", _ROUNDTRIP)
+def test_converted_case_survives_save_reload(name, tmp_path):
+    import keras
+    import numpy as np
+    from onnx.backend.test.loader import load_model_tests
+
+    case = next(c for c in load_model_tests(kind="node") if c.name == name)
+    ins, _ = case.data_sets[0]
+    rep = KonnxBackend.prepare(case.model)
+    before = rep.run(list(ins))
+    keras_model = rep._model_for(rep._feeds(list(ins)))
+    path = tmp_path / "m.keras"
+    keras_model.save(path)
+    again = keras.models.load_model(path, safe_mode=True)
+    args = [a for n, a in zip(rep.input_names, ins) if n not in rep.bound_inputs]
+    after = again(args[0] if len(args) == 1 else args)
+    after = after if isinstance(after, (list, tuple)) else [after]
+    for b, a in zip(before, after):
+        np.testing.assert_array_equal(np.asarray(a), b)
