@@ -3,7 +3,8 @@ keras.applications.ResNet50(weights=None), measured in the same process on the s
 
     python benchmarks/bench_resnet50.py [--runs 30] [--dynamo]
 
-Prints medians and ratios (converted / native Keras, converted / onnxruntime)."""
+Prints median latencies and the median over rounds of the per-round ratios (converted / native
+Keras, converted / onnxruntime); in each round the three run back to back, in alternating order."""
 from __future__ import annotations
 
 import argparse
@@ -18,19 +19,25 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def interleaved_medians(fns, runs):
-    """Median ms of each function, timed round-robin so that load from other processes
-    drifts over all of them alike."""
+def interleaved_times(fns, runs):
+    """Milliseconds of each function per round. Rounds alternate the order (A B C, C B A, ...)
+    so that neither warm caches nor load from other processes favour one of them."""
     for fn in fns:
         fn()
         fn()  # warm-up (graph tracing, allocator)
     times = [[] for _ in fns]
-    for _ in range(runs):
-        for i, fn in enumerate(fns):
+    for r in range(runs):
+        order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))
+        for i in order:
             t = time.perf_counter()
-            fn()
+            fns[i]()
             times[i].append((time.perf_counter() - t) * 1000)
-    return [statistics.median(t) for t in times]
+    return times
+
+
+def median_ratio(a, b):
+    """Median over rounds of a[i] / b[i]: each ratio compares two runs taken back to back."""
+    return statistics.median(x / y for x, y in zip(a, b))
 
 
 def main():
@@ -78,10 +85,11 @@ def main():
         ref = sess.run(None, {in_name: x})[0]
         got = np.asarray(converted.predict_on_batch(x))
         err = float(np.max(np.abs(got - ref)))
-        k, n, o = interleaved_medians([lambda: converted.predict_on_batch(x),
-                                       lambda: native.predict_on_batch(x_nhwc),
-                                       lambda: sess.run(None, {in_name: x})], args.runs)
-        print(f"{batch:>5} {k:>10.1f} {n:>10.1f} {o:>10.1f} {k / n:>12.2f} {k / o:>10.2f}   "
+        k, n, o = interleaved_times([lambda: converted.predict_on_batch(x),
+                                     lambda: native.predict_on_batch(x_nhwc),
+                                     lambda: sess.run(None, {in_name: x})], args.runs)
+        print(f"{batch:>5} {statistics.median(k):>10.1f} {statistics.median(n):>10.1f} "
+              f"{statistics.median(o):>10.1f} {median_ratio(k, n):>12.2f} {median_ratio(k, o):>10.2f}   "
               f"(max abs error vs onnxruntime {err:.2e})")
 
 
