@@ -8,12 +8,7 @@ never have been imported."""
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -24,8 +19,8 @@ from konnx import export as E
 from konnx.verify import make_inputs, run_onnxruntime
 
 from .test_export import RTOL, max_err_ratio, onnx_nets
+from .util import run_script_under_backend
 
-REPO = Path(__file__).resolve().parent.parent
 
 _SCRIPT = textwrap.dedent("""
     import json, sys
@@ -85,12 +80,7 @@ def test_backend_matches_onnxruntime_without_tensorflow(backend, jobs):
     if not _available(backend):
         pytest.skip(f"{backend} is not installed")
     jobs, refs = jobs
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", JAX_PLATFORMS="cpu")
-    r = subprocess.run([sys.executable, "-c", _SCRIPT, json.dumps(jobs)], capture_output=True, text=True,
-                       env=env, cwd=REPO, timeout=400)
-    assert r.returncode == 0, r.stderr[-4000:]
-    line = next(x for x in r.stdout.splitlines() if x.startswith("RESULT "))
-    res = json.loads(line[len("RESULT "):])
+    res = run_script_under_backend(_SCRIPT, jobs, backend, timeout=400)
     assert res["backend"] == backend
     assert res["tensorflow_modules"] == [], f"tensorflow imported under {backend}: {res['tensorflow_modules'][:5]}"
     for name, job in jobs.items():

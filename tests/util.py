@@ -70,3 +70,21 @@ def assert_matches_ort(model: onnx.ModelProto, feeds: dict, keras_model=None, **
 
 def rand(*shape, seed=0, dtype=np.float32):
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def run_script_under_backend(script: str, payload, backend: str, timeout: int) -> dict:
+    """Run `script` (Python source, given json.dumps(payload) as argv[1]) in a fresh process with
+    KERAS_BACKEND=backend from the repository root; return the JSON object it prints on a line
+    starting with "RESULT ". A Keras process has one backend, so other backends run this way."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", JAX_PLATFORMS="cpu")
+    r = subprocess.run([sys.executable, "-c", script, json.dumps(payload)], capture_output=True, text=True,
+                       env=env, cwd=Path(__file__).resolve().parent.parent, timeout=timeout)
+    assert r.returncode == 0, r.stderr[-4000:]
+    line = next((x for x in r.stdout.splitlines() if x.startswith("RESULT ")), None)
+    assert line is not None, f"no RESULT line from the {backend} process:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"
+    return json.loads(line[len("RESULT "):])

@@ -9,23 +9,17 @@ TensorFlow was imported (it must not be).
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
 
-from tests.util import run_ort
+from tests.util import run_ort, run_script_under_backend
 
 from . import nets
 from .checks import assert_close
 
-REPO = Path(__file__).resolve().parents[2]
 BATCHES = (1, 3)
 NAMES = [n for n, s in nets.NETS.items() if not s.slow]
 
@@ -82,12 +76,7 @@ def test_model_zoo_on_backend(backend, zoo):
     jobs = {key: {"onnx": c["onnx"], "inputs": c["inputs"],
                   "outputs": [str(root / f"{backend}-{key}-{i}.npz") for i in range(len(c["inputs"]))]}
             for key, c in cases.items()}
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", JAX_PLATFORMS="cpu")
-    r = subprocess.run([sys.executable, "-c", _SCRIPT, json.dumps(jobs)], capture_output=True, text=True,
-                       env=env, cwd=REPO, timeout=900)
-    assert r.returncode == 0, r.stderr[-4000:]
-    line = next(x for x in r.stdout.splitlines() if x.startswith("RESULT "))
-    res = json.loads(line[len("RESULT "):])
+    res = run_script_under_backend(_SCRIPT, jobs, backend, timeout=900)
     assert res["backend"] == backend
     assert res["tensorflow_modules"] == [], f"tensorflow imported under {backend}"
     failures = []
