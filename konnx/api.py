@@ -16,7 +16,7 @@ from .errors import ConversionError, NodeConversionError, UnsupportedOpError
 from .graph import Node
 from .ops import load_all
 from .ops.registry import lookup
-from .values import Const, Dim, Tensor, has_dims
+from .values import Const, Tensor, has_dims
 
 
 @dataclass
@@ -52,7 +52,7 @@ def convert_detailed(model, *, input_shapes=None, channels_last_io=False, progre
     load_all()
     proto, folded = loader.load(model), []
     if fold_bn:
-        from .export import fold_batch_norms
+        from .fold import fold_batch_norms
 
         proto, folded = fold_batch_norms(proto)
     proto, weights = loader.split_weights(proto)

@@ -1,5 +1,5 @@
 """Deployment: .keras files, TensorFlow SavedModel, TFLite (and a check of the .tflite in the LiteRT
-interpreter against onnxruntime), plus folding BatchNormalization into the preceding Conv.
+interpreter against onnxruntime).
 
 This is the only konnx module that uses TensorFlow, and only inside the functions that need it
 (SavedModel and TFLite export, the tf.lite.Interpreter fallback): building and running a converted
@@ -15,13 +15,10 @@ import io
 import os
 import shutil
 import tempfile
-from collections import Counter
 from pathlib import Path
 from typing import Callable, Optional, Union
 
 import numpy as np
-import onnx
-from onnx import numpy_helper
 
 from . import layout as L
 from .errors import ConversionError
@@ -274,135 +271,3 @@ def check_tflite(tflite: Union[PathLike, bytes], onnx_model, keras_model, *, inp
             g = np.transpose(g, L.inverse(L.channels_last(g.ndim)))
         outs.append(compare(o.name, ref[o.name], g, rtol, atol))
     return VerifyResult(all(o.ok for o in outs), outs, input_shapes={k: list(v.shape) for k, v in feeds.items()})
-
-
-# ----------------------------------------------------------------------------- BatchNormalization folding
-def _attr(node: onnx.NodeProto, name: str, default):
-    for a in node.attribute:
-        if a.name == name:
-            return onnx.helper.get_attribute_value(a)
-    return default
-
-
-def _default_opset(model: onnx.ModelProto) -> int:
-    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-
-
-def _used_names(graph: onnx.GraphProto) -> Counter:
-    """How many times each value name is read (subgraphs included)."""
-    uses: Counter = Counter()
-    for node in graph.node:
-        uses.update(n for n in node.input if n)
-        for a in node.attribute:
-            subs = [a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)
-            for sub in subs:
-                uses.update(_used_names(sub))
-                uses.update(o.name for o in sub.output)
-    return uses
-
-
-def _fold_refusal(bn, conv, uses, outputs, inits, opset) -> Optional[str]:
-    """Why this BatchNormalization cannot be folded into `conv` (None when it can)."""
-    if conv is None or conv.op_type != "Conv" or conv.domain not in ("", "ai.onnx"):
-        return "its input is not a Conv output"
-    if uses[bn.input[0]] != 1 or bn.input[0] in outputs:
-        return "the Conv output is used elsewhere too"
-    if any(o for o in bn.output[1:]):
-        return "it has training outputs"
-    if len(bn.input) != 5 or any(n not in inits for n in bn.input[1:]):
-        return "its parameters are not constant"
-    if int(_attr(bn, "training_mode", 0)) or not int(_attr(bn, "spatial", 1)):
-        return "it is not a per-channel inference-mode normalization"
-    if opset < 7 and not int(_attr(bn, "is_test", 0)):
-        return "it is not in inference mode"
-    if len(conv.input) < 2 or conv.input[1] not in inits or (
-            len(conv.input) > 2 and conv.input[2] and conv.input[2] not in inits):
-        return "the Conv's weights are not constant"
-    w = inits[conv.input[1]]
-    if w.data_type not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16):
-        return "the Conv's weights are not floating point"
-    c_out = w.dims[0] if w.dims else None
-    for n in bn.input[1:]:
-        if list(inits[n].dims) != [c_out]:
-            return "its parameters do not have one value per Conv output channel"
-    return None
-
-
-def fold_batch_norms(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[dict]]:
-    """Fold every inference BatchNormalization whose input is a Conv output read only by it into
-    that Conv's kernel and bias (computed in float64). Returns the new model (the input is not
-    changed; it is returned as is when nothing folds) and one record per folded node. The others
-    stay BatchNormalization (see _fold_refusal for why one cannot fold)."""
-    g = model.graph
-    inits = {i.name: i for i in g.initializer}
-    producers = {o: n for n in g.node for o in n.output if o}
-    uses = _used_names(g)
-    outputs = {o.name for o in g.output}
-    opset = _default_opset(model)
-    plans, records = [], []
-    for bn in g.node:
-        if bn.op_type != "BatchNormalization" or bn.domain not in ("", "ai.onnx") or not bn.input:
-            continue
-        conv = producers.get(bn.input[0])
-        reason = _fold_refusal(bn, conv, uses, outputs, inits, opset)
-        if reason is None:
-            plans.append((bn, conv))
-            records.append({"node": bn.name or bn.output[0], "op_type": "BatchNormalization", "kind": "fold_bn",
-                            "decision": "folded", "folded_into": conv.name or conv.output[0],
-                            "reason": "folded into the preceding Conv's kernel and bias"})
-    if not plans:
-        return model, records
-
-    out = onnx.ModelProto()
-    out.CopyFrom(model)
-    g = out.graph
-    nodes = list(g.node)
-    index = {id(n): i for i, n in enumerate(model.graph.node)}
-    taken = {n for node in g.node for n in list(node.input) + list(node.output)} | set(inits)
-    taken |= {i.name for i in g.input} | {o.name for o in g.output}
-
-    def fresh(base: str) -> str:
-        name, k = base, 1
-        while name in taken:
-            k += 1
-            name = f"{base}_{k}"
-        taken.add(name)
-        return name
-
-    new_inits, drop_nodes, dead_values = [], set(), set()
-    for bn_src, conv_src in plans:
-        bn, conv = nodes[index[id(bn_src)]], nodes[index[id(conv_src)]]
-        scale, bias_bn, mean, var = (numpy_helper.to_array(inits[n]).astype(np.float64) for n in bn.input[1:])
-        w_arr = numpy_helper.to_array(inits[conv.input[1]])
-        eps = float(_attr(bn, "epsilon", 1e-5))
-        a = scale / np.sqrt(var + eps)
-        w_new = (w_arr.astype(np.float64) * a.reshape((-1,) + (1,) * (w_arr.ndim - 1))).astype(w_arr.dtype)
-        has_bias = len(conv.input) > 2 and conv.input[2]
-        b_old = numpy_helper.to_array(inits[conv.input[2]]).astype(np.float64) if has_bias else 0.0
-        b_new = ((b_old - mean) * a + bias_bn).astype(w_arr.dtype)
-        stem = conv.name or conv.output[0]
-        w_name, b_name = fresh(f"{stem}_bnfold_W"), fresh(f"{stem}_bnfold_B")
-        new_inits += [numpy_helper.from_array(w_new, w_name), numpy_helper.from_array(b_new, b_name)]
-        dead_values.add(conv.output[0])
-        inputs = [conv.input[0], w_name, b_name]
-        del conv.input[:]
-        conv.input.extend(inputs)
-        conv.output[0] = bn.output[0]
-        drop_nodes.add(id(bn))
-    del g.node[:]
-    g.node.extend(n for n in nodes if id(n) not in drop_nodes)
-    g.initializer.extend(new_inits)
-    # drop the weights nothing reads any more (the unfolded kernels, the BN statistics)
-    still_used = _used_names(g) | Counter(o.name for o in g.output)
-    keep = [i for i in g.initializer if i.name in still_used]
-    del g.initializer[:]
-    g.initializer.extend(keep)
-    inputs = [i for i in g.input if i.name in still_used or i.name not in inits]
-    if out.ir_version < 4:  # IR < 4: every initializer is also a graph input
-        inputs += [onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in new_inits]
-    del g.input[:]
-    g.input.extend(inputs)
-    value_info = [v for v in g.value_info if v.name not in dead_values]
-    del g.value_info[:]
-    g.value_info.extend(value_info)
-    return out, records

@@ -8,7 +8,7 @@ from typing import Optional, Union
 import onnx
 from google.protobuf.message import DecodeError
 
-from .errors import InvalidModelError, UnsupportedNode, UnsupportedOpError
+from .errors import InvalidModelError, UnsupportedNode
 from .graph import Node
 from .ops.registry import lookup
 

@@ -22,6 +22,7 @@ import pytest
 
 import konnx
 from konnx import export as E
+from konnx.fold import fold_batch_norms
 from konnx.verify import make_inputs, run_keras, run_onnxruntime
 
 REPO = Path(__file__).resolve().parent.parent
@@ -200,7 +201,7 @@ def test_fold_bn_leaves_shared_conv_output_and_input_model_alone():
     m = make_model(nodes, [("x", np.float32, [1, 3, 8, 8])], [("y", np.float32, [1, 4, 8, 8])],
                    [("w", w), ("w2", rand(4, 4, 1, 1, seed=6))] + stats)
     before = m.SerializeToString()
-    folded, records = E.fold_batch_norms(m)
+    folded, records = fold_batch_norms(m)
     assert m.SerializeToString() == before
     assert [r["node"] for r in records] == ["bn1"]
     assert [n.op_type for n in folded.graph.node] == ["Conv", "Conv", "BatchNormalization", "Add"]
