@@ -20,8 +20,11 @@ def _dense(ctx, kt, kernel, bias=None):
 
 
 def _static_last(a, axis=-1) -> bool:
-    """Dense needs its input's contracted dim to be static."""
-    return bool(a.onnx_shape) and static_dim(a.onnx_shape[axis]) is not None
+    """Dense needs its input's contracted dim to be static, in ONNX's inferred shape and in the
+    Keras tensor (a reshape to a shape computed at run time may leave it unknown there)."""
+    if not a.onnx_shape or static_dim(a.onnx_shape[axis]) is None:
+        return False
+    return a.kt.shape[L.keras_axis(a.perm, axis)] is not None
 
 
 def _arg(ctx, v, perm=None):

@@ -9,11 +9,11 @@ import numpy as np
 import keras
 
 from .. import layout as L
-from ..values import Const, Dim, Tensor, static_dim
+from ..values import Const, Dim, Tensor, has_dims, static_dim
 from .registry import converter
 from .shape import (
     axes_arg, dim_axis, fold_concat, fold_flatten, fold_reshape, fold_slice, fold_squeeze,
-    fold_transpose, fold_unsqueeze, ints, onnx_slice, runtime_shape, slice_params, squeeze_axes,
+    fold_transpose, fold_unsqueeze, ints, onnx_slice, runtime_shape, shape_spec, slice_params, squeeze_axes,
 )
 from . import tensor_index, tensor_pad  # noqa: F401  (register their converters)
 
@@ -140,8 +140,8 @@ def reshape_to(ctx, x, entries, suffix=""):
     if any(isinstance(e, Dim) for e in entries):
         name = ctx.node.inputs[0]
         full = [Dim(source=(name, e[1])) if isinstance(e, tuple) else e for e in entries]
-        shp = runtime_shape(ctx, np.array(full, dtype=object), "target shape")
-        return ctx.op("reshape_dynamic", [kt, shp], suffix=suffix)
+        refs, spec = shape_spec(ctx, np.array(full, dtype=object), "target shape")
+        return ctx.op("reshape_spec", [kt] + refs, suffix=suffix, spec=spec)
     spec = [{"axis": L.keras_axis(perm, e[1])} if isinstance(e, tuple) else int(e) for e in entries]
     if spec and spec[0] == {"axis": 0} and all(isinstance(s, int) for s in spec[1:]):
         return ctx.layer(keras.layers.Reshape(tuple(spec[1:]), name=ctx.name(suffix or "reshape")), kt)
@@ -269,9 +269,40 @@ def split(ctx, node):
 
 
 # ----------------------------------------------------------------------------- Slice
-@converter("Slice", since=1, fold=fold_slice, limits="starts/ends/axes/steps known at conversion time")
+def _bounds_dynamic(ctx, node) -> bool:
+    """Slice-10+ whose starts or ends are computed at run time (or hold dynamic dims)."""
+    if node.opset < 10:
+        return False
+    return any(isinstance(v, Tensor) or (isinstance(v, Const) and has_dims(v.value))
+               for v in (ctx.input(1), ctx.input(2)))
+
+
+def _slice_dynamic(ctx, node, x):
+    axes = ctx.const(3, "axes") if node.has_input(3) else None
+    steps = ctx.const(4, "steps") if node.has_input(4) else None
+    n = int(np.prod(ctx.input(1).shape)) if ctx.input(1).shape else 1
+    axes = [int(a) % x.rank for a in (ints(axes) if axes is not None else range(n))]
+    if steps is not None and any(int(s) != 1 for s in ints(steps)):
+        raise ctx.error("a Slice with bounds computed at run time is supported with step 1 only; "
+                        f"got steps {ints(steps)}")
+    bounds = []
+    for i in (1, 2):
+        v = ctx.input(i)
+        if isinstance(v, Const) and not has_dims(v.value):
+            bounds.append(np.asarray(v.value, np.int64).reshape(-1))
+        else:
+            bounds.append(ctx.keras(v))
+    kaxes = [L.keras_axis(x.perm, a) for a in axes]
+    y = ctx.op("slice_dynamic", [ctx.keras(x)] + bounds, axes=kaxes)
+    return ctx.tensor(y, x.perm)
+
+
+@converter("Slice", since=1, fold=fold_slice,
+           limits="axes/steps known at conversion time; starts/ends computed at run time need step 1")
 def slice_(ctx, node):
     x = ctx.input(0)
+    if _bounds_dynamic(ctx, node):
+        return _slice_dynamic(ctx, node, x)
     arrays = [None] + ([None] * 4 if node.opset < 10 else const_inputs(ctx, 1))
     slices = [[None, None, None] for _ in range(x.rank)]
     for axis, s, e, st in slice_params(node, x.rank, arrays):
