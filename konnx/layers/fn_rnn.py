@@ -1,6 +1,6 @@
 """RNN, GRU and LSTM (ONNX semantics: gate order, biases, clip, directions, sequence_lens,
-linear_before_reset, peepholes, input_forget), unrolled over a static sequence length with
-keras.ops only."""
+linear_before_reset, peepholes, input_forget) with keras.ops only: unrolled over a static
+sequence length, a keras.ops.scan loop over a dynamic one."""
 from __future__ import annotations
 
 from keras import ops
@@ -63,6 +63,28 @@ def _cell_step(cell, xw_t, h, c, r, rb, p, acts, clip, hidden, lbr, input_forget
     return o * acts[2](c_new), c_new
 
 
+def _scan(cell, xw, h, c, r, rb, p, fns, clip, hidden, lbr, input_forget, mask, reverse):
+    """One direction over a sequence whose length is known only at run time. Returns (Y, h, c)."""
+    lstm = c is not None
+
+    def step(carry, inp):
+        h, c = carry
+        xw_t, keep = inp if mask is not None else (inp, None)
+        h_new, c_new = _cell_step(cell, xw_t, h, c if lstm else None, r, rb, p, fns, clip, hidden, lbr,
+                                  input_forget)
+        c_new = c_new if lstm else c
+        # the per-step output mirrors the carry's structure: Keras' TensorFlow scan wants that
+        if keep is None:
+            return (h_new, c_new), (h_new, c_new)
+        out = ops.where(keep, h_new, ops.zeros_like(h_new))
+        carry = (ops.where(keep, h_new, h), ops.where(keep, c_new, c))
+        return carry, (out, carry[1])
+
+    xs = (xw, mask) if mask is not None else xw
+    (h, c2), ys = ops.scan(step, (h, c if lstm else ops.zeros_like(h)), xs, reverse=reverse)
+    return ys[0], h, (c2 if lstm else None)
+
+
 @function("rnn")
 def rnn(x, w, r, b=None, lens=None, h0=None, c0=None, p=None, *, cell, hidden, direction, acts, clip=None,
         lbr=0, input_forget=0, layout=0):
@@ -70,8 +92,6 @@ def rnn(x, w, r, b=None, lens=None, h0=None, c0=None, p=None, *, cell, hidden, d
     if layout:
         x = ops.transpose(x, (1, 0, 2))
     steps = x.shape[0]
-    if steps is None:
-        raise ValueError("the sequence length must be static")
     n_gates = {"RNN": 1, "GRU": 3, "LSTM": 4}[cell] * hidden
     dirs = ["forward", "reverse"] if direction == "bidirectional" else [direction]
     per_dir = len(acts) // len(dirs)
@@ -81,7 +101,8 @@ def rnn(x, w, r, b=None, lens=None, h0=None, c0=None, p=None, *, cell, hidden, d
         c0 = ops.transpose(c0, (1, 0, 2))
     mask = None
     if lens is not None:
-        t = ops.reshape(ops.arange(steps, dtype="int64"), (steps, 1, 1))
+        n = steps if steps is not None else ops.shape(x)[0]
+        t = ops.reshape(ops.arange(n, dtype="int64"), (-1, 1, 1))
         mask = ops.less(t, ops.reshape(ops.cast(lens, "int64"), (1, -1, 1)))  # (T, B, 1)
     ys, hs, cs = [], [], []
     for d, name in enumerate(dirs):
@@ -94,6 +115,13 @@ def rnn(x, w, r, b=None, lens=None, h0=None, c0=None, p=None, *, cell, hidden, d
         if cell == "LSTM":
             c = c0[d] if c0 is not None else ops.zeros_like(h)
         pd = p[d] if p is not None else None
+        if steps is None:
+            y, h, c = _scan(cell, xw, h, c, r[d], rb, pd, fns, clip, hidden, lbr, input_forget, mask,
+                            reverse=name == "reverse")
+            ys.append(y)
+            hs.append(h)
+            cs.append(c)
+            continue
         out = [None] * steps
         order = range(steps) if name == "forward" else range(steps - 1, -1, -1)
         for ti in order:

@@ -1,4 +1,5 @@
-"""RNN, GRU and LSTM: one whitelisted function unrolled over the (static) sequence length."""
+"""RNN, GRU and LSTM: one whitelisted function, unrolled over a static sequence length and a
+keras.ops.scan loop over a dynamic one."""
 from __future__ import annotations
 
 import numpy as np
@@ -39,8 +40,8 @@ def _recurrent(cell: str):
     def conv(ctx, node):
         x = ctx.input(0)
         layout = int(node.attr("layout", 0) or 0)
-        if x.rank != 3 or static_dim(x.onnx_shape[1 if layout else 0]) is None:
-            raise ctx.error("the input must be 3-D with a static sequence length; fix it with input_shapes")
+        if x.rank != 3:
+            raise ctx.error(f"the input must be 3-D (sequence, batch, features), got rank {x.rank}")
         direction = node.attr("direction", "forward") or "forward"
         n_dirs = 2 if direction == "bidirectional" else 1
         hidden = node.attr("hidden_size")
@@ -68,6 +69,6 @@ def _recurrent(cell: str):
     return conv
 
 
-converter("RNN", since=7, check=_check("RNN"), limits="static sequence length (unrolled)")(_recurrent("RNN"))
-converter("GRU", since=7, check=_check("GRU"), limits="static sequence length (unrolled)")(_recurrent("GRU"))
-converter("LSTM", since=7, check=_check("LSTM"), limits="static sequence length (unrolled)")(_recurrent("LSTM"))
+converter("RNN", since=7, check=_check("RNN"), limits="")(_recurrent("RNN"))
+converter("GRU", since=7, check=_check("GRU"), limits="")(_recurrent("GRU"))
+converter("LSTM", since=7, check=_check("LSTM"), limits="")(_recurrent("LSTM"))
