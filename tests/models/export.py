@@ -70,18 +70,19 @@ class ExportCache:
         self.root = Path(root)
         self._done: dict = {}
 
-    def get_seq(self, name: str, dynamo: bool) -> Path:
-        """The sequence/transformer net `name` (nets_seq), exported once per session."""
-        key = ("seq", name, dynamo)
+    def get_seq(self, name: str, exporter: str) -> Path:
+        """The sequence/transformer net `name` (nets_seq), exported once per session by
+        `exporter` ("legacy", "dynamo" or "dynamo23")."""
+        key = ("seq", name, exporter)
         if key not in self._done:
-            path = self.root / f"seq_{name}_{'dynamo' if dynamo else 'legacy'}" / "model.onnx"
+            path = self.root / f"seq_{name}_{exporter}" / "model.onnx"
             try:
-                self._done[key] = (export_seq(name, dynamo, path), None)
+                self._done[key] = (export_seq(name, exporter, path), None)
             except Exception as e:  # noqa: BLE001 - re-raised for every test that needs it
                 self._done[key] = (None, e)
         path, err = self._done[key]
         if err is not None:
-            raise RuntimeError(f"torch.onnx.export(dynamo={dynamo}) failed for {name}: "
+            raise RuntimeError(f"torch.onnx.export ({exporter}) failed for {name}: "
                                f"{type(err).__name__}: {err}") from err
         return path
 
@@ -115,10 +116,16 @@ def model_size(path) -> int:
     return os.path.getsize(path)
 
 
-def export_seq(name: str, dynamo: bool, path) -> Path:
-    """Export the sequence/transformer net `name` (tests.models.nets_seq) with its dynamic axes:
-    `dynamic_axes` for the TorchScript exporter, `dynamic_shapes` (torch.export Dims, shared by
-    name; image sides as multiples of 16) for dynamo. Inputs keep their spec names."""
+SEQ_DYNAMO_OPSETS = {"dynamo": None, "dynamo23": 23}
+
+
+def export_seq(name: str, exporter: str, path) -> Path:
+    """Export the sequence/transformer net `name` (tests.models.nets_seq) with its dynamic axes.
+
+    exporter "legacy": TorchScript at opset 17 with `dynamic_axes`; "dynamo": torch.export-based
+    at its default opset, "dynamo23": the same at opset 23 (Attention, RMSNormalization), with
+    `dynamic_shapes` (torch.export Dims shared by name; image sides as multiples of 16).
+    Inputs keep their spec names."""
     from . import nets_seq
 
     spec = nets_seq.SEQ_NETS[name]
@@ -132,7 +139,7 @@ def export_seq(name: str, dynamo: bool, path) -> Path:
     out_names = output_names(model, args)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        if dynamo:
+        if exporter != "legacy":
             dims = {}
 
             def dim(label, multiple):
@@ -142,8 +149,10 @@ def export_seq(name: str, dynamo: bool, path) -> Path:
                 return dims[label] * multiple if multiple != 1 else dims[label]
 
             shapes = tuple({ax: dim(*d) for ax, d in i.dynamic.items()} for i in spec.inputs)
+            opset = SEQ_DYNAMO_OPSETS[exporter]
             prog = torch.onnx.export(model, args, dynamo=True, input_names=in_names, output_names=out_names,
-                                     dynamic_shapes=shapes, verbose=False)
+                                     dynamic_shapes=shapes, verbose=False,
+                                     **({"opset_version": opset} if opset else {}))
             prog.save(str(path))
         else:
             axes = {i.name: {ax: d[0] for ax, d in i.dynamic.items()} for i in spec.inputs}

@@ -222,7 +222,10 @@ class Bert(nn.Module):
         length = input_ids.shape[1]
         pos = torch.arange(length, device=input_ids.device).unsqueeze(0)
         x = self.ln(self.word(input_ids) + self.pos(pos) + self.token_type(token_type_ids))
-        mask = (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * torch.finfo(x.dtype).min
+        # (B, 1, L, L) like transformers' _prepare_4d_attention_mask (onnxruntime's opset-23
+        # Attention also insists on the full query length in the mask)
+        m = attention_mask[:, None, None, :].expand(-1, 1, length, -1).to(x.dtype)
+        mask = (1.0 - m) * torch.finfo(x.dtype).min
         for layer in self.layers:
             x = layer(x, mask)
         return x, torch.tanh(self.pool(x[:, 0]))
@@ -272,6 +275,51 @@ class Tagger(nn.Module):
         return self.out(self.norm(x))
 
 
+# ---------------------------------------------------------------- decoder (LLaMA-style)
+
+class DecoderLayer(nn.Module):
+    def __init__(self, dim=DIM, heads=HEADS):
+        super().__init__()
+        self.heads = heads
+        self.norm1, self.norm2 = nn.RMSNorm(dim, eps=1e-6), nn.RMSNorm(dim, eps=1e-6)
+        self.qkv, self.o = nn.Linear(dim, 3 * dim, bias=False), nn.Linear(dim, dim, bias=False)
+        self.gate, self.up = nn.Linear(dim, 2 * dim, bias=False), nn.Linear(dim, 2 * dim, bias=False)
+        self.down = nn.Linear(2 * dim, dim, bias=False)
+
+    def forward(self, x, mask):
+        b, l, c = x.shape
+        q, k, v = (t.view(b, l, self.heads, c // self.heads).transpose(1, 2)
+                   for t in self.qkv(self.norm1(x)).split(c, dim=-1))
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        x = x + self.o(a.transpose(1, 2).reshape(b, l, c))
+        h = self.norm2(x)
+        return x + self.down(F.silu(self.gate(h)) * self.up(h))
+
+
+class Decoder(nn.Module):
+    """Token + learned position embeddings, a causal mask from torch.triu, 2 pre-RMSNorm layers
+    with a SwiGLU MLP, logits. nn.RMSNorm (aten::rms_norm) has no TorchScript-exporter
+    symbolic, so this net is exported by dynamo only (opset 20: decomposed; opset 23:
+    RMSNormalization and Attention)."""
+
+    VOCAB, MAX_LEN = 100, 64
+
+    def __init__(self, dim=DIM, depth=2):
+        super().__init__()
+        self.emb, self.pos = nn.Embedding(self.VOCAB, dim), nn.Embedding(self.MAX_LEN, dim)
+        self.layers = nn.ModuleList(DecoderLayer(dim) for _ in range(depth))
+        self.norm = nn.RMSNorm(dim, eps=1e-6)
+        self.head = nn.Linear(dim, self.VOCAB, bias=False)
+
+    def forward(self, ids):
+        length = ids.shape[1]
+        x = self.emb(ids) + self.pos(torch.arange(length, device=ids.device))
+        mask = torch.triu(torch.full((length, length), float("-inf"), device=ids.device), diagonal=1)
+        for layer in self.layers:
+            x = layer(x, mask)
+        return self.head(self.norm(x))
+
+
 # ---------------------------------------------------------------- specs
 
 @dataclass(frozen=True)
@@ -290,6 +338,7 @@ class SeqNetSpec:
     inputs: tuple
     sizes: tuple                # the two sequence lengths / image sizes the tests run
     example: tuple = (2, 0)     # (batch, size) of the export example; 0 = sizes[0]
+    exporters: tuple = ("legacy", "dynamo")   # "dynamo23": dynamo at opset 23
     notes: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -316,7 +365,10 @@ SEQ_NETS = {s.name: s for s in [
     SeqNetSpec("swin", Swin, (_img(),), sizes=(32, 48)),
     SeqNetSpec("convnext", ConvNeXt, (_img(),), sizes=(32, 48)),
     SeqNetSpec("bert", Bert, (_tok("input_ids", "ids", Bert.VOCAB), _tok("token_type_ids", "types", Bert.TYPES),
-                              _tok("attention_mask", "mask", 2)), sizes=(7, 12)),
+                              _tok("attention_mask", "mask", 2)), sizes=(7, 12),
+               exporters=("legacy", "dynamo", "dynamo23")),
+    SeqNetSpec("decoder", Decoder, (_tok("ids", "ids", Decoder.VOCAB),), sizes=(6, 11),
+               exporters=("dynamo", "dynamo23")),
     SeqNetSpec("tagger", Tagger, (_tok("ids", "ids", Tagger.VOCAB),), sizes=(5, 9)),
     SeqNetSpec("tagger_states", functools.partial(Tagger, states=True),
                (_tok("ids", "ids", Tagger.VOCAB), _state("h0", 2), _state("c0", 2), _state("g0", 2),
