@@ -90,6 +90,9 @@ def _groups(in_shape, out):
     return groups
 
 
+_PLACEHOLDER = 2 ** 12 * 3 ** 6 * 5 ** 4 * 7 ** 3 * 11 * 13 * 1_000_003
+
+
 def grouped_reshape(ctx, x, entries):
     """Reshape a tensor stored in another layout without moving data, when the reshape only
     merges/splits groups of axes that are contiguous (and in order) in the Keras layout, e.g.
@@ -98,15 +101,27 @@ def grouped_reshape(ctx, x, entries):
     out = [e for e in entries]
     if any(isinstance(e, Dim) for e in out) or out.count(-1) > 1:
         return None
-    if -1 in out:
-        known_in = [d for k, d in enumerate(shp) if not any(isinstance(e, tuple) and e[1] == k for e in out)]
-        known_out = [e for e in out if isinstance(e, int) and e != -1]
-        if None in known_in or 0 in known_out:
+    inferred = out.index(-1) if -1 in out else None
+    if inferred is not None:
+        copied = {e[1] for e in out if isinstance(e, tuple)}
+        free = [k for k, d in enumerate(shp) if k not in copied]
+        unknown = [k for k in free if shp[k] is None]
+        if len(unknown) > 1:
             return None
-        total, part = int(np.prod(known_in, dtype=np.int64)), int(np.prod(known_out, dtype=np.int64))
+        if unknown:
+            # one dynamic input dim not copied as is (e.g. B*H split into (B, H), or B in
+            # (L, B, 3E) -> (L, B, 3, E)): give it a placeholder size with many small factors
+            # and one large prime, so that only the true grouping can match it
+            shp = list(shp)
+            shp[unknown[0]] = _PLACEHOLDER
+        known_in = [shp[k] for k in free]
+        known_out = [e for e in out if isinstance(e, int) and e != -1]
+        if 0 in known_out:
+            return None
+        total, part = int(np.prod(known_in, dtype=object)), int(np.prod(known_out, dtype=object))
         if part == 0 or total % part:
             return None
-        out[out.index(-1)] = total // part
+        out[inferred] = total // part
     groups = _groups(shp, out)
     if groups is None:
         return None
@@ -121,7 +136,7 @@ def grouped_reshape(ctx, x, entries):
     spec, perm = [], []
     for k0, gi, gj in order:
         for j in gj:
-            spec.append({"axis": k0} if isinstance(out[j], tuple) else int(out[j]))
+            spec.append({"axis": k0} if isinstance(out[j], tuple) else -1 if j == inferred else int(out[j]))
             perm.append(j)
     if spec and spec[0] == {"axis": 0} and all(isinstance(s_, int) for s_ in spec[1:]):
         y = ctx.layer(keras.layers.Reshape(tuple(spec[1:]), name=ctx.name("reshape")), ctx.keras(x))
@@ -373,8 +388,8 @@ def expand(ctx, node):
         arr = np.asarray(x.value).reshape((1,) * (R - r) + x.shape)
         ts = [1] * (R - len(target)) + target
         full = [t if isinstance(t, Dim) else (arr.shape[i] if int(t) == 1 else int(t)) for i, t in enumerate(ts)]
-        shp = runtime_shape(ctx, np.array(full, dtype=object), "Expand shape")
-        return ctx.tensor(ctx.op("broadcast_dynamic", [arr, shp]))
+        refs, spec = shape_spec(ctx, np.array(full, dtype=object), "Expand shape")
+        return ctx.tensor(ctx.op("broadcast_spec", [arr] + refs, spec=spec))
     xs = [1] * (R - r) + list(x.onnx_shape)
     ts = [1] * (R - len(target)) + target
     name = node.inputs[0]
@@ -400,8 +415,8 @@ def expand(ctx, node):
         return ctx.tensor(kt, perm) if R > r else x
     if dynamic:
         full = [Dim(source=(name, e[1])) if isinstance(e, tuple) else e for e in out]
-        shp = runtime_shape(ctx, np.array([full[p] for p in perm], dtype=object), "Expand shape")
-        return ctx.tensor(ctx.op("broadcast_dynamic", [kt, shp]), perm)
+        refs, spec = shape_spec(ctx, np.array([full[p] for p in perm], dtype=object), "Expand shape")
+        return ctx.tensor(ctx.op("broadcast_spec", [kt] + refs, spec=spec), perm)
     spec = []
     for p in perm:
         e = out[p]
