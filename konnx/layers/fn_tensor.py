@@ -40,6 +40,12 @@ def _reshape_spec(x, *refs, spec):
     return ops.reshape(x, ops.stack(_spec_values(refs, spec)))
 
 
+@function("broadcast_spec")
+def _broadcast_spec(x, *refs, spec):
+    """broadcast_to a shape given as a shape_vector spec over refs (static entries stay static)."""
+    return ops.broadcast_to(x, ops.stack(_spec_values(refs, spec)))
+
+
 @function("slice_dynamic")
 def _slice_dynamic(x, starts, ends, *, axes):
     """ONNX Slice with step 1 whose starts/ends (int64 vectors, one entry per axis in `axes`)

@@ -98,8 +98,49 @@ def matmul(ctx, node):
         # both operands share a layout that permutes only batch axes: multiply as stored
         y = ctx.op("math.matmul", [ctx.keras(a), ctx.keras(b)])
         return ctx.tensor(y, a.perm)
+    if _einsum_ok(a, b):
+        return _matmul_as_stored(ctx, a, b)
     args = [_arg(ctx, v, L.identity(v.rank)) for v in (a, b)]
     return ctx.tensor(ctx.op("math.matmul", args), L.identity(rank))
+
+
+def _einsum_ok(a, b) -> bool:
+    """Batched MatMul of two tensors of one rank (>= 3), at least one stored in a permuted
+    layout, whose batch dims need no broadcasting (equal static sizes, or both dynamic)."""
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor) and a.rank == b.rank and a.rank >= 3):
+        return False
+    if L.is_identity(a.perm) and L.is_identity(b.perm):
+        return False
+    if len(a.onnx_shape) != a.rank or len(b.onnx_shape) != b.rank:
+        return False
+    for da, db in zip(a.onnx_shape[:-2], b.onnx_shape[:-2]):
+        sa, sb = static_dim(da), static_dim(db)
+        if (sa is None) != (sb is None) or (sa is not None and sa != sb):
+            return False
+    return True
+
+
+def _matmul_as_stored(ctx, a, b):
+    """MatMul as an einsum over the operands' stored layouts: attention's head split/merge
+    (q, k, v kept as (B, L, H, d) while ONNX sees (B, H, L, d)) then needs no Permute layers.
+    The output takes A's layout (contracted axis -> B's column axis) or B's (contracted axis ->
+    A's row axis), preferring one that ends with the column axis: the usual transpose + reshape
+    back to (B, L, H*d) then finds the heads already in place."""
+    r = a.rank
+    batch = "abcdefgh"[:r - 2]
+    ta, tb, to = batch + "mk", batch + "kn", batch + "mn"
+    ka = "".join(ta[p] for p in a.perm)
+    kb = "".join(tb[p] for p in b.perm)
+    from_a, from_b = ka.replace("k", "n"), kb.replace("k", "m")
+    # prefer a layout whose last axis is the output's last ONNX axis (Softmax, masks and the
+    # next MatMul then see rows as ONNX does), then B's layout
+    cands = [o for o in (from_a, from_b) if o.endswith("n")] + [from_b if not L.is_identity(b.perm) else from_a]
+    order = cands[0]
+    perm = tuple(to.index(ch) for ch in order)
+    y = ctx.op("math.einsum", [ctx.keras(a), ctx.keras(b)], equation=f"{ka},{kb}->{order}")
+    ctx.record(kind="matmul", decision="einsum on stored layouts", perm=perm,
+               reason="operands stored in permuted layouts: contract them as stored, no transposes")
+    return ctx.tensor(y, perm)
 
 
 # ----------------------------------------------------------------------------- Einsum
