@@ -65,7 +65,12 @@ def _softmax_guarded(x):
 
 @function("attention")
 def attention(q, k, v, mask=None, past_k=None, past_v=None, nonpad=None, *, scale=None, causal=False,
-              q_heads=None, kv_heads=None, softcap=0.0, mode=0, softmax_dtype=None, left=-1, right=-1):
+              q_heads=None, kv_heads=None, softcap=0.0, mode=0, softmax_dtype=None, left=-1, right=-1,
+              bshd=False):
+    """ONNX Attention. With bshd=True, 4-D q/k/v (and Y, present_k/v) are stored as
+    (batch, sequence, heads, head_size) instead of ONNX's (batch, heads, sequence, head_size):
+    the contractions are einsums over that layout, so no transposes are needed around it."""
+    seq, head = (1, 2) if bshd else (2, 1)
     out_dt = standardize_dtype(q.dtype)
     if out_dt == "float16":  # float32 inside, as accurate as the reference
         q, k, v = (ops.cast(t, "float32") for t in (q, k, v))
@@ -80,10 +85,10 @@ def attention(q, k, v, mask=None, past_k=None, past_v=None, nonpad=None, *, scal
         scale = 1.0 / math.sqrt(q.shape[3])
     s = _c(math.sqrt(scale), dt)
     if past_k is not None:
-        k = ops.concatenate([past_k, k], axis=2)
-        v = ops.concatenate([past_v, v], axis=2)
+        k = ops.concatenate([past_k, k], axis=seq)
+        v = ops.concatenate([past_v, v], axis=seq)
     present_k, present_v = k, v
-    lq, lk = _len(q, 2), _len(k, 2)  # int64 tensors when the sequence length is dynamic
+    lq, lk = _len(q, seq), _len(k, seq)  # int64 tensors when the sequence length is dynamic
     windowed = left >= 0 or right >= 0
     bias = ops.zeros((lq, lk), dtype=dt)
     if mask is not None:
@@ -94,7 +99,7 @@ def attention(q, k, v, mask=None, past_k=None, past_v=None, nonpad=None, *, scal
     if nonpad is not None and past_k is None:
         offset = ops.cast(ops.reshape(nonpad, (-1,)), "int64") - lq
     else:
-        offset = _len(past_k, 2) if past_k is not None else 0
+        offset = _len(past_k, seq) if past_k is not None else 0
     if causal:
         base = ops.zeros((lq, lk), dtype=dt) if mask is None else _additive(mask, dt)
         if windowed:
@@ -116,11 +121,14 @@ def attention(q, k, v, mask=None, past_k=None, past_v=None, nonpad=None, *, scal
                         ops.reshape(ops.cast(nonpad, "int64"), (-1, 1)))
         pad_bias = ops.where(keep, _c(0.0, dt), _c(float("-inf"), dt))
         bias = bias + ops.expand_dims(ops.expand_dims(pad_bias, 1), 1)
-    nq, nk = q.shape[1], k.shape[1]
+    nq, nk = q.shape[head], k.shape[head]
     if nq != nk and nq % nk == 0:
-        k = ops.repeat(k, nq // nk, axis=1)
-        v = ops.repeat(v, nq // nk, axis=1)
-    qk = ops.matmul(q * s, ops.transpose(k * s, (0, 1, 3, 2)))
+        k = ops.repeat(k, nq // nk, axis=head)
+        v = ops.repeat(v, nq // nk, axis=head)
+    if bshd:
+        qk = ops.einsum("bqhd,bkhd->bhqk", q * s, k * s)
+    else:
+        qk = ops.matmul(q * s, ops.transpose(k * s, (0, 1, 3, 2)))
     if softcap and softcap > 0:
         qk = ops.tanh(qk / _c(softcap, dt)) * _c(softcap, dt)
     qk_bias = qk + bias
@@ -134,7 +142,7 @@ def attention(q, k, v, mask=None, past_k=None, past_v=None, nonpad=None, *, scal
     if mode == 3:
         qk_out = p
     qk_out = ops.cast(qk_out, dt)
-    y = ops.matmul(ops.cast(p, dt), v)
+    y = ops.einsum("bhqk,bkhd->bqhd", ops.cast(p, dt), v) if bshd else ops.matmul(ops.cast(p, dt), v)
     if rank3:
         y = ops.transpose(y, (0, 2, 1, 3))
         y = ops.reshape(y, (_dim(y, 0), _dim(y, 1), y.shape[2] * y.shape[3]))
