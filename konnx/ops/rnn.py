@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..layers import fn_rnn  # noqa: F401  (registers the rnn function)
-from ..values import Const, static_dim
+from ..values import Const, Tensor
 from .elementwise import dtype_of
 from .registry import converter
 
@@ -48,11 +48,15 @@ def _recurrent(cell: str):
         if hidden is None:
             hidden = ctx.input(2).shape[-1]
         dt = dtype_of(x)
+        # a batch-first model's (B, T, I) tensor, seen by ONNX as (T, B, I): run it as stored
+        batch_major = layout == 0 and isinstance(x, Tensor) and x.perm == (1, 0, 2)
         args = []
         for i in range(8 if cell == "LSTM" else 6):
             v = ctx.input(i)
             if v is None:
                 args.append(None)
+            elif i == 0 and batch_major:
+                args.append(ctx.keras(x))
             elif isinstance(v, Const):
                 a = np.asarray(v.value)
                 args.append(a if i == 4 else a.astype(dt))
@@ -64,8 +68,10 @@ def _recurrent(cell: str):
         outs = ctx.op("rnn", args, cell=cell, hidden=int(hidden), direction=direction,
                       acts=_activations(node, cell, n_dirs), clip=None if clip is None else float(clip),
                       lbr=int(node.attr("linear_before_reset", 0) or 0),
-                      input_forget=int(node.attr("input_forget", 0) or 0), layout=layout)
-        return [ctx.tensor(o, dtype=dt) for o in outs][:len(node.outputs)]
+                      input_forget=int(node.attr("input_forget", 0) or 0), layout=layout,
+                      batch_major=batch_major)
+        perms = [(2, 0, 1, 3) if batch_major else (0, 1, 2, 3), (0, 1, 2), (0, 1, 2)]
+        return [ctx.tensor(o, p, dtype=dt) for o, p in zip(outs, perms)][:len(node.outputs)]
     return conv
 
 
