@@ -180,7 +180,7 @@ def _fold_equal(node, a, b):
 
     def eq(x, y):
         if isinstance(x, Dim) and isinstance(y, Dim):
-            if x is y:
+            if x is y or x.key() == y.key():
                 return True
         elif isinstance(x, Dim) or isinstance(y, Dim):
             other = y if isinstance(x, Dim) else x

@@ -123,9 +123,9 @@ def _einsum_ok(a, b) -> bool:
 def _matmul_as_stored(ctx, a, b):
     """MatMul as an einsum over the operands' stored layouts: attention's head split/merge
     (q, k, v kept as (B, L, H, d) while ONNX sees (B, H, L, d)) then needs no Permute layers.
-    The output takes A's layout (contracted axis -> B's column axis) or B's (contracted axis ->
-    A's row axis), preferring one that ends with the column axis: the usual transpose + reshape
-    back to (B, L, H*d) then finds the heads already in place."""
+    The output takes the layout of a permuted operand, B's first (contracted axis -> A's row
+    axis), then A's (contracted axis -> B's column axis), preferring one that ends with the
+    column axis: the usual transpose + reshape back to (B, L, H*d) then finds the heads in place."""
     r = a.rank
     batch = "abcdefgh"[:r - 2]
     ta, tb, to = batch + "mk", batch + "kn", batch + "mn"
@@ -134,7 +134,8 @@ def _matmul_as_stored(ctx, a, b):
     from_a, from_b = ka.replace("k", "n"), kb.replace("k", "m")
     # prefer a layout whose last axis is the output's last ONNX axis (Softmax, masks and the
     # next MatMul then see rows as ONNX does), then B's layout
-    cands = [o for o in (from_a, from_b) if o.endswith("n")] + [from_b if not L.is_identity(b.perm) else from_a]
+    ordered = ([from_b] if not L.is_identity(b.perm) else []) + ([from_a] if not L.is_identity(a.perm) else [])
+    cands = [o for o in ordered + [from_a] if o.endswith("n")] + ordered
     order = cands[0]
     perm = tuple(to.index(ch) for ch in order)
     y = ctx.op("math.einsum", [ctx.keras(a), ctx.keras(b)], equation=f"{ka},{kb}->{order}")

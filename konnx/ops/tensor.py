@@ -91,34 +91,46 @@ def _groups(in_shape, out):
 
 
 _PLACEHOLDER = 2 ** 12 * 3 ** 6 * 5 ** 4 * 7 ** 3 * 11 * 13 * 1_000_003
+_PLACEHOLDER_DIM = 1_000_033   # a dynamic output dim given as a Dim (a prime, not a factor of the above)
 
 
 def grouped_reshape(ctx, x, entries):
     """Reshape a tensor stored in another layout without moving data, when the reshape only
     merges/splits groups of axes that are contiguous (and in order) in the Keras layout, e.g.
-    NCHW -> (N, C, H*W) on a channels-last tensor gives (N, H*W, C) with perm (0, 2, 1)."""
+    NCHW -> (N, C, H*W) on a channels-last tensor gives (N, H*W, C) with perm (0, 2, 1).
+
+    One dynamic input dim that is not copied as is may be split or merged (B*H -> (B, H),
+    (B*nW, ...) -> (B, nW, ...) with nW computed from H and W): it gets a placeholder size
+    with many small factors and large primes, so that only the true grouping can match it."""
     shp = [static_dim(d) for d in x.onnx_shape]
     out = [e for e in entries]
-    if any(isinstance(e, Dim) for e in out) or out.count(-1) > 1:
+    dims = [j for j, e in enumerate(out) if isinstance(e, Dim)]
+    if len(dims) > 1 or out.count(-1) > 1:
         return None
+    symbolic = {j: out[j] for j in dims}
+    for j in dims:
+        out[j] = _PLACEHOLDER_DIM
     inferred = out.index(-1) if -1 in out else None
+    copied = {e[1] for e in out if isinstance(e, tuple)}
+    free = [k for k, d in enumerate(shp) if k not in copied]
+    unknown = [k for k in free if shp[k] is None]
+    if len(unknown) > 1 or (dims and not unknown):
+        return None
+    known_out = [e for e in out if isinstance(e, int) and e != -1]
+    if 0 in known_out:
+        return None
+    part = int(np.prod(known_out, dtype=object))
+    if unknown:
+        shp = list(shp)
+        if inferred is not None:
+            shp[unknown[0]] = _PLACEHOLDER * (_PLACEHOLDER_DIM if dims else 1)
+        else:
+            rest = int(np.prod([shp[k] for k in free if k != unknown[0]], dtype=object))
+            if rest == 0 or part % rest:
+                return None
+            shp[unknown[0]] = part // rest
     if inferred is not None:
-        copied = {e[1] for e in out if isinstance(e, tuple)}
-        free = [k for k, d in enumerate(shp) if k not in copied]
-        unknown = [k for k in free if shp[k] is None]
-        if len(unknown) > 1:
-            return None
-        if unknown:
-            # one dynamic input dim not copied as is (e.g. B*H split into (B, H), or B in
-            # (L, B, 3E) -> (L, B, 3, E)): give it a placeholder size with many small factors
-            # and one large prime, so that only the true grouping can match it
-            shp = list(shp)
-            shp[unknown[0]] = _PLACEHOLDER
-        known_in = [shp[k] for k in free]
-        known_out = [e for e in out if isinstance(e, int) and e != -1]
-        if 0 in known_out:
-            return None
-        total, part = int(np.prod(known_in, dtype=object)), int(np.prod(known_out, dtype=object))
+        total = int(np.prod([shp[k] for k in free], dtype=object))
         if part == 0 or total % part:
             return None
         out[inferred] = total // part
@@ -136,15 +148,34 @@ def grouped_reshape(ctx, x, entries):
     spec, perm = [], []
     for k0, gi, gj in order:
         for j in gj:
-            spec.append({"axis": k0} if isinstance(out[j], tuple) else -1 if j == inferred else int(out[j]))
+            if j in symbolic:
+                spec.append(symbolic[j])
+            else:
+                spec.append({"axis": k0} if isinstance(out[j], tuple) else -1 if j == inferred else int(out[j]))
             perm.append(j)
-    if spec and spec[0] == {"axis": 0} and all(isinstance(s_, int) for s_ in spec[1:]):
+    if symbolic:
+        # a dim computed at run time: the whole target shape is built inside the reshape layer
+        refs, dspec = shape_spec(ctx, np.array([symbolic[j] for j in dims], dtype=object), "target shape")
+        shifted = _shift_refs(dspec[0], 1)
+        full = [shifted if isinstance(e, Dim) else {"t": 0, "axis": e["axis"]} if isinstance(e, dict) else e
+                for e in spec]
+        y = ctx.op("reshape_spec", [ctx.keras(x)] + refs, spec=full)
+    elif spec and spec[0] == {"axis": 0} and all(isinstance(s_, int) for s_ in spec[1:]):
         y = ctx.layer(keras.layers.Reshape(tuple(spec[1:]), name=ctx.name("reshape")), ctx.keras(x))
     else:
         y = ctx.op("reshape", [ctx.keras(x)], shape=spec)
     ctx.record(kind="reshape", decision="keep_layout", perm=perm,
                reason="the reshape merges/splits axis groups that are contiguous in the stored layout")
     return ctx.tensor(y, tuple(perm))
+
+
+def _shift_refs(spec, k):
+    """A shape_vector spec entry with its tensor references moved by k."""
+    if isinstance(spec, dict) and "op" in spec:
+        return {"op": spec["op"], "args": [_shift_refs(a, k) for a in spec["args"]]}
+    if isinstance(spec, dict):
+        return {"t": spec["t"] + k, "axis": spec["axis"]}
+    return spec
 
 
 def reshape_to(ctx, x, entries, suffix=""):
