@@ -98,7 +98,7 @@ class SwinBlock(nn.Module):
         win = _window_partition(y, ws)                                # (B*nW, N, C)
         qkv = self.qkv(win).reshape(-1, n, 3, nh, c // nh).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]
-        attn = (q * self.scale) @ k.transpose(-2, -1)                 # (B*nW, nh, N, N)
+        attn = torch.einsum("bhqd,bhkd->bhqk", q * self.scale, k)     # (B*nW, nh, N, N)
         bias = self.rel_table[self.rel_index].view(n, n, nh).permute(2, 0, 1)
         attn = attn + bias.unsqueeze(0)
         if self.shift:
@@ -297,7 +297,8 @@ class DecoderLayer(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Token + learned position embeddings, a causal mask from torch.triu, 2 pre-RMSNorm layers
+    """Token + learned position embeddings (positions by cumsum), a causal mask from torch.triu,
+    2 pre-RMSNorm layers
     with a SwiGLU MLP, logits. nn.RMSNorm (aten::rms_norm) has no TorchScript-exporter
     symbolic, so this net is exported by dynamo only (opset 20: decomposed; opset 23:
     RMSNormalization and Attention)."""
@@ -313,7 +314,8 @@ class Decoder(nn.Module):
 
     def forward(self, ids):
         length = ids.shape[1]
-        x = self.emb(ids) + self.pos(torch.arange(length, device=ids.device))
+        positions = torch.ones_like(ids).cumsum(-1) - 1          # GPT-style position ids (CumSum)
+        x = self.emb(ids) + self.pos(positions)
         mask = torch.triu(torch.full((length, length), float("-inf"), device=ids.device), diagonal=1)
         for layer in self.layers:
             x = layer(x, mask)
