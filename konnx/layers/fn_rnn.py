@@ -69,7 +69,9 @@ def _scan(cell, xw, h, c, r, rb, p, fns, clip, hidden, lbr, input_forget, mask, 
 
     def step(carry, inp):
         h, c = carry
-        xw_t, keep = inp if mask is not None else (inp, None)
+        xw_t, keep = inp, None
+        if mask is not None:  # the mask rides along as a last column (one scanned tensor)
+            xw_t, keep = inp[:, :-1], ops.greater(inp[:, -1:], 0.5)
         h_new, c_new = _cell_step(cell, xw_t, h, c if lstm else None, r, rb, p, fns, clip, hidden, lbr,
                                   input_forget)
         c_new = c_new if lstm else c
@@ -80,7 +82,7 @@ def _scan(cell, xw, h, c, r, rb, p, fns, clip, hidden, lbr, input_forget, mask, 
         carry = (ops.where(keep, h_new, h), ops.where(keep, c_new, c))
         return carry, (out, carry[1])
 
-    xs = (xw, mask) if mask is not None else xw
+    xs = xw if mask is None else ops.concatenate([xw, ops.cast(mask, xw.dtype)], axis=-1)
     (h, c2), ys = ops.scan(step, (h, c if lstm else ops.zeros_like(h)), xs, reverse=reverse)
     return ys[0], h, (c2 if lstm else None)
 
