@@ -274,18 +274,19 @@ def concat(ctx, node):
 
 
 def _split_sizes(ctx, node, x, axis, n_out):
+    """Split sizes: ints, or Dims (run-time sizes) when the axis or the split input is dynamic."""
     if node.opset >= 13:
-        split = ctx.const(1, "split").tolist() if node.has_input(1) else None
+        split = ctx.const(1, "split", allow_dims=True).tolist() if node.has_input(1) else None
     else:
         split = node.attr("split")
     if split is not None and len(split):
-        return [int(s) for s in split]
+        return [s if isinstance(s, Dim) else int(s) for s in split]
     dim = static_dim(x.onnx_shape[axis])
-    if dim is None:
-        raise ctx.error("an equal Split of a dynamic axis needs its size; fix it with input_shapes")
+    if dim is None:  # an equal split of a dynamic axis: sizes computed from its run-time size
+        dim = Dim(source=(node.inputs[0], axis))
     n = int(node.attr("num_outputs")) if node.opset >= 18 and node.attr("num_outputs") else n_out
     if node.opset >= 18 and node.attr("num_outputs"):
-        chunk = -(-dim // n)
+        chunk = (dim + (n - 1)) // n
         return [chunk] * (n - 1) + [dim - chunk * (n - 1)]
     return [dim // n] * n
 
@@ -303,14 +304,26 @@ def _fold_split(node, x, *rest):
     return list(np.split(x, bounds, axis=axis))
 
 
-@converter("Split", since=1, fold=_fold_split, limits="split sizes known at conversion time")
+@converter("Split", since=1, fold=_fold_split, limits="split sizes known at conversion time (dynamic dims allowed)")
 def split(ctx, node):
     x = ctx.input(0)
     axis = int(node.attr("axis", 0)) % x.rank
     sizes = _split_sizes(ctx, node, x, axis, len(node.outputs))
     if len(sizes) == 1:
         return [x]
-    parts = ctx.op("split", [ctx.keras(x)], sizes=sizes, axis=L.keras_axis(x.perm, axis))
+    k = L.keras_axis(x.perm, axis)
+    if any(isinstance(s_, Dim) for s_ in sizes):
+        # sizes known at run time: one slice per output between cumulative bounds
+        outs, start = [], 0
+        for size in sizes:
+            end = start + size
+            bounds = [ctx.keras(Const(np.array([b], dtype=object))) if isinstance(b, Dim)
+                      else np.array([int(b)], np.int64) for b in (start, end)]
+            y = ctx.op("slice_dynamic", [ctx.keras(x)] + bounds, suffix="split", axes=[k])
+            outs.append(ctx.tensor(y, x.perm))
+            start = end
+        return outs
+    parts = ctx.op("split", [ctx.keras(x)], sizes=sizes, axis=k)
     return [ctx.tensor(p, x.perm) for p in parts]
 
 

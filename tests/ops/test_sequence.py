@@ -180,3 +180,29 @@ def test_recurrent_on_batch_first_input(length):
         assert_matches_ort(m, feeds, keras_model=km)
     from ..models.checks import transposes
     assert not transposes(km), [layer.name for layer in transposes(km)]
+
+
+@pytest.mark.parametrize("opset,form", [(13, "equal"), (18, "num_outputs"), (13, "computed")])
+def test_split_of_a_dynamic_axis(opset, form):
+    """Split along a dynamic axis: equally (sizes from its run-time size, ONNX-18's uneven last
+    chunk included) or by sizes computed from shape arithmetic (L - 2, 2)."""
+    nodes, inits, outs = [], [], ["a", "b"]
+    if form == "equal":
+        nodes.append(helper.make_node("Split", ["x"], outs, axis=1))
+    elif form == "num_outputs":
+        outs = ["a", "b", "c"]
+        nodes.append(helper.make_node("Split", ["x"], outs, axis=1, num_outputs=3))
+    else:
+        nodes += [helper.make_node("Shape", ["x"], ["L"], start=1, end=2) if opset >= 15 else None,
+                  helper.make_node("Sub", ["L", "two"], ["first"]),
+                  helper.make_node("Concat", ["first", "two"], ["sizes"], axis=0),
+                  helper.make_node("Split", ["x", "sizes"], outs, axis=1)]
+        nodes = [n for n in nodes if n is not None]
+        if opset < 15:
+            nodes = [helper.make_node("Shape", ["x"], ["s"]),
+                     helper.make_node("Slice", ["s", "one", "two_"], ["L"])] + nodes
+            inits += [("one", np.array([1], I64)), ("two_", np.array([2], I64))]
+        inits.append(("two", np.array([2], I64)))
+    m = model(nodes, [("x", np.float32, ["N", "L", 3])], outs, inits, opset=opset)
+    lengths = (4, 8) if form == "equal" else (5, 7)
+    _run(m, [{"x": rand(n, length, 3, seed=length)} for n, length in zip((2, 1), lengths)])
