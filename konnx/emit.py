@@ -112,10 +112,10 @@ class Context:
     def keras(self, value, perm: Optional[L.Perm] = None):
         """`value` as a Keras tensor (or numpy array for a constant) stored with `perm`.
         perm=None keeps a tensor's current layout."""
+        if isinstance(value, Const) and has_dims(value.value):
+            value = self.materialize(value)
         if isinstance(value, Const):
             arr = value.value
-            if has_dims(arr):
-                raise self.error("a shape value with dynamic dimensions cannot be used as data here")
             if perm is not None and not L.is_identity(perm):
                 arr = np.transpose(arr, perm)
             return arr
@@ -125,7 +125,10 @@ class Context:
         if key in self._perm_cache:
             return self._perm_cache[key][1]
         t = L.transition(value.perm, perm)
-        if t[0] == 0:
+        moved = self._unit_move(value, t)
+        if moved is not None:
+            out = moved
+        elif t[0] == 0:
             permute = keras.layers.Permute(t[1:], name=self.name("permute"))
             keep_float_dtype(permute, value.kt)
             out = permute(value.kt)
@@ -133,6 +136,34 @@ class Context:
             out = self.op("transpose", [value.kt], axes=list(t), suffix="transpose")
         # keep the source alive so id() stays unique for this cache entry
         self._perm_cache[key] = (value.kt, out)
+        return out
+
+    def _unit_move(self, value, t):
+        """When transposition `t` only moves size-1 axes, the same reshape (no data movement)."""
+        kshape = list(value.kt.shape)
+        for j, p in enumerate(value.perm):
+            if kshape[j] is None and len(value.onnx_shape) == len(value.perm):
+                kshape[j] = value.onnx_shape[p] if isinstance(value.onnx_shape[p], int) else None
+        big = [a for a in t if kshape[a] != 1]
+        if big != sorted(big) or len(big) == len(t):
+            return None
+        spec = [1 if kshape[a] == 1 else (int(kshape[a]) if kshape[a] is not None else {"axis": a}) for a in t]
+        return self.op("reshape", [value.kt], suffix="unit_axes", shape=spec)
+
+    def materialize(self, value: Const) -> Tensor:
+        """A shape value holding dynamic dims (e.g. ``H // 7``) as an int64 Keras tensor computed
+        at run time from the sizes of converted tensors (ops.shape.runtime_shape)."""
+        from .ops.shape import runtime_shape
+
+        key = (id(value.value), "materialize")
+        if key in self._perm_cache:
+            return self._perm_cache[key][1]
+        arr = value.value
+        kt = runtime_shape(self, arr.reshape(-1), "shape value")
+        if arr.ndim != 1:
+            kt = self.op("reshape", [kt], suffix="shape_value", shape=[int(d) for d in arr.shape])
+        out = Tensor(kt, L.identity(arr.ndim), tuple(arr.shape), "int64")
+        self._perm_cache[key] = (value.value, out)
         return out
 
     def onnx_layout(self, value):

@@ -15,31 +15,77 @@ _dim_ids = itertools.count()
 class Dim:
     """An unknown dimension value inside a shape constant (e.g. the dynamic batch size).
 
-    `name` is the ONNX dim_param it came from when there is one; arithmetic on a Dim gives
-    a new anonymous Dim. `source` optionally records (tensor_name, onnx_axis)."""
+    `name` is the ONNX dim_param it came from when there is one; `source` optionally records
+    (tensor_name, onnx_axis). Integer arithmetic on a Dim gives a Dim whose `expr` is
+    ``(op, a, b)`` (a, b: Dims or ints), so shape arithmetic such as ``H // 7 * 49`` stays
+    symbolic at conversion time and is evaluated at run time (ops.shape.runtime_shape).
+    Shape values are integers: division is integer division, as for int64 ONNX shapes."""
 
-    __slots__ = ("name", "source", "uid")
+    __slots__ = ("name", "source", "uid", "expr")
 
-    def __init__(self, name: Optional[str] = None, source=None):
+    def __init__(self, name: Optional[str] = None, source=None, expr=None):
         self.name = name
         self.source = source
+        self.expr = expr
         self.uid = next(_dim_ids)
 
     def __repr__(self) -> str:
+        if self.expr is not None:
+            op, a, b = self.expr
+            return f"Dim({op}({a!r}, {b!r}))" if b is not None else f"Dim({op}({a!r}))"
         return f"Dim({self.name or '?'})"
 
-    def _new(self, *_):
-        return Dim()
+    def key(self):
+        """A structural identity: equal keys mean equal values at run time."""
+        if self.expr is not None:
+            op, a, b = self.expr
+            return (op, dim_key(a), dim_key(b))
+        if self.name:
+            return ("name", self.name)
+        if self.source is not None:
+            return ("source",) + tuple(self.source)
+        return ("uid", self.uid)
 
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _new
-    __floordiv__ = __rfloordiv__ = __truediv__ = __rtruediv__ = __mod__ = __rmod__ = _new
-    __neg__ = _new
+    @staticmethod
+    def _bin(op, a, b):
+        for v in (a, b):
+            if not isinstance(v, (Dim, int, np.integer)) or isinstance(v, (bool, np.bool_)):
+                return NotImplemented
+        a = a if isinstance(a, Dim) else int(a)
+        b = b if isinstance(b, Dim) else int(b)
+        # identities keep expressions short
+        if op in ("add", "sub") and isinstance(b, int) and b == 0:
+            return a
+        if op == "add" and isinstance(a, int) and a == 0:
+            return b
+        if op in ("mul", "floordiv") and isinstance(b, int) and b == 1:
+            return a
+        if op == "mul" and isinstance(a, int) and a == 1:
+            return b
+        return Dim(expr=(op, a, b))
+
+    def __add__(self, o): return Dim._bin("add", self, o)
+    def __radd__(self, o): return Dim._bin("add", o, self)
+    def __sub__(self, o): return Dim._bin("sub", self, o)
+    def __rsub__(self, o): return Dim._bin("sub", o, self)
+    def __mul__(self, o): return Dim._bin("mul", self, o)
+    def __rmul__(self, o): return Dim._bin("mul", o, self)
+    def __floordiv__(self, o): return Dim._bin("floordiv", self, o)
+    def __rfloordiv__(self, o): return Dim._bin("floordiv", o, self)
+    __truediv__, __rtruediv__ = __floordiv__, __rfloordiv__
+    def __mod__(self, o): return Dim._bin("mod", self, o)
+    def __rmod__(self, o): return Dim._bin("mod", o, self)
+    def __neg__(self): return Dim._bin("sub", 0, self)
 
     def __int__(self):
         raise TypeError("dynamic dimension has no static value")
 
     def __index__(self):
         raise TypeError("dynamic dimension has no static value")
+
+
+def dim_key(v):
+    return v.key() if isinstance(v, Dim) else ("int", int(v)) if v is not None else None
 
 
 def has_dims(array: np.ndarray) -> bool:

@@ -20,6 +20,12 @@ def _dim(x, axis):
     return d if d is not None else ops.shape(x)[axis]
 
 
+def _len(x, axis):
+    """A static size as an int, a dynamic one as an int64 scalar tensor."""
+    d = x.shape[axis]
+    return d if d is not None else ops.cast(ops.shape(x)[axis], "int64")
+
+
 def _split_heads(x, heads):
     b, s = _dim(x, 0), _dim(x, 1)
     x = ops.reshape(x, (b, s, heads, x.shape[2] // heads))
@@ -35,8 +41,8 @@ def _additive(mask, dtype):
 
 def _offset_bias(base, offset, lq, lk, allowed_fn, dtype):
     """base + (0 where allowed_fn(i + offset, j) else -inf); offset is an int or a (batch,) tensor."""
-    i = ops.reshape(ops.arange(lq, dtype="int64"), (lq, 1))
-    j = ops.reshape(ops.arange(lk, dtype="int64"), (1, lk))
+    i = ops.reshape(ops.arange(lq, dtype="int64"), (-1, 1))
+    j = ops.reshape(ops.arange(lk, dtype="int64"), (1, -1))
     if isinstance(offset, int):
         allowed = allowed_fn(i + offset, j)
         return base + ops.where(allowed, _c(0.0, dtype), _c(float("-inf"), dtype))
@@ -59,7 +65,12 @@ def _softmax_guarded(x):
 
 @function("attention")
 def attention(q, k, v, mask=None, past_k=None, past_v=None, nonpad=None, *, scale=None, causal=False,
-              q_heads=None, kv_heads=None, softcap=0.0, mode=0, softmax_dtype=None, left=-1, right=-1):
+              q_heads=None, kv_heads=None, softcap=0.0, mode=0, softmax_dtype=None, left=-1, right=-1,
+              bshd=False):
+    """ONNX Attention. With bshd=True, 4-D q/k/v (and Y, present_k/v) are stored as
+    (batch, sequence, heads, head_size) instead of ONNX's (batch, heads, sequence, head_size):
+    the contractions are einsums over that layout, so no transposes are needed around it."""
+    seq, head = (1, 2) if bshd else (2, 1)
     out_dt = standardize_dtype(q.dtype)
     if out_dt == "float16":  # float32 inside, as accurate as the reference
         q, k, v = (ops.cast(t, "float32") for t in (q, k, v))
@@ -74,21 +85,21 @@ def attention(q, k, v, mask=None, past_k=None, past_v=None, nonpad=None, *, scal
         scale = 1.0 / math.sqrt(q.shape[3])
     s = _c(math.sqrt(scale), dt)
     if past_k is not None:
-        k = ops.concatenate([past_k, k], axis=2)
-        v = ops.concatenate([past_v, v], axis=2)
+        k = ops.concatenate([past_k, k], axis=seq)
+        v = ops.concatenate([past_v, v], axis=seq)
     present_k, present_v = k, v
-    lq, lk = q.shape[2], k.shape[2]
+    lq, lk = _len(q, seq), _len(k, seq)  # int64 tensors when the sequence length is dynamic
     windowed = left >= 0 or right >= 0
     bias = ops.zeros((lq, lk), dtype=dt)
     if mask is not None:
-        pad = lk - mask.shape[-1]
+        pad = lk - mask.shape[-1] if isinstance(lk, int) and mask.shape[-1] is not None else 0
         if pad > 0:
             fill = False if standardize_dtype(mask.dtype) == "bool" else float("-inf")
             mask = ops.pad(mask, [(0, 0)] * (len(mask.shape) - 1) + [(0, pad)], constant_values=fill)
     if nonpad is not None and past_k is None:
         offset = ops.cast(ops.reshape(nonpad, (-1,)), "int64") - lq
     else:
-        offset = int(past_k.shape[2]) if past_k is not None else 0
+        offset = _len(past_k, seq) if past_k is not None else 0
     if causal:
         base = ops.zeros((lq, lk), dtype=dt) if mask is None else _additive(mask, dt)
         if windowed:
@@ -109,12 +120,15 @@ def attention(q, k, v, mask=None, past_k=None, past_v=None, nonpad=None, *, scal
         keep = ops.less(ops.reshape(ops.arange(lk, dtype="int64"), (1, lk)),
                         ops.reshape(ops.cast(nonpad, "int64"), (-1, 1)))
         pad_bias = ops.where(keep, _c(0.0, dt), _c(float("-inf"), dt))
-        bias = bias + ops.reshape(pad_bias, (-1, 1, 1, lk))
-    nq, nk = q.shape[1], k.shape[1]
+        bias = bias + ops.expand_dims(ops.expand_dims(pad_bias, 1), 1)
+    nq, nk = q.shape[head], k.shape[head]
     if nq != nk and nq % nk == 0:
-        k = ops.repeat(k, nq // nk, axis=1)
-        v = ops.repeat(v, nq // nk, axis=1)
-    qk = ops.matmul(q * s, ops.transpose(k * s, (0, 1, 3, 2)))
+        k = ops.repeat(k, nq // nk, axis=head)
+        v = ops.repeat(v, nq // nk, axis=head)
+    if bshd:
+        qk = ops.einsum("bqhd,bkhd->bhqk", q * s, k * s)
+    else:
+        qk = ops.matmul(q * s, ops.transpose(k * s, (0, 1, 3, 2)))
     if softcap and softcap > 0:
         qk = ops.tanh(qk / _c(softcap, dt)) * _c(softcap, dt)
     qk_bias = qk + bias
@@ -128,7 +142,7 @@ def attention(q, k, v, mask=None, past_k=None, past_v=None, nonpad=None, *, scal
     if mode == 3:
         qk_out = p
     qk_out = ops.cast(qk_out, dt)
-    y = ops.matmul(ops.cast(p, dt), v)
+    y = ops.einsum("bhqk,bkhd->bqhd", ops.cast(p, dt), v) if bshd else ops.matmul(ops.cast(p, dt), v)
     if rank3:
         y = ops.transpose(y, (0, 2, 1, 3))
         y = ops.reshape(y, (_dim(y, 0), _dim(y, 1), y.shape[2] * y.shape[3]))

@@ -330,3 +330,19 @@ def tfidf(x, *, grams, windows, index_matrix, weights, mode):
     elif mode == "TFIDF":
         out = out * w
     return out[0] if one_d else out
+
+
+@function("trilu_dynamic")
+def _trilu_dynamic(x, *, k, upper, axes):
+    """ONNX Trilu on a tensor whose matrix axes (Keras axes `axes` = [rows, cols]) are dynamic."""
+    shape = ops.shape(x)
+    rows = ops.arange(shape[axes[0]], dtype="int64")
+    cols = ops.arange(shape[axes[1]], dtype="int64")
+    diff = ops.expand_dims(cols, 0) - ops.expand_dims(rows, 1)            # (rows, cols): j - i
+    keep = ops.greater_equal(diff, k) if upper else ops.less_equal(diff, k)
+    if axes[0] > axes[1]:
+        keep = ops.transpose(keep)
+    for a in range(len(x.shape)):
+        if a not in axes:
+            keep = ops.expand_dims(keep, a)
+    return ops.where(keep, x, ops.zeros_like(x))

@@ -1,6 +1,6 @@
 """RNN, GRU and LSTM (ONNX semantics: gate order, biases, clip, directions, sequence_lens,
-linear_before_reset, peepholes, input_forget), unrolled over a static sequence length with
-keras.ops only."""
+linear_before_reset, peepholes, input_forget) with keras.ops only: unrolled over a static
+sequence length, a keras.ops.scan loop over a dynamic one."""
 from __future__ import annotations
 
 from keras import ops
@@ -63,15 +63,41 @@ def _cell_step(cell, xw_t, h, c, r, rb, p, acts, clip, hidden, lbr, input_forget
     return o * acts[2](c_new), c_new
 
 
+def _scan(cell, xw, h, c, r, rb, p, fns, clip, hidden, lbr, input_forget, mask, reverse):
+    """One direction over a sequence whose length is known only at run time. Returns (Y, h, c)."""
+    lstm = c is not None
+
+    def step(carry, inp):
+        h, c = carry
+        xw_t, keep = inp, None
+        if mask is not None:  # the mask rides along as a last column (one scanned tensor)
+            xw_t, keep = inp[:, :-1], ops.greater(inp[:, -1:], 0.5)
+        h_new, c_new = _cell_step(cell, xw_t, h, c if lstm else None, r, rb, p, fns, clip, hidden, lbr,
+                                  input_forget)
+        c_new = c_new if lstm else c
+        # the per-step output mirrors the carry's structure: Keras' TensorFlow scan wants that
+        if keep is None:
+            return (h_new, c_new), (h_new, c_new)
+        out = ops.where(keep, h_new, ops.zeros_like(h_new))
+        carry = (ops.where(keep, h_new, h), ops.where(keep, c_new, c))
+        return carry, (out, carry[1])
+
+    xs = xw if mask is None else ops.concatenate([xw, ops.cast(mask, xw.dtype)], axis=-1)
+    (h, c2), ys = ops.scan(step, (h, c if lstm else ops.zeros_like(h)), xs, reverse=reverse)
+    return ys[0], h, (c2 if lstm else None)
+
+
 @function("rnn")
 def rnn(x, w, r, b=None, lens=None, h0=None, c0=None, p=None, *, cell, hidden, direction, acts, clip=None,
-        lbr=0, input_forget=0, layout=0):
-    """x: (T, B, I) (layout 0) or (B, T, I). Returns [Y, Y_h] (+ Y_c for LSTM) in ONNX layout."""
-    if layout:
-        x = ops.transpose(x, (1, 0, 2))
-    steps = x.shape[0]
-    if steps is None:
-        raise ValueError("the sequence length must be static")
+        lbr=0, input_forget=0, layout=0, batch_major=False):
+    """x: (T, B, I) (layout 0) or (B, T, I). Returns [Y, Y_h] (+ Y_c for LSTM) in ONNX layout.
+
+    batch_major=True (layout 0 only): x arrives stored as (B, T, I) and Y leaves as (B, T, D, H)
+    (ONNX's (T, D, B, H) in perm (2, 0, 1, 3)): a batch-first model then needs no transposes
+    around its recurrent layers. Steps read x[:, t] and stack along axis 1 (unrolled), or the
+    scan runs time-major inside."""
+    bm = bool(layout) or batch_major
+    steps = x.shape[1] if bm else x.shape[0]
     n_gates = {"RNN": 1, "GRU": 3, "LSTM": 4}[cell] * hidden
     dirs = ["forward", "reverse"] if direction == "bidirectional" else [direction]
     per_dir = len(acts) // len(dirs)
@@ -81,23 +107,31 @@ def rnn(x, w, r, b=None, lens=None, h0=None, c0=None, p=None, *, cell, hidden, d
         c0 = ops.transpose(c0, (1, 0, 2))
     mask = None
     if lens is not None:
-        t = ops.reshape(ops.arange(steps, dtype="int64"), (steps, 1, 1))
+        n = steps if steps is not None else ops.shape(x)[1 if bm else 0]
+        t = ops.reshape(ops.arange(n, dtype="int64"), (-1, 1, 1))
         mask = ops.less(t, ops.reshape(ops.cast(lens, "int64"), (1, -1, 1)))  # (T, B, 1)
     ys, hs, cs = [], [], []
     for d, name in enumerate(dirs):
         fns = [activation(*a) for a in acts[d * per_dir:(d + 1) * per_dir]]
         wb = b[d, :n_gates] if b is not None else 0.0
         rb = b[d, n_gates:] if b is not None else ops.zeros((n_gates,), dtype=x.dtype)
-        xw = ops.matmul(x, ops.transpose(w[d])) + wb  # (T, B, G*H)
-        h = h0[d] if h0 is not None else ops.zeros_like(xw[0, :, :hidden])
+        xw = ops.matmul(x, ops.transpose(w[d])) + wb  # (T, B, G*H), or (B, T, G*H) when bm
+        h = h0[d] if h0 is not None else ops.zeros_like(xw[:, 0, :hidden] if bm else xw[0, :, :hidden])
         c = None
         if cell == "LSTM":
             c = c0[d] if c0 is not None else ops.zeros_like(h)
         pd = p[d] if p is not None else None
+        if steps is None:
+            y, h, c = _scan(cell, ops.transpose(xw, (1, 0, 2)) if bm else xw, h, c, r[d], rb, pd, fns, clip,
+                            hidden, lbr, input_forget, mask, reverse=name == "reverse")
+            ys.append(ops.transpose(y, (1, 0, 2)) if bm else y)
+            hs.append(h)
+            cs.append(c)
+            continue
         out = [None] * steps
         order = range(steps) if name == "forward" else range(steps - 1, -1, -1)
         for ti in order:
-            h_new, c_new = _cell_step(cell, xw[ti], h, c, r[d], rb, pd, fns, clip, hidden, lbr, input_forget)
+            h_new, c_new = _cell_step(cell, xw[:, ti] if bm else xw[ti], h, c, r[d], rb, pd, fns, clip, hidden, lbr, input_forget)
             if mask is not None:
                 keep = mask[ti]
                 out[ti] = ops.where(keep, h_new, ops.zeros_like(h_new))
@@ -106,14 +140,13 @@ def rnn(x, w, r, b=None, lens=None, h0=None, c0=None, p=None, *, cell, hidden, d
                     c = ops.where(keep, c_new, c)
             else:
                 out[ti], h, c = h_new, h_new, c_new
-        ys.append(ops.stack(out, axis=0))  # (T, B, H)
+        ys.append(ops.stack(out, axis=1 if bm else 0))  # (T, B, H) or (B, T, H)
         hs.append(h)
         cs.append(c)
-    y = ops.stack(ys, axis=1)          # (T, D, B, H)
+    y = ops.stack(ys, axis=2 if bm else 1)   # (T, D, B, H) or (B, T, D, H)
     y_h = ops.stack(hs, axis=0)        # (D, B, H)
     y_c = ops.stack(cs, axis=0) if cell == "LSTM" else None
     if layout:
-        y = ops.transpose(y, (2, 0, 1, 3))
         y_h = ops.transpose(y_h, (1, 0, 2))
         y_c = ops.transpose(y_c, (1, 0, 2)) if y_c is not None else None
     return [y, y_h] + ([y_c] if y_c is not None else [])

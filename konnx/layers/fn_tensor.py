@@ -10,16 +10,67 @@ from .functions import dynamic_shape, function
 
 
 # ----------------------------------------------------------------------------- shapes
+_DIM_OPS = {"add": ops.add, "sub": ops.subtract, "mul": ops.multiply, "floordiv": ops.floor_divide,
+            "mod": ops.mod}
+
+
+def _spec_values(refs, spec):
+    def value(s):
+        if isinstance(s, dict) and "op" in s:
+            a, b = (value(v) for v in s["args"])
+            return _DIM_OPS[s["op"]](a, b)
+        if isinstance(s, dict):
+            return ops.cast(ops.shape(refs[s["t"]])[s["axis"]], "int64")
+        return ops.convert_to_tensor(s, dtype="int64")
+
+    return [value(s) for s in spec]
+
+
 @function("shape_vector")
 def _shape_vector(*refs, spec):
-    """An int64 vector: ints are literal, {"t": i, "axis": k} is refs[i]'s size on axis k."""
-    parts = []
-    for s in spec:
-        if isinstance(s, dict):
-            parts.append(ops.cast(ops.shape(refs[s["t"]])[s["axis"]], "int64"))
-        else:
-            parts.append(ops.convert_to_tensor(s, dtype="int64"))
-    return ops.stack(parts)
+    """An int64 vector: ints are literal, {"t": i, "axis": k} is refs[i]'s size on axis k,
+    {"op": name, "args": [a, b]} integer arithmetic on two such entries."""
+    return ops.stack(_spec_values(refs, spec))
+
+
+@function("reshape_spec")
+def _reshape_spec(x, *refs, spec):
+    """Reshape x to a shape given as a shape_vector spec over refs. Computing the shape inside
+    the same layer keeps its literal entries static in the output's shape."""
+    return ops.reshape(x, ops.stack(_spec_values(refs, spec)))
+
+
+@function("broadcast_spec")
+def _broadcast_spec(x, *refs, spec):
+    """broadcast_to a shape given as a shape_vector spec over refs (static entries stay static)."""
+    return ops.broadcast_to(x, ops.stack(_spec_values(refs, spec)))
+
+
+@function("slice_dynamic")
+def _slice_dynamic(x, starts, ends, *, axes):
+    """ONNX Slice with step 1 whose starts/ends (int64 vectors, one entry per axis in `axes`)
+    are known only at run time: bounds wrap once when negative and clamp to [0, dim]."""
+    starts = ops.cast(ops.reshape(starts, (-1,)), "int64")
+    ends = ops.cast(ops.reshape(ends, (-1,)), "int64")
+    shape = ops.shape(x)
+    begin, size = [], []
+    for k in range(len(x.shape)):
+        n = x.shape[k] if x.shape[k] is not None else shape[k]
+        n = ops.cast(n, "int64")
+        if k not in axes:
+            begin.append(ops.convert_to_tensor(0, "int64"))
+            size.append(n)
+            continue
+        i = axes.index(k)
+
+        def clamp(v):
+            v = ops.where(ops.less(v, 0), v + n, v)
+            return ops.minimum(ops.maximum(v, 0), n)
+
+        b, e = clamp(starts[i]), clamp(ends[i])
+        begin.append(b)
+        size.append(ops.maximum(e - b, 0))
+    return ops.slice(x, ops.stack(begin), ops.stack(size))
 
 
 @function("fill")

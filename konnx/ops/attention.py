@@ -5,7 +5,7 @@ import numpy as np
 import onnx
 
 from ..layers import fn_attention  # noqa: F401  (registers the attention functions)
-from ..values import Const
+from ..values import Const, Tensor
 from .elementwise import dtype_of
 from .registry import converter
 
@@ -39,9 +39,19 @@ def attention(ctx, node):
     )
     if q.rank == 3 and (params["q_heads"] is None or params["kv_heads"] is None):
         raise ctx.error("3-D Q/K/V need the q_num_heads and kv_num_heads attributes")
+    dt = dtype_of(q)
+    k, v = ctx.input(1), ctx.input(2)
+    bshd = (0, 2, 1, 3)
+    if (q.rank == 4 and all(isinstance(t, Tensor) and t.perm == bshd for t in (q, k, v))
+            and ctx.input(4) is None and ctx.input(5) is None):
+        # q, k, v stored as (batch, seq, heads, head_size), as a head split leaves them:
+        # attend in that layout and give Y and present_k/v the same perm
+        args = [ctx.keras(q), ctx.keras(k), ctx.keras(v)] + [_arg(ctx, i) for i in range(3, 7)]
+        outs = ctx.op("attention", args, bshd=True, **params)
+        perms = [bshd, bshd, bshd, (0, 1, 2, 3)]
+        return [ctx.tensor(o, p, dtype=dt) for o, p in zip(outs, perms)][:len(node.outputs)]
     args = [_arg(ctx, i) for i in range(7)]
     outs = ctx.op("attention", args, **params)
-    dt = dtype_of(q)
     return [ctx.tensor(o, dtype=dt) for o in outs][:len(node.outputs)]
 
 

@@ -42,9 +42,9 @@ def align(ctx, v, out_perm, rank: int):
     constant, a Keras tensor otherwise (leading size-1 axes left to Keras broadcasting)."""
     if v is None:
         return None
+    if isinstance(v, Const) and has_dims(v.value):
+        v = ctx.materialize(v)
     if isinstance(v, Const):
-        if has_dims(v.value):
-            raise ctx.error("a shape value with dynamic dimensions cannot be used as data here")
         arr = np.asarray(v.value)
         if arr.ndim == 0:
             return arr
@@ -180,7 +180,7 @@ def _fold_equal(node, a, b):
 
     def eq(x, y):
         if isinstance(x, Dim) and isinstance(y, Dim):
-            if x is y:
+            if x is y or x.key() == y.key():
                 return True
         elif isinstance(x, Dim) or isinstance(y, Dim):
             other = y if isinstance(x, Dim) else x
@@ -244,7 +244,18 @@ def pow_(ctx, node):
     return ctx.tensor(ctx.op("math.pow", args, out_dtype=out_dtype), perm)
 
 
-@converter("Mod")
+def _fold_mod(node, a, b):
+    fmod = int(node.attr("fmod", 0))
+    if a.dtype == object or b.dtype == object:
+        if fmod:
+            return None
+        # a dynamic shape value (e.g. torch.roll's shift % size): Python's % is ONNX's fmod=0
+        return _result(np.mod(a.astype(object), b.astype(object)), [a, b])
+    out = np.fmod(a, b) if fmod else np.mod(a, b)
+    return np.asarray(out).astype(np.result_type(a, b))
+
+
+@converter("Mod", fold=_fold_mod)
 def mod(ctx, node):
     args, perm, _ = broadcast(ctx, [ctx.input(0), ctx.input(1)])
     return ctx.tensor(ctx.op("math.mod", args, fmod=int(node.attr("fmod", 0))), perm)

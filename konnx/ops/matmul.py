@@ -20,8 +20,11 @@ def _dense(ctx, kt, kernel, bias=None):
 
 
 def _static_last(a, axis=-1) -> bool:
-    """Dense needs its input's contracted dim to be static."""
-    return bool(a.onnx_shape) and static_dim(a.onnx_shape[axis]) is not None
+    """Dense needs its input's contracted dim to be static, in ONNX's inferred shape and in the
+    Keras tensor (a reshape to a shape computed at run time may leave it unknown there)."""
+    if not a.onnx_shape or static_dim(a.onnx_shape[axis]) is None:
+        return False
+    return a.kt.shape[L.keras_axis(a.perm, axis)] is not None
 
 
 def _arg(ctx, v, perm=None):
@@ -95,8 +98,50 @@ def matmul(ctx, node):
         # both operands share a layout that permutes only batch axes: multiply as stored
         y = ctx.op("math.matmul", [ctx.keras(a), ctx.keras(b)])
         return ctx.tensor(y, a.perm)
+    if _einsum_ok(a, b):
+        return _matmul_as_stored(ctx, a, b)
     args = [_arg(ctx, v, L.identity(v.rank)) for v in (a, b)]
     return ctx.tensor(ctx.op("math.matmul", args), L.identity(rank))
+
+
+def _einsum_ok(a, b) -> bool:
+    """Batched MatMul of two tensors of one rank (>= 3), at least one stored in a permuted
+    layout, whose batch dims need no broadcasting (equal static sizes, or both dynamic)."""
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor) and a.rank == b.rank and a.rank >= 3):
+        return False
+    if L.is_identity(a.perm) and L.is_identity(b.perm):
+        return False
+    if len(a.onnx_shape) != a.rank or len(b.onnx_shape) != b.rank:
+        return False
+    for da, db in zip(a.onnx_shape[:-2], b.onnx_shape[:-2]):
+        sa, sb = static_dim(da), static_dim(db)
+        if (sa is None) != (sb is None) or (sa is not None and sa != sb):
+            return False
+    return True
+
+
+def _matmul_as_stored(ctx, a, b):
+    """MatMul as an einsum over the operands' stored layouts: attention's head split/merge
+    (q, k, v kept as (B, L, H, d) while ONNX sees (B, H, L, d)) then needs no Permute layers.
+    The output takes the layout of a permuted operand, B's first (contracted axis -> A's row
+    axis), then A's (contracted axis -> B's column axis), preferring one that ends with the
+    column axis: the usual transpose + reshape back to (B, L, H*d) then finds the heads in place."""
+    r = a.rank
+    batch = "abcdefgh"[:r - 2]
+    ta, tb, to = batch + "mk", batch + "kn", batch + "mn"
+    ka = "".join(ta[p] for p in a.perm)
+    kb = "".join(tb[p] for p in b.perm)
+    from_a, from_b = ka.replace("k", "n"), kb.replace("k", "m")
+    # prefer a layout whose last axis is the output's last ONNX axis (Softmax, masks and the
+    # next MatMul then see rows as ONNX does), then B's layout
+    ordered = ([from_b] if not L.is_identity(b.perm) else []) + ([from_a] if not L.is_identity(a.perm) else [])
+    cands = [o for o in ordered + [from_a] if o.endswith("n")] + ordered
+    order = cands[0]
+    perm = tuple(to.index(ch) for ch in order)
+    y = ctx.op("math.einsum", [ctx.keras(a), ctx.keras(b)], equation=f"{ka},{kb}->{order}")
+    ctx.record(kind="matmul", decision="einsum on stored layouts", perm=perm,
+               reason="operands stored in permuted layouts: contract them as stored, no transposes")
+    return ctx.tensor(y, perm)
 
 
 # ----------------------------------------------------------------------------- Einsum

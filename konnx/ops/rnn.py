@@ -1,10 +1,11 @@
-"""RNN, GRU and LSTM: one whitelisted function unrolled over the (static) sequence length."""
+"""RNN, GRU and LSTM: one whitelisted function, unrolled over a static sequence length and a
+keras.ops.scan loop over a dynamic one."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..layers import fn_rnn  # noqa: F401  (registers the rnn function)
-from ..values import Const, static_dim
+from ..values import Const, Tensor
 from .elementwise import dtype_of
 from .registry import converter
 
@@ -39,19 +40,23 @@ def _recurrent(cell: str):
     def conv(ctx, node):
         x = ctx.input(0)
         layout = int(node.attr("layout", 0) or 0)
-        if x.rank != 3 or static_dim(x.onnx_shape[1 if layout else 0]) is None:
-            raise ctx.error("the input must be 3-D with a static sequence length; fix it with input_shapes")
+        if x.rank != 3:
+            raise ctx.error(f"the input must be 3-D (sequence, batch, features), got rank {x.rank}")
         direction = node.attr("direction", "forward") or "forward"
         n_dirs = 2 if direction == "bidirectional" else 1
         hidden = node.attr("hidden_size")
         if hidden is None:
             hidden = ctx.input(2).shape[-1]
         dt = dtype_of(x)
+        # a batch-first model's (B, T, I) tensor, seen by ONNX as (T, B, I): run it as stored
+        batch_major = layout == 0 and isinstance(x, Tensor) and x.perm == (1, 0, 2)
         args = []
         for i in range(8 if cell == "LSTM" else 6):
             v = ctx.input(i)
             if v is None:
                 args.append(None)
+            elif i == 0 and batch_major:
+                args.append(ctx.keras(x))
             elif isinstance(v, Const):
                 a = np.asarray(v.value)
                 args.append(a if i == 4 else a.astype(dt))
@@ -63,11 +68,13 @@ def _recurrent(cell: str):
         outs = ctx.op("rnn", args, cell=cell, hidden=int(hidden), direction=direction,
                       acts=_activations(node, cell, n_dirs), clip=None if clip is None else float(clip),
                       lbr=int(node.attr("linear_before_reset", 0) or 0),
-                      input_forget=int(node.attr("input_forget", 0) or 0), layout=layout)
-        return [ctx.tensor(o, dtype=dt) for o in outs][:len(node.outputs)]
+                      input_forget=int(node.attr("input_forget", 0) or 0), layout=layout,
+                      batch_major=batch_major)
+        perms = [(2, 0, 1, 3) if batch_major else (0, 1, 2, 3), (0, 1, 2), (0, 1, 2)]
+        return [ctx.tensor(o, p, dtype=dt) for o, p in zip(outs, perms)][:len(node.outputs)]
     return conv
 
 
-converter("RNN", since=7, check=_check("RNN"), limits="static sequence length (unrolled)")(_recurrent("RNN"))
-converter("GRU", since=7, check=_check("GRU"), limits="static sequence length (unrolled)")(_recurrent("GRU"))
-converter("LSTM", since=7, check=_check("LSTM"), limits="static sequence length (unrolled)")(_recurrent("LSTM"))
+converter("RNN", since=7, check=_check("RNN"), limits="")(_recurrent("RNN"))
+converter("GRU", since=7, check=_check("GRU"), limits="")(_recurrent("GRU"))
+converter("LSTM", since=7, check=_check("LSTM"), limits="")(_recurrent("LSTM"))

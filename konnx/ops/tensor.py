@@ -9,11 +9,11 @@ import numpy as np
 import keras
 
 from .. import layout as L
-from ..values import Const, Dim, Tensor, static_dim
+from ..values import Const, Dim, Tensor, has_dims, static_dim
 from .registry import converter
 from .shape import (
     axes_arg, dim_axis, fold_concat, fold_flatten, fold_reshape, fold_slice, fold_squeeze,
-    fold_transpose, fold_unsqueeze, ints, onnx_slice, runtime_shape, slice_params, squeeze_axes,
+    fold_transpose, fold_unsqueeze, ints, onnx_slice, runtime_shape, shape_spec, slice_params, squeeze_axes,
 )
 from . import tensor_index, tensor_pad  # noqa: F401  (register their converters)
 
@@ -90,23 +90,50 @@ def _groups(in_shape, out):
     return groups
 
 
+_PLACEHOLDER = 2 ** 12 * 3 ** 6 * 5 ** 4 * 7 ** 3 * 11 * 13 * 1_000_003
+_PLACEHOLDER_DIM = 1_000_033   # a dynamic output dim given as a Dim (a prime, not a factor of the above)
+
+
 def grouped_reshape(ctx, x, entries):
     """Reshape a tensor stored in another layout without moving data, when the reshape only
     merges/splits groups of axes that are contiguous (and in order) in the Keras layout, e.g.
-    NCHW -> (N, C, H*W) on a channels-last tensor gives (N, H*W, C) with perm (0, 2, 1)."""
+    NCHW -> (N, C, H*W) on a channels-last tensor gives (N, H*W, C) with perm (0, 2, 1).
+
+    One dynamic input dim that is not copied as is may be split or merged (B*H -> (B, H),
+    (B*nW, ...) -> (B, nW, ...) with nW computed from H and W): it gets a placeholder size
+    with many small factors and large primes, so that only the true grouping can match it."""
     shp = [static_dim(d) for d in x.onnx_shape]
     out = [e for e in entries]
-    if any(isinstance(e, Dim) for e in out) or out.count(-1) > 1:
+    dims = [j for j, e in enumerate(out) if isinstance(e, Dim)]
+    if len(dims) > 1 or out.count(-1) > 1:
         return None
-    if -1 in out:
-        known_in = [d for k, d in enumerate(shp) if not any(isinstance(e, tuple) and e[1] == k for e in out)]
-        known_out = [e for e in out if isinstance(e, int) and e != -1]
-        if None in known_in or 0 in known_out:
-            return None
-        total, part = int(np.prod(known_in, dtype=np.int64)), int(np.prod(known_out, dtype=np.int64))
+    symbolic = {j: out[j] for j in dims}
+    for j in dims:
+        out[j] = _PLACEHOLDER_DIM
+    inferred = out.index(-1) if -1 in out else None
+    copied = {e[1] for e in out if isinstance(e, tuple)}
+    free = [k for k, d in enumerate(shp) if k not in copied]
+    unknown = [k for k in free if shp[k] is None]
+    if len(unknown) > 1 or (dims and not unknown):
+        return None
+    known_out = [e for e in out if isinstance(e, int) and e != -1]
+    if 0 in known_out:
+        return None
+    part = int(np.prod(known_out, dtype=object))
+    if unknown:
+        shp = list(shp)
+        if inferred is not None:
+            shp[unknown[0]] = _PLACEHOLDER * (_PLACEHOLDER_DIM if dims else 1)
+        else:
+            rest = int(np.prod([shp[k] for k in free if k != unknown[0]], dtype=object))
+            if rest == 0 or part % rest:
+                return None
+            shp[unknown[0]] = part // rest
+    if inferred is not None:
+        total = int(np.prod([shp[k] for k in free], dtype=object))
         if part == 0 or total % part:
             return None
-        out[out.index(-1)] = total // part
+        out[inferred] = total // part
     groups = _groups(shp, out)
     if groups is None:
         return None
@@ -121,15 +148,34 @@ def grouped_reshape(ctx, x, entries):
     spec, perm = [], []
     for k0, gi, gj in order:
         for j in gj:
-            spec.append({"axis": k0} if isinstance(out[j], tuple) else int(out[j]))
+            if j in symbolic:
+                spec.append(symbolic[j])
+            else:
+                spec.append({"axis": k0} if isinstance(out[j], tuple) else -1 if j == inferred else int(out[j]))
             perm.append(j)
-    if spec and spec[0] == {"axis": 0} and all(isinstance(s_, int) for s_ in spec[1:]):
+    if symbolic:
+        # a dim computed at run time: the whole target shape is built inside the reshape layer
+        refs, dspec = shape_spec(ctx, np.array([symbolic[j] for j in dims], dtype=object), "target shape")
+        shifted = _shift_refs(dspec[0], 1)
+        full = [shifted if isinstance(e, Dim) else {"t": 0, "axis": e["axis"]} if isinstance(e, dict) else e
+                for e in spec]
+        y = ctx.op("reshape_spec", [ctx.keras(x)] + refs, spec=full)
+    elif spec and spec[0] == {"axis": 0} and all(isinstance(s_, int) for s_ in spec[1:]):
         y = ctx.layer(keras.layers.Reshape(tuple(spec[1:]), name=ctx.name("reshape")), ctx.keras(x))
     else:
         y = ctx.op("reshape", [ctx.keras(x)], shape=spec)
     ctx.record(kind="reshape", decision="keep_layout", perm=perm,
                reason="the reshape merges/splits axis groups that are contiguous in the stored layout")
     return ctx.tensor(y, tuple(perm))
+
+
+def _shift_refs(spec, k):
+    """A shape_vector spec entry with its tensor references moved by k."""
+    if isinstance(spec, dict) and "op" in spec:
+        return {"op": spec["op"], "args": [_shift_refs(a, k) for a in spec["args"]]}
+    if isinstance(spec, dict):
+        return {"t": spec["t"] + k, "axis": spec["axis"]}
+    return spec
 
 
 def reshape_to(ctx, x, entries, suffix=""):
@@ -140,8 +186,8 @@ def reshape_to(ctx, x, entries, suffix=""):
     if any(isinstance(e, Dim) for e in entries):
         name = ctx.node.inputs[0]
         full = [Dim(source=(name, e[1])) if isinstance(e, tuple) else e for e in entries]
-        shp = runtime_shape(ctx, np.array(full, dtype=object), "target shape")
-        return ctx.op("reshape_dynamic", [kt, shp], suffix=suffix)
+        refs, spec = shape_spec(ctx, np.array(full, dtype=object), "target shape")
+        return ctx.op("reshape_spec", [kt] + refs, suffix=suffix, spec=spec)
     spec = [{"axis": L.keras_axis(perm, e[1])} if isinstance(e, tuple) else int(e) for e in entries]
     if spec and spec[0] == {"axis": 0} and all(isinstance(s, int) for s in spec[1:]):
         return ctx.layer(keras.layers.Reshape(tuple(spec[1:]), name=ctx.name(suffix or "reshape")), kt)
@@ -228,18 +274,19 @@ def concat(ctx, node):
 
 
 def _split_sizes(ctx, node, x, axis, n_out):
+    """Split sizes: ints, or Dims (run-time sizes) when the axis or the split input is dynamic."""
     if node.opset >= 13:
-        split = ctx.const(1, "split").tolist() if node.has_input(1) else None
+        split = ctx.const(1, "split", allow_dims=True).tolist() if node.has_input(1) else None
     else:
         split = node.attr("split")
     if split is not None and len(split):
-        return [int(s) for s in split]
+        return [s if isinstance(s, Dim) else int(s) for s in split]
     dim = static_dim(x.onnx_shape[axis])
-    if dim is None:
-        raise ctx.error("an equal Split of a dynamic axis needs its size; fix it with input_shapes")
+    if dim is None:  # an equal split of a dynamic axis: sizes computed from its run-time size
+        dim = Dim(source=(node.inputs[0], axis))
     n = int(node.attr("num_outputs")) if node.opset >= 18 and node.attr("num_outputs") else n_out
     if node.opset >= 18 and node.attr("num_outputs"):
-        chunk = -(-dim // n)
+        chunk = (dim + (n - 1)) // n
         return [chunk] * (n - 1) + [dim - chunk * (n - 1)]
     return [dim // n] * n
 
@@ -257,21 +304,64 @@ def _fold_split(node, x, *rest):
     return list(np.split(x, bounds, axis=axis))
 
 
-@converter("Split", since=1, fold=_fold_split, limits="split sizes known at conversion time")
+@converter("Split", since=1, fold=_fold_split, limits="split sizes known at conversion time (dynamic dims allowed)")
 def split(ctx, node):
     x = ctx.input(0)
     axis = int(node.attr("axis", 0)) % x.rank
     sizes = _split_sizes(ctx, node, x, axis, len(node.outputs))
     if len(sizes) == 1:
         return [x]
-    parts = ctx.op("split", [ctx.keras(x)], sizes=sizes, axis=L.keras_axis(x.perm, axis))
+    k = L.keras_axis(x.perm, axis)
+    if any(isinstance(s_, Dim) for s_ in sizes):
+        # sizes known at run time: one slice per output between cumulative bounds
+        outs, start = [], 0
+        for size in sizes:
+            end = start + size
+            bounds = [ctx.keras(Const(np.array([b], dtype=object))) if isinstance(b, Dim)
+                      else np.array([int(b)], np.int64) for b in (start, end)]
+            y = ctx.op("slice_dynamic", [ctx.keras(x)] + bounds, suffix="split", axes=[k])
+            outs.append(ctx.tensor(y, x.perm))
+            start = end
+        return outs
+    parts = ctx.op("split", [ctx.keras(x)], sizes=sizes, axis=k)
     return [ctx.tensor(p, x.perm) for p in parts]
 
 
 # ----------------------------------------------------------------------------- Slice
-@converter("Slice", since=1, fold=fold_slice, limits="starts/ends/axes/steps known at conversion time")
+def _bounds_dynamic(ctx, node) -> bool:
+    """Slice-10+ whose starts or ends are computed at run time (or hold dynamic dims)."""
+    if node.opset < 10:
+        return False
+    return any(isinstance(v, Tensor) or (isinstance(v, Const) and has_dims(v.value))
+               for v in (ctx.input(1), ctx.input(2)))
+
+
+def _slice_dynamic(ctx, node, x):
+    axes = ctx.const(3, "axes") if node.has_input(3) else None
+    steps = ctx.const(4, "steps") if node.has_input(4) else None
+    n = int(np.prod(ctx.input(1).shape)) if ctx.input(1).shape else 1
+    axes = [int(a) % x.rank for a in (ints(axes) if axes is not None else range(n))]
+    if steps is not None and any(int(s) != 1 for s in ints(steps)):
+        raise ctx.error("a Slice with bounds computed at run time is supported with step 1 only; "
+                        f"got steps {ints(steps)}")
+    bounds = []
+    for i in (1, 2):
+        v = ctx.input(i)
+        if isinstance(v, Const) and not has_dims(v.value):
+            bounds.append(np.asarray(v.value, np.int64).reshape(-1))
+        else:
+            bounds.append(ctx.keras(v))
+    kaxes = [L.keras_axis(x.perm, a) for a in axes]
+    y = ctx.op("slice_dynamic", [ctx.keras(x)] + bounds, axes=kaxes)
+    return ctx.tensor(y, x.perm)
+
+
+@converter("Slice", since=1, fold=fold_slice,
+           limits="axes/steps known at conversion time; starts/ends computed at run time need step 1")
 def slice_(ctx, node):
     x = ctx.input(0)
+    if _bounds_dynamic(ctx, node):
+        return _slice_dynamic(ctx, node, x)
     arrays = [None] + ([None] * 4 if node.opset < 10 else const_inputs(ctx, 1))
     slices = [[None, None, None] for _ in range(x.rank)]
     for axis, s, e, st in slice_params(node, x.rank, arrays):
@@ -342,8 +432,8 @@ def expand(ctx, node):
         arr = np.asarray(x.value).reshape((1,) * (R - r) + x.shape)
         ts = [1] * (R - len(target)) + target
         full = [t if isinstance(t, Dim) else (arr.shape[i] if int(t) == 1 else int(t)) for i, t in enumerate(ts)]
-        shp = runtime_shape(ctx, np.array(full, dtype=object), "Expand shape")
-        return ctx.tensor(ctx.op("broadcast_dynamic", [arr, shp]))
+        refs, spec = shape_spec(ctx, np.array(full, dtype=object), "Expand shape")
+        return ctx.tensor(ctx.op("broadcast_spec", [arr] + refs, spec=spec))
     xs = [1] * (R - r) + list(x.onnx_shape)
     ts = [1] * (R - len(target)) + target
     name = node.inputs[0]
@@ -369,8 +459,8 @@ def expand(ctx, node):
         return ctx.tensor(kt, perm) if R > r else x
     if dynamic:
         full = [Dim(source=(name, e[1])) if isinstance(e, tuple) else e for e in out]
-        shp = runtime_shape(ctx, np.array([full[p] for p in perm], dtype=object), "Expand shape")
-        return ctx.tensor(ctx.op("broadcast_dynamic", [kt, shp]), perm)
+        refs, spec = shape_spec(ctx, np.array([full[p] for p in perm], dtype=object), "Expand shape")
+        return ctx.tensor(ctx.op("broadcast_spec", [kt] + refs, spec=spec), perm)
     spec = []
     for p in perm:
         e = out[p]

@@ -117,15 +117,18 @@ def gather_nd(ctx, node):
 
 
 # ----------------------------------------------------------------------------- Trilu
-@converter("Trilu", since=14, limits="k known at conversion time; static last two dims")
+@converter("Trilu", since=14, limits="k known at conversion time")
 def trilu(ctx, node):
     x = ctx.input(0)
     k = int(np.asarray(ctx.const(1, "k")).reshape(())) if node.has_input(1) else 0
+    upper = int(node.attr("upper", 1))
     h, w = (static_dim(d) for d in x.onnx_shape[-2:])
     if h is None or w is None:
-        raise ctx.error("Trilu needs static sizes for its last two axes; fix them with input_shapes")
+        # e.g. a causal mask over a dynamic sequence length: the mask is built at run time
+        axes = [L.keras_axis(x.perm, x.rank - 2), L.keras_axis(x.perm, x.rank - 1)]
+        return ctx.tensor(ctx.op("trilu_dynamic", [ctx.keras(x)], k=k, upper=upper, axes=axes), x.perm)
     ones = np.ones((h, w), bool)
-    mask = np.triu(ones, k) if int(node.attr("upper", 1)) else np.tril(ones, k)
+    mask = np.triu(ones, k) if upper else np.tril(ones, k)
     mask = np.transpose(mask.reshape((1,) * (x.rank - 2) + (h, w)), x.perm)
     return ctx.tensor(ctx.op("where_mask", [ctx.keras(x), mask]), x.perm)
 

@@ -92,3 +92,42 @@ def inner_transposes(model) -> list[str]:
             perm = getattr(layer, "params", {}).get("axes", getattr(layer, "dims", None))
             bad.append(f"{layer.name} ({type(layer).__name__}, perm={perm})")
     return bad
+
+
+# ---------------------------------------------------------------- sequence layout rule
+
+_SEQ_FNS = {"math.matmul", "math.einsum", "math.gemm", "math.moments_norm", "math.rms_norm"}
+
+
+def transposes(model) -> list:
+    """Every transpose layer of the model (keras Permute and konnx 'transpose' ops)."""
+    return [layer for layer in model.layers if is_transpose(layer)]
+
+
+def _seq_op_rank(layer):
+    """The input rank when `layer` is a MatMul/Dense/LayerNorm/RMSNorm-like layer, else None."""
+    import keras
+
+    kinds = (keras.layers.Dense, keras.layers.EinsumDense, keras.layers.LayerNormalization,
+             keras.layers.RMSNormalization)
+    if not (isinstance(layer, kinds) or (type(layer).__name__ == "KonnxOp" and getattr(layer, "fn", None) in _SEQ_FNS)):
+        return None
+    ranks = [len(t.shape) for node in layer._inbound_nodes for t in node.input_tensors]
+    return max(ranks) if ranks else None
+
+
+def transposes_next_to_seq_ops(model, rank: int = 3) -> list[str]:
+    """Transposes that feed, or are fed by, a MatMul/Dense/LayerNorm/RMSNorm on rank-`rank` tensors."""
+    parents, by_id = layer_graph(model)
+    children = {k: set() for k in parents}
+    for k, ps in parents.items():
+        for p in ps:
+            children[p].add(k)
+    bad = []
+    for k, layer in by_id.items():
+        if not is_transpose(layer):
+            continue
+        near = [by_id[n] for n in parents[k] | children[k] if _seq_op_rank(by_id[n]) == rank]
+        if near:
+            bad.append(f"{layer.name} next to {', '.join(n.name for n in near)}")
+    return bad

@@ -70,6 +70,22 @@ class ExportCache:
         self.root = Path(root)
         self._done: dict = {}
 
+    def get_seq(self, name: str, exporter: str) -> Path:
+        """The sequence/transformer net `name` (nets_seq), exported once per session by
+        `exporter` ("legacy", "dynamo" or "dynamo23")."""
+        key = ("seq", name, exporter)
+        if key not in self._done:
+            path = self.root / f"seq_{name}_{exporter}" / "model.onnx"
+            try:
+                self._done[key] = (export_seq(name, exporter, path), None)
+            except Exception as e:  # noqa: BLE001 - re-raised for every test that needs it
+                self._done[key] = (None, e)
+        path, err = self._done[key]
+        if err is not None:
+            raise RuntimeError(f"torch.onnx.export ({exporter}) failed for {name}: "
+                               f"{type(err).__name__}: {err}") from err
+        return path
+
     def get(self, name: str, dynamo: bool, dynamic_batch: bool = True) -> Path:
         from . import nets
 
@@ -98,3 +114,51 @@ def tensor_inputs(onnx_model) -> list:
 
 def model_size(path) -> int:
     return os.path.getsize(path)
+
+
+SEQ_DYNAMO_OPSETS = {"dynamo": None, "dynamo23": 23}
+
+
+def export_seq(name: str, exporter: str, path) -> Path:
+    """Export the sequence/transformer net `name` (tests.models.nets_seq) with its dynamic axes.
+
+    exporter "legacy": TorchScript at opset 17 with `dynamic_axes`; "dynamo": torch.export-based
+    at its default opset, "dynamo23": the same at opset 23 (Attention, RMSNormalization), with
+    `dynamic_shapes` (torch.export Dims shared by name; image sides as multiples of 16).
+    Inputs keep their spec names."""
+    from . import nets_seq
+
+    spec = nets_seq.SEQ_NETS[name]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = nets_seq.build(name)
+    batch, size = spec.example[0], spec.example[1] or spec.sizes[0]
+    feeds = nets_seq.make_inputs(name, batch, size)
+    args = tuple(torch.from_numpy(feeds[i.name]) for i in spec.inputs)
+    in_names = [i.name for i in spec.inputs]
+    out_names = output_names(model, args)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        if exporter != "legacy":
+            dims = {}
+
+            def dim(label, multiple):
+                if label not in dims:
+                    hi = 64 if label == "seq" else (1024 if label == "batch" else 8)
+                    dims[label] = torch.export.Dim(label, min=1 if label != "seq" else 2, max=hi)
+                return dims[label] * multiple if multiple != 1 else dims[label]
+
+            shapes = tuple({ax: dim(*d) for ax, d in i.dynamic.items()} for i in spec.inputs)
+            opset = SEQ_DYNAMO_OPSETS[exporter]
+            prog = torch.onnx.export(model, args, dynamo=True, input_names=in_names, output_names=out_names,
+                                     dynamic_shapes=shapes, verbose=False,
+                                     **({"opset_version": opset} if opset else {}))
+            prog.save(str(path))
+        else:
+            axes = {i.name: {ax: d[0] for ax, d in i.dynamic.items()} for i in spec.inputs}
+            axes.update({n: {0: "batch"} for n in out_names})
+            torch.onnx.export(model, args, str(path), dynamo=False, opset_version=LEGACY_OPSET,
+                              input_names=in_names, output_names=out_names, do_constant_folding=True,
+                              dynamic_axes=axes)
+    onnx.checker.check_model(str(path))
+    return path

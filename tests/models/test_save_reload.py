@@ -19,11 +19,16 @@ import pytest
 
 from tests.util import run_ort
 
-from . import nets
+from . import nets, nets_seq
 from .checks import assert_close
+from .export import tensor_inputs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CASES = [(n, d) for n in ("resnet_basic", "mobilenet_v2") for d in (False, True)]
+# sequence nets (tests/models/nets_seq.py): (name, exporter), run at a sequence length other
+# than the export example's, so the reloaded model's dynamic dims are exercised too
+SEQ_CASES = [("bert", "legacy"), ("tagger", "legacy")]
+SEQ_LENGTH = 10
 
 LOAD_AND_RUN = textwrap.dedent("""
     import json, os, sys, traceback
@@ -34,7 +39,12 @@ LOAD_AND_RUN = textwrap.dedent("""
     for case_dir in sys.argv[1:]:
         try:
             m = keras.models.load_model(os.path.join(case_dir, "m.keras"), safe_mode=True)
-            outs = m(np.load(os.path.join(case_dir, "x.npy")))
+            if os.path.exists(os.path.join(case_dir, "order.json")):
+                feeds = np.load(os.path.join(case_dir, "x.npz"))
+                args = [feeds[n] for n in json.load(open(os.path.join(case_dir, "order.json")))]
+                outs = m(args if len(args) > 1 else args[0])
+            else:
+                outs = m(np.load(os.path.join(case_dir, "x.npy")))
             outs = outs if isinstance(outs, (list, tuple)) else [outs]
             for i, o in enumerate(outs):
                 np.save(os.path.join(case_dir, f"out{i}.npy"), np.asarray(o))
@@ -46,6 +56,8 @@ LOAD_AND_RUN = textwrap.dedent("""
 
 
 def _case_id(name, dynamo):
+    if isinstance(dynamo, str):
+        return f"{name}-{dynamo}"
     return f"{name}-{'dynamo' if dynamo else 'legacy'}"
 
 
@@ -67,6 +79,20 @@ def reloaded(exports, conversions, tmp_path_factory):
             prepared[case] = (d, run_ort(proto, {"x": x}))
         except Exception as e:  # noqa: BLE001 - reported by that case's test
             results[case] = (d, None, f"before reloading: {type(e).__name__}: {e}")
+    for name, exporter in SEQ_CASES:
+        case = _case_id(name, exporter)
+        d = root / case
+        d.mkdir()
+        try:
+            path = exports.get_seq(name, exporter)
+            proto = onnx.load(str(path))
+            conversions.get(path).save(str(d / "m.keras"))
+            feeds = nets_seq.make_inputs(name, 2, SEQ_LENGTH, seed=21)
+            np.savez(d / "x.npz", **feeds)
+            (d / "order.json").write_text(json.dumps([i.name for i in tensor_inputs(proto)]))
+            prepared[case] = (d, run_ort(proto, feeds))
+        except Exception as e:  # noqa: BLE001 - reported by that case's test
+            results[case] = (d, None, f"before reloading: {type(e).__name__}: {e}")
     if prepared:
         script = root / "load_and_run.py"
         script.write_text(LOAD_AND_RUN)
@@ -84,7 +110,7 @@ def reloaded(exports, conversions, tmp_path_factory):
     return results
 
 
-@pytest.mark.parametrize("name,dynamo", [pytest.param(n, d, id=_case_id(n, d)) for n, d in CASES])
+@pytest.mark.parametrize("name,dynamo", [pytest.param(n, d, id=_case_id(n, d)) for n, d in CASES + SEQ_CASES])
 def test_save_and_load_in_fresh_process(name, dynamo, reloaded):
     d, ref, err = reloaded[_case_id(name, dynamo)]
     assert err is None, f"save / safe-mode load of the .keras file failed: {err}"
