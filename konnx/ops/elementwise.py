@@ -362,6 +362,8 @@ def _fold_cast(node, a):
     if has_dims(a):
         if to == onnx.TensorProto.STRING:
             raise NodeConversionError(node, "cannot cast a shape with dynamic dimensions to string")
+        if not np.issubdtype(onnx.helper.tensor_dtype_to_np_dtype(to), np.integer):
+            return None  # as floats, dims obey float arithmetic: computed at run time
         return a  # a shape value keeps its dynamic entries
     if a.dtype == object:
         a = a.astype(np.int64)
@@ -372,7 +374,9 @@ def cast_to(ctx, x, dtype: str):
     if dtype_of(x) == dtype:
         return x
     if isinstance(x, Const):
-        return Const(np.asarray(x.value).astype(dtype))
+        if not has_dims(x.value):
+            return Const(np.asarray(x.value).astype(dtype))
+        x = ctx.materialize(x)  # a shape value with dynamic dims, computed at run time
     return ctx.tensor(ctx.op("cast", [ctx.keras(x)], dtype=dtype), x.perm)
 
 
@@ -383,7 +387,7 @@ def cast(ctx, node):
 
 def _fold_cast_like(node, a, b):
     if has_dims(a):
-        return a
+        return a if b.dtype == object or np.issubdtype(b.dtype, np.integer) else None
     if a.dtype == object:
         a = a.astype(np.int64)
     return np.asarray(a).astype(b.dtype if b.dtype != object else np.int64)

@@ -47,6 +47,19 @@ def test_window_partition_with_computed_sizes():
     assert tuple(km.inputs[0].shape) == (None, None, None, 6)
 
 
+@pytest.mark.parametrize("cast", ["Cast", "CastLike"])
+def test_dynamic_dim_cast_to_float_uses_float_arithmetic(cast):
+    """x * (H / 2.0), x / sqrt(float(L)): a dim cast to float is divided as a float (H odd and even)."""
+    to_float = (helper.make_node("Cast", ["h"], ["hf"], to=TensorProto.FLOAT) if cast == "Cast"
+                else helper.make_node("CastLike", ["h", "two"], ["hf"]))
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Gather", ["s", "i2"], ["h"], axis=0),
+             to_float, helper.make_node("Div", ["hf", "two"], ["q"]), helper.make_node("Sqrt", ["hf"], ["r"]),
+             helper.make_node("Mul", ["x", "q"], ["a"]), helper.make_node("Div", ["a", "r"], ["y"])]
+    inits = [("i2", np.array(2, I64)), ("two", np.array(2.0, np.float32))]
+    m = model(nodes, [("x", np.float32, ["N", 3, "H"])], ["y"], inits, opset=15)
+    _run(m, [{"x": rand(n, 3, h, seed=h)} for n, h in ((1, 5), (2, 8))])
+
+
 def test_roll_as_slices_at_computed_starts():
     """torch.roll(x, -2, dim=1) as dynamo exports it: Slice at shift % L, then Concat."""
     nodes = [
