@@ -98,6 +98,8 @@ def rnn(x, w, r, b=None, lens=None, h0=None, c0=None, p=None, *, cell, hidden, d
     scan runs time-major inside."""
     bm = bool(layout) or batch_major
     steps = x.shape[1] if bm else x.shape[0]
+    if steps is not None and not isinstance(steps, int):
+        steps = None  # a JAX symbolic dim: scan, as for an unknown length
     n_gates = {"RNN": 1, "GRU": 3, "LSTM": 4}[cell] * hidden
     dirs = ["forward", "reverse"] if direction == "bidirectional" else [direction]
     per_dir = len(acts) // len(dirs)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 from keras import ops
@@ -10,40 +11,65 @@ from .functions import dynamic_shape, function
 
 
 # ----------------------------------------------------------------------------- shapes
-_DIM_OPS = {"add": ops.add, "sub": ops.subtract, "mul": ops.multiply, "floordiv": ops.floor_divide,
-            "mod": ops.mod}
+_DIM_OPS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "floordiv": operator.floordiv,
+            "mod": operator.mod}
 
 
 def _spec_values(refs, spec):
+    """The entries of a shape spec as sizes: Python ints where static, the backend's own size
+    values where not (a scalar tensor in a TensorFlow graph, a symbolic dim under JAX, an int
+    in eager PyTorch/JAX). Kept as such, not stacked into a tensor, so that reshape/broadcast/
+    full/arange receive what every backend accepts as a size."""
     def value(s):
         if isinstance(s, dict) and "op" in s:
             a, b = (value(v) for v in s["args"])
             return _DIM_OPS[s["op"]](a, b)
         if isinstance(s, dict):
-            return ops.cast(ops.shape(refs[s["t"]])[s["axis"]], "int64")
-        return ops.convert_to_tensor(s, dtype="int64")
+            ref = refs[s["t"]]
+            n = ref.shape[s["axis"]]
+            if n is None:
+                return ops.shape(ref)[s["axis"]]
+            return int(n) if isinstance(n, (int, np.integer)) else n  # JAX: a symbolic dim
+        return int(s)
 
     return [value(s) for s in spec]
+
+
+def _as_int64(v):
+    return ops.cast(ops.convert_to_tensor(v), "int64")
 
 
 @function("shape_vector")
 def _shape_vector(*refs, spec):
     """An int64 vector: ints are literal, {"t": i, "axis": k} is refs[i]'s size on axis k,
     {"op": name, "args": [a, b]} integer arithmetic on two such entries."""
-    return ops.stack(_spec_values(refs, spec))
+    return ops.stack([_as_int64(v) for v in _spec_values(refs, spec)])
 
 
 @function("reshape_spec")
 def _reshape_spec(x, *refs, spec):
     """Reshape x to a shape given as a shape_vector spec over refs. Computing the shape inside
     the same layer keeps its literal entries static in the output's shape."""
-    return ops.reshape(x, ops.stack(_spec_values(refs, spec)))
+    return ops.reshape(x, tuple(_spec_values(refs, spec)))
 
 
 @function("broadcast_spec")
 def _broadcast_spec(x, *refs, spec):
     """broadcast_to a shape given as a shape_vector spec over refs (static entries stay static)."""
-    return ops.broadcast_to(x, ops.stack(_spec_values(refs, spec)))
+    return ops.broadcast_to(x, tuple(_spec_values(refs, spec)))
+
+
+@function("fill_spec")
+def _fill_spec(*refs, spec, value, dtype):
+    """ConstantOfShape of a shape given as a shape_vector spec over refs."""
+    return ops.full(tuple(_spec_values(refs, spec)), value, dtype=dtype)
+
+
+@function("range_spec")
+def _range_spec(*refs, specs, dtype):
+    """Range whose start, limit and delta are shape_vector spec entries over refs."""
+    start, limit, delta = _spec_values(refs, specs)
+    return ops.arange(start, limit, delta, dtype=dtype)
 
 
 @function("slice_dynamic")

@@ -208,11 +208,11 @@ def _fold_constant_of_shape(node, shp):
 def constant_of_shape(ctx, node):
     v = _fill_value(node)
     src = ctx.input(0)
-    if isinstance(src, Const):
-        shp = runtime_shape(ctx, src.value, "shape input")
+    if isinstance(src, Const):  # sizes of converted tensors, read inside the layer
+        refs, spec = shape_spec(ctx, src.value, "shape input")
+        out = ctx.op("fill_spec", refs, value=v.tolist()[0], dtype=str(v.dtype), spec=spec)
     else:
-        shp = ctx.keras(src)
-    out = ctx.op("fill", [shp], value=v.tolist()[0], dtype=str(v.dtype))
+        out = ctx.op("fill", [ctx.keras(src)], value=v.tolist()[0], dtype=str(v.dtype))
     return ctx.tensor(out, dtype=str(v.dtype))
 
 
@@ -282,6 +282,13 @@ def _fold_range(node, start, limit, delta):
 
 @converter("Range", since=11, fold=_fold_range)
 def range_(ctx, node):
+    ins = [ctx.input(i) for i in range(3)]
+    if all(isinstance(v, Const) for v in ins):  # some bound is a dynamic dim: integer arithmetic
+        refs, specs = shape_spec(ctx, np.array([np.asarray(v.value).reshape(()).item() for v in ins], dtype=object),
+                                 "Range bound")
+        dt = np.asarray(ins[0].value).dtype
+        dtype = "int64" if dt == object else str(dt)
+        return ctx.tensor(ctx.op("range_spec", refs, specs=specs, dtype=dtype), dtype=dtype)
     args = []
     for i in range(3):
         v = ctx.input(i)
