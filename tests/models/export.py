@@ -70,41 +70,34 @@ class ExportCache:
         self.root = Path(root)
         self._done: dict = {}
 
-    def get_seq(self, name: str, exporter: str) -> Path:
-        """The sequence/transformer net `name` (nets_seq), exported once per session by
-        `exporter` ("legacy", "dynamo" or "dynamo23")."""
-        key = ("seq", name, exporter)
+    def _once(self, key, what: str, make) -> Path:
+        """make() once per key; its failure is re-raised for every test that needs it."""
         if key not in self._done:
-            path = self.root / f"seq_{name}_{exporter}" / "model.onnx"
             try:
-                self._done[key] = (export_seq(name, exporter, path), None)
-            except Exception as e:  # noqa: BLE001 - re-raised for every test that needs it
+                self._done[key] = (make(), None)
+            except Exception as e:  # noqa: BLE001 - re-raised below
                 self._done[key] = (None, e)
         path, err = self._done[key]
         if err is not None:
-            raise RuntimeError(f"torch.onnx.export ({exporter}) failed for {name}: "
-                               f"{type(err).__name__}: {err}") from err
+            raise RuntimeError(f"{what} failed: {type(err).__name__}: {err}") from err
         return path
+
+    def get_seq(self, name: str, exporter: str) -> Path:
+        """The sequence/transformer net `name` (nets_seq), exported once per session by
+        `exporter` ("legacy", "dynamo" or "dynamo23")."""
+        path = self.root / f"seq_{name}_{exporter}" / "model.onnx"
+        return self._once(("seq", name, exporter), f"torch.onnx.export ({exporter}) for {name}",
+                          lambda: export_seq(name, exporter, path))
 
     def get(self, name: str, dynamo: bool, dynamic_batch: bool = True) -> Path:
         from . import nets
 
-        key = (name, dynamo, dynamic_batch)
-        if key not in self._done:
-            tag = f"{name}_{'dynamo' if dynamo else 'legacy'}_{'dyn' if dynamic_batch else 'static'}"
-            path = self.root / tag / "model.onnx"
-            try:
-                model = nets.build(name)
-                batch = 2 if (dynamo and dynamic_batch) else 1
-                export(model, nets.example_input(name, batch), dynamo, dynamic_batch, path)
-                self._done[key] = (path, None)
-            except Exception as e:  # noqa: BLE001 - re-raised for every test that needs it
-                self._done[key] = (None, e)
-        path, err = self._done[key]
-        if err is not None:
-            raise RuntimeError(f"torch.onnx.export(dynamo={dynamo}) failed for {name}: "
-                               f"{type(err).__name__}: {err}") from err
-        return path
+        tag = f"{name}_{'dynamo' if dynamo else 'legacy'}_{'dyn' if dynamic_batch else 'static'}"
+        path = self.root / tag / "model.onnx"
+        batch = 2 if (dynamo and dynamic_batch) else 1
+        return self._once((name, dynamo, dynamic_batch), f"torch.onnx.export(dynamo={dynamo}) for {name}",
+                          lambda: export(nets.build(name), nets.example_input(name, batch), dynamo, dynamic_batch,
+                                         path))
 
 
 def tensor_inputs(onnx_model) -> list:
