@@ -7,7 +7,7 @@ import operator
 import numpy as np
 from keras import ops
 
-from .functions import dynamic_shape, function
+from .functions import dynamic_shape, function, output_spec, resolve_shape
 
 
 # ----------------------------------------------------------------------------- shapes
@@ -37,6 +37,38 @@ def _spec_values(refs, spec):
 
 def _as_int64(v):
     return ops.cast(ops.convert_to_tensor(v), "int64")
+
+
+def _static_values(refs, spec):
+    """The entries of a shape spec as ints, None where a size is unknown before run time."""
+    def value(s):
+        if isinstance(s, dict) and "op" in s:
+            a, b = (value(v) for v in s["args"])
+            return None if a is None or b is None else _DIM_OPS[s["op"]](a, b)
+        if isinstance(s, dict):
+            n = refs[s["t"]].shape[s["axis"]]
+            return int(n) if isinstance(n, (int, np.integer)) else None
+        return int(s)
+
+    return [value(s) for s in spec]
+
+
+@output_spec("reshape_spec")
+def _reshape_spec_out(x, *refs, spec):
+    out = _static_values(refs, spec)
+    same = [(j, s["axis"]) for j, s in enumerate(spec)
+            if out[j] is None and isinstance(s, dict) and "t" in s and refs[s["t"]] is x]
+    return resolve_shape(x.shape, out, same), x.dtype
+
+
+@output_spec("broadcast_spec")
+def _broadcast_spec_out(x, *refs, spec):
+    return tuple(_static_values(refs, spec)), x.dtype
+
+
+@output_spec("fill_spec")
+def _fill_spec_out(*refs, spec, value, dtype):
+    return tuple(_static_values(refs, spec)), dtype
 
 
 @function("shape_vector")

@@ -8,10 +8,15 @@ from __future__ import annotations
 from typing import Callable
 
 import keras
+import numpy as np
 from keras import ops
 from keras.backend import standardize_dtype
 
 FUNCTIONS: dict[str, Callable] = {}
+# name -> fn(*args, **params) -> (shape, dtype): the output spec of a function whose output
+# shape follows from its parameters. Keras' JAX and PyTorch backends otherwise infer it by
+# running the function on placeholder sizes, which fails for reshapes of dynamic dims.
+OUTPUT_SPECS: dict[str, Callable] = {}
 
 
 def function(name: str):
@@ -21,6 +26,34 @@ def function(name: str):
         FUNCTIONS[name] = fn
         return fn
     return deco
+
+
+def output_spec(name: str):
+    """Register the output-spec function of the konnx function `name`."""
+    def deco(fn):
+        OUTPUT_SPECS[name] = fn
+        return fn
+    return deco
+
+
+def resolve_shape(in_shape, out, same=()) -> tuple:
+    """`out` (ints, None for unknown sizes, at most one -1) as a static shape. `same` pairs
+    (output index, input axis) of unknown output sizes that are the input's size on that axis:
+    they cancel, so -1 is resolved whenever the remaining sizes are known (as TensorFlow's own
+    shape inference does), else it is None."""
+    out = list(out)
+    if -1 in out:
+        i = out.index(-1)
+        cancelled_out = {j for j, _ in same}
+        cancelled_in = {k for _, k in same}
+        rest = [d for j, d in enumerate(out) if j != i and j not in cancelled_out]
+        rest_in = [d for k, d in enumerate(in_shape) if k not in cancelled_in]
+        if None in rest or None in rest_in:
+            out[i] = None
+        else:
+            known = int(np.prod(rest)) if rest else 1
+            out[i] = int(np.prod(rest_in)) // known if known else 0
+    return tuple(out)
 
 
 def dynamic_shape(x, spec):
@@ -65,6 +98,13 @@ def _transpose(x, *, axes):
 @function("reshape")
 def _reshape(x, *, shape):
     return ops.reshape(x, dynamic_shape(x, shape))
+
+
+@output_spec("reshape")
+def _reshape_out(x, *, shape):
+    out = [x.shape[s["axis"]] if isinstance(s, dict) else s for s in shape]
+    same = [(j, s["axis"]) for j, s in enumerate(shape) if isinstance(s, dict) and x.shape[s["axis"]] is None]
+    return resolve_shape(x.shape, out, same), x.dtype
 
 
 @function("expand_dims")

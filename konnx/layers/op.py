@@ -11,7 +11,7 @@ import numpy as np
 import keras
 from keras import ops
 
-from .functions import FUNCTIONS
+from .functions import FUNCTIONS, OUTPUT_SPECS
 
 _INLINE_MAX = 64
 
@@ -74,6 +74,25 @@ class KonnxOp(keras.layers.Layer):
         tensors = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         args = [self._arg(s, tensors) for s in self.slots]
         return FUNCTIONS[self.fn](*args, **self.params)
+
+    def compute_output_spec(self, inputs):
+        spec_fn = OUTPUT_SPECS.get(self.fn)
+        if spec_fn is None:
+            return super().compute_output_spec(inputs)
+        tensors = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        args = []
+        for s in self.slots:
+            if "t" in s:
+                args.append(tensors[s["t"]])
+            elif "w" in s:
+                args.append(keras.KerasTensor(tuple(self.weight_specs[s["w"]]["shape"]),
+                                              dtype=self.weight_specs[s["w"]]["dtype"]))
+            elif "c" in s:
+                args.append(keras.KerasTensor(tuple(s["c"]["shape"]), dtype=s["c"]["dtype"]))
+            else:
+                args.append(None)
+        shape, dtype = spec_fn(*args, **self.params)
+        return keras.KerasTensor(shape, dtype=dtype)
 
     def get_config(self):
         config = super().get_config()
