@@ -44,8 +44,11 @@ def resolve_shape(in_shape, out, same=()) -> tuple:
     out = list(out)
     if -1 in out:
         i = out.index(-1)
-        cancelled_out = {j for j, _ in same}
-        cancelled_in = {k for _, k in same}
+        cancelled_out, cancelled_in = set(), set()
+        for j, k in same:  # each input axis cancels one output entry at most
+            if k not in cancelled_in:
+                cancelled_out.add(j)
+                cancelled_in.add(k)
         rest = [d for j, d in enumerate(out) if j != i and j not in cancelled_out]
         rest_in = [d for k, d in enumerate(in_shape) if k not in cancelled_in]
         if None in rest or None in rest_in:
