@@ -9,6 +9,7 @@ from keras.backend import standardize_dtype
 
 from . import fn_pool
 from .functions import function
+from .fn_tensor import cumulative
 
 
 def _last_axis(x, axis):
@@ -183,18 +184,7 @@ def tensor_scatter(cache, update, write=None, *, axis, circular):
 # ----------------------------------------------------------------------------- scans, pooling
 @function("cumprod")
 def cumprod(x, *, axis, exclusive, reverse):
-    if reverse:
-        x = ops.flip(x, axis=axis)
-    y = ops.cumprod(x, axis=axis)
-    if exclusive:
-        pads = [(0, 0)] * len(x.shape)
-        pads[axis] = (1, 0)
-        idx = [slice(None)] * len(x.shape)
-        idx[axis] = slice(0, -1)
-        y = ops.pad(y, pads, constant_values=1)[tuple(idx)]
-    if reverse:
-        y = ops.flip(y, axis=axis)
-    return y
+    return cumulative(x, ops.cumprod, 1, axis=axis, exclusive=exclusive, reverse=reverse)
 
 
 @function("lp_pool")

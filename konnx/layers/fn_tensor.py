@@ -230,20 +230,24 @@ def _one_hot(indices, values, *, depth, axis):
     return ops.where(hot > 0.5, values[1], values[0])
 
 
-@function("cumsum")
-def _cumsum(x, *, axis, exclusive, reverse):
+def cumulative(x, scan, identity, *, axis, exclusive, reverse):
+    """ONNX CumSum/CumProd: `scan` (ops.cumsum or ops.cumprod) along `axis`; exclusive shifts
+    the result by one, starting from `identity`; reverse scans from the end."""
     if reverse:
         x = ops.flip(x, axis=axis)
-    y = ops.cumsum(x, axis=axis)
+    y = scan(x, axis=axis)
     if exclusive:
         pads = [(0, 0)] * len(x.shape)
         pads[axis] = (1, 0)
-        idx = [slice(None)] * len(x.shape)
-        idx[axis] = slice(0, -1)
-        y = ops.pad(y, pads)[tuple(idx)]
+        y = _axis_slice(ops.pad(y, pads, constant_values=identity), axis, 0, -1)
     if reverse:
         y = ops.flip(y, axis=axis)
     return y
+
+
+@function("cumsum")
+def _cumsum(x, *, axis, exclusive, reverse):
+    return cumulative(x, ops.cumsum, 0, axis=axis, exclusive=exclusive, reverse=reverse)
 
 
 # ----------------------------------------------------------------------------- padding
