@@ -84,6 +84,12 @@ def parameter_inputs(model: onnx.ModelProto) -> list[str]:
     def param_only(name: str) -> bool:
         return reach(name)[0]
 
+    # consumers first (ONNX nodes are in topological order): every reach() then finds the
+    # values downstream already answered, so the recursion stays shallow on deep graphs
+    for node in reversed(g.node):
+        for o in node.output:
+            if o:
+                reach(o)
     return [n for n in names if param_only(n)]
 
 
