@@ -1,0 +1,128 @@
+"""The `.keras` format konnx writes (docs/file-format.md): every registered function's name and
+parameters match the golden file, configs without a format version (written before it existed)
+load, configs of a newer version are refused with both versions named, and the upgrade path
+turns an old config into the current one when the format moves on."""
+from __future__ import annotations
+
+import json
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+from onnx import helper
+
+import konnx
+from konnx.errors import ConversionError
+from konnx.layers import format as fmt
+from konnx.layers.op import KonnxOp
+
+from .golden.format import GOLDEN, describe, render
+from .util import make_model, rand, run_ort
+
+REGEN = "PYTHONPATH=. python -m tests.golden.format"
+
+
+def test_registry_matches_golden_file():
+    live, golden = render(describe()), GOLDEN.read_text()
+    if live != golden:
+        old, new = set(golden.splitlines()), set(live.splitlines())
+        diff = [f"- {x}" for x in sorted(old - new)] + [f"+ {x}" for x in sorted(new - old)]
+        pytest.fail("the konnx layer format differs from tests/golden/konnx_functions.json:\n"
+                    + "\n".join(diff) + f"\nIf the change is deliberate (old files must still load: see "
+                    f"docs/file-format.md), bump the format version if needed and run: {REGEN}")
+
+
+def test_golden_file_is_valid_json_of_the_live_version():
+    data = json.loads(GOLDEN.read_text())
+    assert data["format_version"] == fmt.FORMAT_VERSION
+    assert "format_version" in data["konnx_op_config_keys"]
+
+
+# ---------------------------------------------------------------- a saved model to edit
+def _model():
+    """Mod (a KonnxOp with an inline constant) then Add of a 100-element constant (stored as a
+    weight when konnx emits a KonnxOp for it): at least one KonnxOp in the converted model."""
+    c = np.linspace(1.0, 3.0, 100, dtype=np.float32).reshape(1, 100)
+    m = make_model([helper.make_node("Mod", ["x", "d"], ["m"], fmod=1), helper.make_node("Add", ["m", "c"], ["y"])],
+                   [("x", np.float32, [2, 100])], [("y", np.float32, [2, 100])],
+                   initializers=[("d", np.full((1, 1), 0.7, np.float32)), ("c", c)], opset=13)
+    return m, {"x": rand(2, 100, seed=1)}
+
+
+def _saved(tmp_path, edit):
+    """Convert, save, apply `edit` to every KonnxOp config in the file; return (path, onnx, feeds)."""
+    m, feeds = _model()
+    path = tmp_path / "m.keras"
+    konnx.convert(m).save(path)
+    with zipfile.ZipFile(path) as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    config = json.loads(files["config.json"])
+    edited = 0
+    for layer in config["config"]["layers"]:
+        if layer["class_name"] == "KonnxOp":
+            assert layer["config"]["format_version"] == fmt.FORMAT_VERSION
+            edit(layer["config"])
+            edited += 1
+    assert edited, "the test model has no KonnxOp"
+    files["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(path, "w") as z:
+        for n, data in files.items():
+            z.writestr(n, data)
+    return path, m, feeds
+
+
+def _assert_matches(loaded, m, feeds):
+    (ref,) = run_ort(m, feeds)
+    got = np.asarray(loaded(feeds["x"]))
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-4 * max(1.0, float(np.max(np.abs(ref)))))
+
+
+def test_config_saved_without_version_loads(tmp_path):
+    path, m, feeds = _saved(tmp_path, lambda c: c.pop("format_version"))
+    loaded = keras.models.load_model(path, safe_mode=True)
+    _assert_matches(loaded, m, feeds)
+    ops = [l for l in loaded.layers if isinstance(l, KonnxOp)]
+    assert ops and all(l.get_config()["format_version"] == fmt.FORMAT_VERSION for l in ops)
+
+
+@pytest.mark.parametrize("version", [fmt.FORMAT_VERSION + 1, 0, "2.0"])
+def test_newer_or_unknown_version_is_refused(tmp_path, version):
+    path, _, _ = _saved(tmp_path, lambda c: c.update(format_version=version))
+    with pytest.raises(fmt.FileFormatError) as err:
+        keras.models.load_model(path, safe_mode=True)
+    msg = str(err.value)
+    assert f"format version {version!r}" in msg and f"writes format version {fmt.FORMAT_VERSION}" in msg
+    assert isinstance(err.value, ConversionError)
+
+
+def test_unknown_function_is_refused(tmp_path):
+    path, _, _ = _saved(tmp_path, lambda c: c.update(fn="no_such_function"))
+    with pytest.raises(fmt.FileFormatError, match="unknown function 'no_such_function'"):
+        keras.models.load_model(path, safe_mode=True)
+
+
+def test_upgrade_path_loads_an_old_file(tmp_path, monkeypatch):
+    """Pretend the format moved on twice (a function and a parameter renamed): a file written
+    with the old names, without a version, loads through the two upgrade steps."""
+    def to_old(c):
+        c.pop("format_version")
+        if c["fn"] == "math.mod":
+            c["fn"] = "old_mod"
+            c["params"] = {"old_fmod" if k == "fmod" else k: v for k, v in c["params"].items()}
+
+    path, m, feeds = _saved(tmp_path, to_old)
+    with pytest.raises(fmt.FileFormatError, match="unknown function 'old_mod'"):
+        keras.models.load_model(path, safe_mode=True)
+    monkeypatch.setattr(fmt, "FORMAT_VERSION", 3)
+    monkeypatch.setattr(fmt, "UPGRADES", {1: fmt.rename_function("old_mod", "math.mod"),
+                                          2: fmt.rename_param("math.mod", "old_fmod", "fmod")})
+    loaded = keras.models.load_model(path, safe_mode=True)
+    _assert_matches(loaded, m, feeds)
+    mods = [l for l in loaded.layers if isinstance(l, KonnxOp) and l.fn == "math.mod"]
+    assert mods and mods[0].params.get("fmod") == 1 and mods[0].get_config()["format_version"] == 3
+
+
+def test_direct_construction_with_another_version_is_refused():
+    with pytest.raises(fmt.FileFormatError, match=f"format version {fmt.FORMAT_VERSION + 1}"):
+        KonnxOp("identity", slots=[{"t": 0}], format_version=fmt.FORMAT_VERSION + 1, name="x")
