@@ -126,3 +126,16 @@ def test_upgrade_path_loads_an_old_file(tmp_path, monkeypatch):
 def test_direct_construction_with_another_version_is_refused():
     with pytest.raises(fmt.FileFormatError, match=f"format version {fmt.FORMAT_VERSION + 1}"):
         KonnxOp("identity", slots=[{"t": 0}], format_version=fmt.FORMAT_VERSION + 1, name="x")
+
+
+@pytest.mark.parametrize("fn,shape,target", [("reshape_dynamic", (2, 3, 4), [4, 6]),
+                                             ("broadcast_dynamic", (3, 1), [2, 3, 4])])
+def test_functions_kept_only_for_old_files_still_run(fn, shape, target):
+    """No converter emits these any more; a file written when one did (no format version) still
+    loads and computes what numpy does."""
+    x = rand(*shape)
+    config = {"name": "old", "fn": fn, "params": {},
+              "slots": [{"t": 0}, {"c": {"value": target, "dtype": "int64", "shape": [len(target)]}}]}
+    got = np.asarray(KonnxOp.from_config(config)(x))
+    expect = np.reshape(x, target) if fn == "reshape_dynamic" else np.broadcast_to(x, target)
+    np.testing.assert_array_equal(got, expect)
