@@ -139,3 +139,9 @@ def test_functions_kept_only_for_old_files_still_run(fn, shape, target):
     got = np.asarray(KonnxOp.from_config(config)(x))
     expect = np.reshape(x, target) if fn == "reshape_dynamic" else np.broadcast_to(x, target)
     np.testing.assert_array_equal(got, expect)
+
+
+def test_a_parameter_value_outside_its_declared_choices_is_refused():
+    KonnxOp.from_config({"name": "u", "fn": "math.unary", "params": {"op": "exp"}, "slots": [{"t": 0}]})
+    with pytest.raises(fmt.FileFormatError, match=r"math.unary op='cube' is not one of \["):
+        KonnxOp.from_config({"name": "u", "fn": "math.unary", "params": {"op": "cube"}, "slots": [{"t": 0}]})

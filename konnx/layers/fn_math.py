@@ -8,7 +8,7 @@ import numpy as np
 from keras import ops
 from keras.backend import standardize_dtype
 
-from .functions import function, safe_add, via_int64
+from .functions import choices, function, safe_add, via_int64
 
 _UNARY = {
     "neg": ops.negative, "abs": ops.abs, "sqrt": ops.sqrt, "exp": ops.exp, "log": ops.log,
@@ -22,6 +22,7 @@ _UNARY = {
 }
 
 
+choices("math.unary", "op", _UNARY)
 _EXACT = {"neg", "abs", "floor", "ceil", "round", "sign", "relu", "not", "isnan", "bitwise_not"}
 HALF_DTYPES = ("float16", "bfloat16")  # computed in float32 and rounded once
 
@@ -68,6 +69,7 @@ def power(a, b, *, out_dtype):
 
 
 _BITWISE = {"bitwise_and": ops.bitwise_and, "bitwise_or": ops.bitwise_or, "bitwise_xor": ops.bitwise_xor}
+choices("math.bitwise", "op", _BITWISE)
 
 
 @function("math.bitwise")
@@ -231,6 +233,11 @@ def _empty_extreme(op, x, kw):
     return ops.full_like(zeros, fill, dtype=dt)
 
 
+_REDUCTIONS = ("mean", "sum", "max", "min", "prod", "l1", "l2", "log_sum", "log_sum_exp", "sum_square")
+choices("math.reduce", "op", _REDUCTIONS)
+choices("math.arg", "op", ("max", "min"))
+
+
 def _reduce_fn(op, x, axes, keepdims):
     kw = dict(axis=axes, keepdims=keepdims)
     if op in ("max", "min") and any(x.shape[a] == 0 for a in axes):
@@ -257,7 +264,7 @@ def _reduce_fn(op, x, axes, keepdims):
         return ops.logsumexp(x, **kw)
     if op == "sum_square":
         return ops.sum(ops.square(x), **kw)
-    raise ValueError(f"unknown reduction {op!r}")
+    raise ValueError(f"unknown reduction {op!r}, expected one of {_REDUCTIONS}")
 
 
 def first_index(x, axis, *, op="max", last=False, keepdims=False):

@@ -13,7 +13,7 @@ from keras import ops
 
 from . import format as fmt
 from .format import VERSION_KEY, FileFormatError
-from .functions import FUNCTIONS, OUTPUT_SPECS
+from .functions import CHOICES, FUNCTIONS, OUTPUT_SPECS
 
 INLINE_MAX = 64  # constants up to this many elements are stored inline in the config
 
@@ -50,6 +50,10 @@ class KonnxOp(keras.layers.Layer):
                 "may come from a newer konnx")
         self.fn = fn
         self.params = dict(params or {})
+        for param, allowed in CHOICES.get(fn, {}).items():
+            if param in self.params and self.params[param] not in allowed:
+                raise FileFormatError(f"KonnxOp {self.name!r}: {fn} {param}={self.params[param]!r} is not "
+                                      f"one of {allowed} (format version {fmt.FORMAT_VERSION})")
         self.slots = list(slots or [])
         self.weight_specs = list(weight_specs or [])
         self._pending = consts

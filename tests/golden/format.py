@@ -33,12 +33,13 @@ def _signature(fn) -> dict:
 
 
 def describe() -> dict:
-    """Format version, KonnxOp config keys, slot kinds and every registered function's operands
-    and parameters, read from the live code."""
+    """Format version, KonnxOp's registered class name and config keys, slot kinds and every
+    registered function's operands and parameters, read from the live code."""
     import keras
     import numpy as np
 
     from konnx.layers import FUNCTIONS
+    from konnx.layers.functions import CHOICES
     from konnx.layers.format import FORMAT_VERSION
     from konnx.layers.op import INLINE_MAX, KonnxOp, make_slots
 
@@ -48,11 +49,13 @@ def describe() -> dict:
     base = set(keras.layers.Layer().get_config())  # Keras' own keys (name, dtype, trainable, ...)
     return {
         "format_version": FORMAT_VERSION,
+        "registered_name": keras.saving.get_registered_name(KonnxOp),
         "konnx_op_config_keys": sorted(set(layer.get_config()) - base),
         "slot_kinds": [next(iter(s)) for s in slots],
         "inline_const_keys": sorted(slots[2]["c"]),
         "weight_spec_keys": sorted(specs[0]),
-        "functions": {name: _signature(FUNCTIONS[name]) for name in sorted(FUNCTIONS)},
+        "functions": {name: dict(_signature(FUNCTIONS[name]), **({"choices": CHOICES[name]} if name in CHOICES else {}))
+                      for name in sorted(FUNCTIONS)},
     }
 
 
