@@ -4,7 +4,9 @@ load, configs of a newer version are refused with both versions named, and the u
 turns an old config into the current one when the format moves on."""
 from __future__ import annotations
 
+import functools
 import json
+import warnings
 import zipfile
 
 import keras
@@ -18,7 +20,7 @@ from konnx.layers import format as fmt
 from konnx.layers.op import KonnxOp
 
 from .golden.format import GOLDEN, describe, render
-from .util import make_model, rand, run_ort
+from .util import assert_matches_ort, make_model, rand, run_ort
 
 REGEN = "PYTHONPATH=. python -m tests.golden.format"
 
@@ -145,3 +147,74 @@ def test_a_parameter_value_outside_its_declared_choices_is_refused():
     KonnxOp.from_config({"name": "u", "fn": "math.unary", "params": {"op": "exp"}, "slots": [{"t": 0}]})
     with pytest.raises(fmt.FileFormatError, match=r"math.unary op='cube' is not one of \["):
         KonnxOp.from_config({"name": "u", "fn": "math.unary", "params": {"op": "cube"}, "slots": [{"t": 0}]})
+
+
+# ------------------------------------------------- functions tests/ops does not reach
+# One ONNX backend node case per registered function that the per-op tests (tests/ops, whose
+# helper round-trips every model) do not reach: the converted model must use that function,
+# and survive get_config/from_config and a .keras save/reload, matching the suite's expected
+# outputs (the ONNX reference implementation's) as tests/test_backend_suite.py does.
+BACKEND_CASES = {
+    "affine_grid": "test_affine_grid_2d", "bit_shift": "test_bitshift_right_uint8",
+    "causal_conv_with_state": "test_causal_conv_with_state_with_bias", "col2im": "test_col2im_pads",
+    "compress": "test_compress_0", "cumprod": "test_cumprod_1d_exclusive",
+    "deform_conv": "test_deform_conv_with_mask_bias", "dequantize_linear": "test_dequantizelinear_axis",
+    "det": "test_det_nd", "dft": "test_dft_axis_opset19", "dynamic_quantize_linear": "test_dynamicquantizelinear",
+    "eye_like": "test_eyelike_populate_off_main_diagonal", "grid_sample": "test_gridsample_border_padding",
+    "int_conv": "test_convinteger_with_padding", "int_matmul": "test_matmulinteger",
+    "linear_attention": "test_linear_attention_gated", "lp_pool": "test_lppool_2d_default",
+    "max_pool_argmax": "test_maxpool_with_argmax_2d_precomputed_strides",
+    "max_unpool": "test_maxunpool_export_with_output_shape", "nll_loss": "test_nllloss_NCd1d2_reduction_mean",
+    "non_max_suppression": "test_nonmaxsuppression_suppress_by_IOU", "nonzero": "test_nonzero_example",
+    "qlinear_conv": "test_qlinearconv", "qlinear_matmul": "test_qlinearmatmul_2D_uint8_float32",
+    "quantize_linear": "test_quantizelinear_axis", "reverse_sequence": "test_reversesequence_batch",
+    "roi_align": "test_roialign_aligned_true", "rotary_embedding": "test_rotary_embedding_interleaved",
+    "scatter_elements": "test_scatter_elements_with_axis", "scatter_nd": "test_scatternd_add",
+    "shrink": "test_shrink_soft", "stft": "test_stft_with_window", "swiglu": "test_swiglu_alpha",
+    "swish": "test_swish", "tensor_scatter": "test_tensorscatter_circular",
+    "tfidf": "test_tfidfvectorizer_tf_only_bigrams_skip0", "top_k": "test_top_k_same_values",
+    "unique": "test_unique_not_sorted_without_axis", "window": "test_hannwindow",
+}
+
+
+@functools.lru_cache(maxsize=1)
+def _node_cases() -> dict:
+    from onnx.backend.test.loader import load_model_tests
+
+    with warnings.catch_warnings():  # the case generators warn about float overflow / log(0)
+        warnings.simplefilter("ignore")
+        return {c.name: c for c in load_model_tests(kind="node")}
+
+
+@pytest.mark.parametrize("fn,name", sorted(BACKEND_CASES.items()))
+def test_function_survives_config_and_file_roundtrip(fn, name, tmp_path):
+    from konnx.backend import KonnxBackend
+
+    case = _node_cases()[name]
+    ins, expected = case.data_sets[0]
+    rep = KonnxBackend.prepare(case.model)
+    rep.run(list(ins))
+    model = rep._model_for(rep._feeds(list(ins)))
+    assert fn in {getattr(layer, "fn", None) for layer in model.layers}, f"{name} no longer uses {fn!r}"
+    twin = keras.Model.from_config(model.get_config())
+    twin.set_weights(model.get_weights())
+    path = tmp_path / "m.keras"
+    model.save(path)
+    args = [a for n, a in zip(rep.input_names, ins) if n not in rep.bound_inputs]
+    for label, m in (("from_config", twin), ("reloaded", keras.models.load_model(path, safe_mode=True))):
+        out = m(args[0] if len(args) == 1 else args)
+        out = out if isinstance(out, (list, tuple)) else [out]
+        assert len(out) == len(expected), label
+        for got, ref in zip(out, expected):
+            got = np.asarray(got)
+            assert got.shape == ref.shape and got.dtype == ref.dtype, f"{label}: {got.shape} {got.dtype} vs {ref.shape} {ref.dtype}"
+            np.testing.assert_allclose(got, ref, rtol=1e-3, atol=1e-7, err_msg=label)
+
+
+def test_constant_output_survives_roundtrip():
+    """A graph output that is a constant becomes the "constant" function (tied to an input)."""
+    value = helper.make_tensor("v", 1, [2], [1.5, -2.0])
+    m = make_model([helper.make_node("Relu", ["x"], ["y"]), helper.make_node("Constant", [], ["c"], value=value)],
+                   [("x", np.float32, [1, 3])], [("y", np.float32, [1, 3]), ("c", np.float32, [2])])
+    km = assert_matches_ort(m, {"x": rand(1, 3)})  # also rebuilt from its config and (once) saved
+    assert "constant" in {getattr(layer, "fn", None) for layer in km.layers}
