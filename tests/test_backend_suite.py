@@ -3,14 +3,14 @@
 The node cases are built in memory by onnx (the wheel ships no node data files); the
 pytorch-converted, pytorch-operator, simple and light ("real") cases are read from the wheel's
 data folder. Which cases are eligible (plain tensors, default domain) and which eligible cases
-fail, with their reasons, lives in konnx/backend_exclusions.py:
+fail, with their reasons, lives in tests/backend_exclusions.py:
 - not eligible: skipped, with the type or domain that rules the case out;
 - excluded (known failure): strict xfail, so a case that starts passing is noticed;
 - everything else must pass.
 Each case runs the suite's own check (output count, shapes, dtypes, rtol=1e-3, atol=1e-7).
 The three light models with huge fully-connected layers (AlexNet, VGG-19, ZFNet-512) are marked
 `slow` (3 GB of peak memory; tests/models runs them against onnxruntime anyway): run them with
-`-m slow` or KONNX_SLOW=1. The score is printed by `python -m konnx.backend_exclusions`.
+`-m slow` or KONNX_SLOW=1. The score is printed by `python -m tests.backend_exclusions`.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ with warnings.catch_warnings():  # the node case generators warn about float ove
     warnings.simplefilter("ignore")
     import onnx.backend.test
 
-    from konnx import backend_exclusions as X
+    from tests import backend_exclusions as X
     from konnx.backend import KonnxBackend
 
     _SUITE = onnx.backend.test.BackendTest(KonnxBackend, __name__)

@@ -1,11 +1,11 @@
 """docs/operators.md is generated from the converter registry: it must match what
-`python -m konnx.opsdoc` renders now (regenerate it after adding or changing a converter)."""
-from konnx import opsdoc
+`python -m tools.opsdoc` renders now (regenerate it after adding or changing a converter)."""
+from tools import opsdoc
 
 
 def test_operators_doc_is_current():
-    assert opsdoc.DOC.exists(), "docs/operators.md is missing: run python -m konnx.opsdoc"
-    assert opsdoc.DOC.read_text() == opsdoc.render(), "docs/operators.md is stale: run python -m konnx.opsdoc"
+    assert opsdoc.DOC.exists(), "docs/operators.md is missing: run python -m tools.opsdoc"
+    assert opsdoc.DOC.read_text() == opsdoc.render(), "docs/operators.md is stale: run python -m tools.opsdoc"
 
 
 def test_every_registered_op_is_listed():

@@ -1,10 +1,14 @@
 """Shared test helpers: build small ONNX graphs and compare konnx against onnxruntime."""
 from __future__ import annotations
 
+import copy
 import os
+import tempfile
+import weakref
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import keras
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -51,21 +55,77 @@ def run_keras(keras_model, feeds: dict, onnx_model: onnx.ModelProto) -> list[np.
     return [np.asarray(o) for o in out]
 
 
+def _assert_outputs(ref, got, label=""):
+    where = f" ({label})" if label else ""
+    assert len(ref) == len(got), f"{len(got)} outputs{where}, onnxruntime gives {len(ref)}"
+    for i, (r, g) in enumerate(zip(ref, got)):
+        assert tuple(r.shape) == tuple(g.shape), f"output {i}{where}: shape {g.shape}, onnxruntime {r.shape}"
+        if r.dtype == bool or not np.issubdtype(r.dtype, np.floating):
+            np.testing.assert_array_equal(g.astype(r.dtype), r, err_msg=f"output {i}{where}")
+        else:
+            err = float(np.max(np.abs(g.astype(np.float64) - r))) if r.size else 0.0
+            assert err <= tolerance(r), f"output {i}{where}: max abs error {err:.3g} > {tolerance(r):.3g}"
+
+
 def assert_matches_ort(model: onnx.ModelProto, feeds: dict, keras_model=None, **convert_kwargs):
-    """Convert `model` with konnx (unless given) and compare every output with onnxruntime."""
+    """Convert `model` with konnx (unless given) and compare every output with onnxruntime. The
+    converted model's serialization is checked the same way (see `reserialized`): rebuilt from
+    its config with its weights, and (for a sample) saved to a .keras file and reloaded."""
     if keras_model is None:
         keras_model = konnx.convert(model, **convert_kwargs)
     ref = run_ort(model, feeds)
-    got = run_keras(keras_model, feeds, model)
-    assert len(ref) == len(got), f"{len(got)} outputs, onnxruntime gives {len(ref)}"
-    for i, (r, g) in enumerate(zip(ref, got)):
-        assert tuple(r.shape) == tuple(g.shape), f"output {i}: shape {g.shape}, onnxruntime {r.shape}"
-        if r.dtype == bool or not np.issubdtype(r.dtype, np.floating):
-            np.testing.assert_array_equal(g.astype(r.dtype), r, err_msg=f"output {i}")
-        else:
-            err = float(np.max(np.abs(g.astype(np.float64) - r))) if r.size else 0.0
-            assert err <= tolerance(r), f"output {i}: max abs error {err:.3g} > {tolerance(r):.3g}"
+    _assert_outputs(ref, run_keras(keras_model, feeds, model))
+    for label, again in reserialized(keras_model):
+        _assert_outputs(ref, run_keras(again, feeds, model), label)
     return keras_model
+
+
+# (layer class, konnx function) pairs already saved to a .keras file by `reserialized` in this
+# process, and the rebuilt twin of each model already checked (a model is often checked on
+# several inputs)
+_SAVED_KINDS: set = set()
+_TWINS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _unwrap(m):
+    """(keras.Model, rewrap) for a Keras model or a wrapper holding one as `.model` (such as
+    tests/ops/cl_helpers.ChannelsLastIO); (None, None) for any other callable."""
+    if isinstance(m, keras.Model):
+        return m, lambda twin: twin
+    inner = getattr(m, "model", None)
+    if isinstance(inner, keras.Model):
+        def rewrap(twin):
+            w = copy.copy(m)
+            w.model = twin
+            return w
+        return inner, rewrap
+    return None, None
+
+
+def reserialized(keras_model) -> list:
+    """[(label, model)]: `keras_model` rebuilt by keras.Model.from_config(get_config()) with its
+    weights set; and, when it holds a (layer class, konnx function) pair no model saved before
+    it in this process held, also saved to a .keras file and reloaded with safe_mode=True (so
+    every layer kind and registered function the tests reach is saved at least once)."""
+    km, rewrap = _unwrap(keras_model)
+    if km is None:
+        return []
+    out = []
+    twin = _TWINS.get(km)
+    if twin is None:
+        twin = keras.Model.from_config(km.get_config())
+        twin.set_weights(km.get_weights())
+        _TWINS[km] = twin
+    out.append(("rebuilt from get_config/from_config", rewrap(twin)))
+    kinds = {(type(layer).__name__, getattr(layer, "fn", None)) for layer in km.layers} - _SAVED_KINDS
+    if kinds:
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "model.keras")
+            km.save(path)
+            loaded = keras.models.load_model(path, safe_mode=True)
+        _SAVED_KINDS.update(kinds)
+        out.append(("saved to .keras and reloaded", rewrap(loaded)))
+    return out
 
 
 def rand(*shape, seed=0, dtype=np.float32):

@@ -1,10 +1,12 @@
-"""konnx's own serializable Keras layers (registered under the package name "konnx")."""
+"""konnx's own serializable Keras layers (registered under the package name "konnx"): KonnxOp
+and the whitelist of functions it may apply (docs/file-format.md). Importing this package
+registers every function, whichever module holds it."""
 from .op import KonnxOp
+from .format import FORMAT_VERSION, FileFormatError
 from .functions import FUNCTIONS, function
-from . import fn_pool  # noqa: F401  (registers pooling functions)
-from . import fn_tensor  # noqa: F401  (registers tensor/shape/resize functions)
-from . import fn_math  # noqa: F401  (registers math functions)
-from . import fn_attention  # noqa: F401  (registers attention functions)
-from . import fn_detect, fn_index, fn_loss, fn_rnn, fn_sample, fn_spectral  # noqa: F401  (and the rest)
+from . import (  # noqa: F401  (each module registers its functions)
+    fn_activation, fn_attention, fn_detect, fn_index, fn_loss, fn_math, fn_pool, fn_quant, fn_rnn,
+    fn_sample, fn_spectral, fn_tensor, fn_text,
+)
 
-__all__ = ["KonnxOp", "FUNCTIONS", "function"]
+__all__ = ["KonnxOp", "FUNCTIONS", "function", "FORMAT_VERSION", "FileFormatError"]

@@ -63,32 +63,10 @@ def _softmax_guarded(x):
     return e / s
 
 
-@function("attention")
-def attention(q, k, v, mask=None, past_k=None, past_v=None, nonpad=None, *, scale=None, causal=False,
-              q_heads=None, kv_heads=None, softcap=0.0, mode=0, softmax_dtype=None, left=-1, right=-1,
-              bshd=False):
-    """ONNX Attention. With bshd=True, 4-D q/k/v (and Y, present_k/v) are stored as
-    (batch, sequence, heads, head_size) instead of ONNX's (batch, heads, sequence, head_size):
-    the contractions are einsums over that layout, so no transposes are needed around it."""
-    seq, head = (1, 2) if bshd else (2, 1)
-    out_dt = standardize_dtype(q.dtype)
-    if out_dt == "float16":  # float32 inside, as accurate as the reference
-        q, k, v = (ops.cast(t, "float32") for t in (q, k, v))
-        past_k, past_v = (None if t is None else ops.cast(t, "float32") for t in (past_k, past_v))
-        if mask is not None and standardize_dtype(mask.dtype) != "bool":
-            mask = ops.cast(mask, "float32")
-    dt = standardize_dtype(q.dtype)
-    rank3 = len(q.shape) == 3
-    if rank3:
-        q, k, v = _split_heads(q, q_heads), _split_heads(k, kv_heads), _split_heads(v, kv_heads)
-    if scale is None:
-        scale = 1.0 / math.sqrt(q.shape[3])
-    s = _c(math.sqrt(scale), dt)
-    if past_k is not None:
-        k = ops.concatenate([past_k, k], axis=seq)
-        v = ops.concatenate([past_v, v], axis=seq)
-    present_k, present_v = k, v
-    lq, lk = _len(q, seq), _len(k, seq)  # int64 tensors when the sequence length is dynamic
+def _attention_bias(mask, nonpad, past_k, lq, lk, *, causal, left, right, seq, dt):
+    """The additive (lq, lk) or broadcastable bias of ONNX Attention: the attention mask (padded
+    to the key length), causal and sliding-window masks offset by the past length (or by the
+    non-padded length), and key padding beyond `nonpad`."""
     windowed = left >= 0 or right >= 0
     bias = ops.zeros((lq, lk), dtype=dt)
     if mask is not None:
@@ -121,6 +99,37 @@ def attention(q, k, v, mask=None, past_k=None, past_v=None, nonpad=None, *, scal
                         ops.reshape(ops.cast(nonpad, "int64"), (-1, 1)))
         pad_bias = ops.where(keep, _c(0.0, dt), _c(float("-inf"), dt))
         bias = bias + ops.expand_dims(ops.expand_dims(pad_bias, 1), 1)
+    return bias
+
+
+@function("attention")
+def attention(q, k, v, mask=None, past_k=None, past_v=None, nonpad=None, *, scale=None, causal=False,
+              q_heads=None, kv_heads=None, softcap=0.0, mode=0, softmax_dtype=None, left=-1, right=-1,
+              bshd=False):
+    """ONNX Attention. With bshd=True, 4-D q/k/v (and Y, present_k/v) are stored as
+    (batch, sequence, heads, head_size) instead of ONNX's (batch, heads, sequence, head_size):
+    the contractions are einsums over that layout, so no transposes are needed around it."""
+    seq, head = (1, 2) if bshd else (2, 1)
+    out_dt = standardize_dtype(q.dtype)
+    if out_dt == "float16":  # float32 inside, as accurate as the reference
+        q, k, v = (ops.cast(t, "float32") for t in (q, k, v))
+        past_k, past_v = (None if t is None else ops.cast(t, "float32") for t in (past_k, past_v))
+        if mask is not None and standardize_dtype(mask.dtype) != "bool":
+            mask = ops.cast(mask, "float32")
+    dt = standardize_dtype(q.dtype)
+    rank3 = len(q.shape) == 3
+    if rank3:
+        q, k, v = _split_heads(q, q_heads), _split_heads(k, kv_heads), _split_heads(v, kv_heads)
+    if scale is None:
+        scale = 1.0 / math.sqrt(q.shape[3])
+    s = _c(math.sqrt(scale), dt)
+    if past_k is not None:
+        k = ops.concatenate([past_k, k], axis=seq)
+        v = ops.concatenate([past_v, v], axis=seq)
+    present_k, present_v = k, v
+    lq, lk = _len(q, seq), _len(k, seq)  # int64 tensors when the sequence length is dynamic
+    bias = _attention_bias(mask, nonpad, past_k, lq, lk, causal=causal, left=left, right=right,
+                           seq=seq, dt=dt)
     nq, nk = q.shape[head], k.shape[head]
     if nq != nk and nq % nk == 0:
         k = ops.repeat(k, nq // nk, axis=head)

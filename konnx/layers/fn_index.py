@@ -1,15 +1,12 @@
 """Indexing, selection and scatter functions (keras.ops only): TopK, ReverseSequence, Compress,
-NonZero, EyeLike, ScatterElements / ScatterND (with reductions), TensorScatter, CumProd,
-LpPool, and a few element-wise activations (Swish, SwiGLU, Shrink)."""
+NonZero, Unique, ScatterElements / ScatterND (with reductions), TensorScatter, and the masks
+built from row/column indices (EyeLike, Trilu on dynamic matrix axes)."""
 from __future__ import annotations
 
-import numpy as np
 from keras import ops
 from keras.backend import standardize_dtype
 
-from . import fn_pool
 from .functions import function
-from .fn_tensor import cumulative
 
 
 def _last_axis(x, axis):
@@ -76,12 +73,6 @@ def compress(x, condition, *, axis=None):
 def nonzero(x):
     parts = ops.nonzero(ops.not_equal(x, ops.zeros_like(x)))
     return ops.stack([ops.cast(p, "int64") for p in parts], axis=0)
-
-
-@function("eye_like")
-def eye_like(x, *, k, dtype):
-    rows, cols = x.shape[0], x.shape[1]
-    return ops.eye(rows, cols, k=k, dtype=dtype)
 
 
 # ----------------------------------------------------------------------------- scatter
@@ -181,75 +172,7 @@ def tensor_scatter(cache, update, write=None, *, axis, circular):
     return ops.where(ops.broadcast_to(valid, bshape), gathered, cache)
 
 
-# ----------------------------------------------------------------------------- scans, pooling
-@function("cumprod")
-def cumprod(x, *, axis, exclusive, reverse):
-    return cumulative(x, ops.cumprod, 1, axis=axis, exclusive=exclusive, reverse=reverse)
-
-
-@function("lp_pool")
-def lp_pool(x, *, p, kernel, strides, dilations, pads, out_sizes):
-    """(sum over the window of |x|^p)^(1/p) on channels-last x; padding adds zeros."""
-    a = ops.abs(x)
-    powed = ops.square(a) if p == 2 else (a if p == 1 else ops.power(a, float(p)))
-    n = 1
-    for k in kernel:
-        n *= k
-    mean = fn_pool.avg_pool(powed, kernel=kernel, strides=strides, dilations=dilations, pads=pads,
-                            counted=pads, out_sizes=out_sizes)
-    total = mean * float(n)
-    if p == 1:
-        return total
-    return ops.sqrt(total) if p == 2 else ops.power(total, 1.0 / p)
-
-
-# ----------------------------------------------------------------------------- activations
-@function("swish")
-def swish(x, *, alpha=1.0):
-    return x * ops.sigmoid(x * alpha)
-
-
-@function("swiglu")
-def swiglu(a, b, *, alpha=1.0):
-    return a * ops.sigmoid(a * alpha) * b
-
-
-@function("shrink")
-def shrink(x, *, lambd, bias):
-    lo = ops.cast(x + bias, x.dtype)
-    hi = ops.cast(x - bias, x.dtype)
-    zero = ops.zeros_like(x)
-    return ops.where(ops.less(x, -lambd), lo, ops.where(ops.greater(x, lambd), hi, zero))
-
-
-@function("det")
-def det(x):
-    return ops.det(x)
-
-
-@function("max_unpool")
-def max_unpool(x, indices, *, out_shape, index_shape=None):
-    """MaxUnpool: x's values written at their flat `indices` into zeros of `out_shape`. The
-    indices address a tensor of `index_shape` (the default unpooled shape) when it differs."""
-    total = 1
-    for d in out_shape:
-        total *= d
-    idx = ops.reshape(ops.cast(indices, "int64"), (-1,))
-    if index_shape is not None and list(index_shape) != list(out_shape):
-        sp_in, sp_out = index_shape[2:], out_shape[2:]
-        plane_in, plane_out = int(np.prod(sp_in)), int(np.prod(sp_out))
-        nc, rest = idx // plane_in, idx % plane_in
-        flat = ops.zeros_like(idx)
-        for a in range(len(sp_in)):
-            inner = int(np.prod(sp_in[a + 1:]))
-            coord = (rest // inner) % sp_in[a]
-            flat = flat + coord * int(np.prod(sp_out[a + 1:]))
-        idx = nc * plane_out + flat
-    idx = ops.reshape(idx, (-1, 1))
-    flat = ops.scatter(idx, ops.reshape(x, (-1,)), (total,))
-    return ops.reshape(flat, tuple(out_shape))
-
-
+# ----------------------------------------------------------------------------- unique
 @function("unique")
 def unique(x, *, axis=None, sort=True):
     """ONNX Unique on a static number of rows (elements, or slices along `axis`): unique rows
@@ -292,34 +215,11 @@ def unique(x, *, axis=None, sort=True):
     return [y, ops.cast(out_rows, "int64"), rank_of, counts]
 
 
-@function("tfidf")
-def tfidf(x, *, grams, windows, index_matrix, weights, mode):
-    """TfIdfVectorizer on integer tokens: `grams` maps each n to the pooled n-grams, `windows`
-    each n to the token positions of every (start, skip) window; counts are mapped to the
-    output slots by `index_matrix` (pool entries x outputs)."""
-    one_d = len(x.shape) == 1
-    if one_d:
-        x = ops.expand_dims(x, 0)
-    x = ops.cast(x, "int64")
-    counts = []
-    for n, pool in grams:
-        pos = windows[str(n)]
-        if not pos:
-            counts.append(ops.zeros((ops.shape(x)[0], len(pool)), dtype="float32"))
-            continue
-        win = ops.take(x, ops.convert_to_tensor(np.asarray(pos, np.int64).reshape(-1)), axis=1)
-        win = ops.reshape(win, (-1, len(pos), n))                                  # (B, W, n)
-        pool_t = ops.convert_to_tensor(np.asarray(pool, np.int64).reshape(-1, n))
-        hit = ops.all(ops.equal(ops.expand_dims(win, 2), pool_t[None, None]), axis=-1)  # (B, W, P)
-        counts.append(ops.sum(ops.cast(hit, "float32"), axis=1))
-    freq = ops.concatenate(counts, axis=1) if len(counts) > 1 else counts[0]
-    out = ops.matmul(freq, ops.convert_to_tensor(np.asarray(index_matrix, np.float32)))
-    w = ops.convert_to_tensor(np.asarray(weights, np.float32))
-    if mode == "IDF":
-        out = ops.where(ops.greater(out, 0.0), ops.broadcast_to(w, ops.shape(out)), ops.zeros_like(out))
-    elif mode == "TFIDF":
-        out = out * w
-    return out[0] if one_d else out
+# ----------------------------------------------------------------------------- index masks
+@function("eye_like")
+def eye_like(x, *, k, dtype):
+    rows, cols = x.shape[0], x.shape[1]
+    return ops.eye(rows, cols, k=k, dtype=dtype)
 
 
 @function("trilu_dynamic")

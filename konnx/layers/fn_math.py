@@ -1,15 +1,14 @@
-"""Math functions for element-wise ops, activations, normalizations, reductions and matmul.
-
-Written with keras.ops only. Names are prefixed "math." to keep the whitelist collision-free."""
+"""Math functions for element-wise arithmetic, bitwise ops, normalizations, reductions, matmul
+and linear algebra, written with keras.ops only (activations: fn_activation.py). Most names are
+prefixed "math." to keep the whitelist collision-free; bit_shift and det keep the names they
+were saved under elsewhere."""
 from __future__ import annotations
-
-import math
 
 import numpy as np
 from keras import ops
 from keras.backend import standardize_dtype
 
-from .functions import function, safe_add, via_int64
+from .functions import choices, function, safe_add, via_int64
 
 _UNARY = {
     "neg": ops.negative, "abs": ops.abs, "sqrt": ops.sqrt, "exp": ops.exp, "log": ops.log,
@@ -23,14 +22,15 @@ _UNARY = {
 }
 
 
+choices("math.unary", "op", _UNARY)
 _EXACT = {"neg", "abs", "floor", "ceil", "round", "sign", "relu", "not", "isnan", "bitwise_not"}
-_HALF = ("float16", "bfloat16")
+HALF_DTYPES = ("float16", "bfloat16")  # computed in float32 and rounded once
 
 
 @function("math.unary")
 def unary(x, *, op):
     dt = standardize_dtype(x.dtype)
-    if dt in _HALF and op not in _EXACT:  # float32 inside, one rounding (as onnxruntime's kernels)
+    if dt in HALF_DTYPES and op not in _EXACT:  # float32 inside, one rounding (as onnxruntime's kernels)
         return ops.cast(_UNARY[op](ops.cast(x, "float32")), dt)
     return _UNARY[op](x)
 
@@ -69,11 +69,31 @@ def power(a, b, *, out_dtype):
 
 
 _BITWISE = {"bitwise_and": ops.bitwise_and, "bitwise_or": ops.bitwise_or, "bitwise_xor": ops.bitwise_xor}
+choices("math.bitwise", "op", _BITWISE)
 
 
 @function("math.bitwise")
 def bitwise(a, b, *, op):
     return via_int64(_BITWISE[op], a, b)
+
+
+@function("bit_shift")
+def bit_shift(x, y, *, left):
+    return via_int64(_bit_shift, x, y, left=left)
+
+
+def _bit_shift(x, y, *, left):
+    """Shifts by a negative amount or by >= the bit width give 0 (or the sign for a right
+    shift of a signed value), as the ONNX reference; backends leave those undefined."""
+    dt = standardize_dtype(x.dtype)
+    width = np.dtype(dt).itemsize * 8
+    y = ops.cast(y, "int64") if standardize_dtype(y.dtype) != "uint64" else y
+    out_of_range = ops.logical_or(ops.greater_equal(y, width), ops.less(y, 0))
+    safe = ops.cast(ops.where(out_of_range, ops.zeros_like(y), y), dt)
+    if left:
+        return ops.where(out_of_range, ops.zeros_like(x), ops.left_shift(x, safe))
+    fill = ops.zeros_like(x) if dt.startswith("u") else ops.where(ops.less(x, 0), -ops.ones_like(x), ops.zeros_like(x))
+    return ops.where(out_of_range, fill, ops.right_shift(x, safe))
 
 
 @function("math.where")
@@ -109,98 +129,6 @@ def clip(x, lo=None, hi=None):
     if hi is not None:
         x = ops.minimum(x, ops.cast(hi, x.dtype))
     return x
-
-
-@function("math.prelu")
-def prelu(x, slope):
-    return ops.where(ops.less(x, 0), ops.multiply(x, slope), x)
-
-
-@function("math.leaky_relu")
-def leaky_relu(x, *, alpha):
-    return ops.where(ops.less(x, 0), ops.multiply(x, alpha), x)
-
-
-@function("math.hard_sigmoid")
-def hard_sigmoid(x, *, alpha, beta):
-    return ops.clip(ops.add(ops.multiply(x, alpha), beta), 0.0, 1.0)
-
-
-@function("math.thresholded_relu")
-def thresholded_relu(x, *, alpha):
-    return ops.where(ops.greater(x, alpha), x, ops.zeros_like(x))
-
-
-@function("math.elu")
-def elu(x, *, alpha):
-    return ops.where(ops.greater(x, 0), x, ops.multiply(alpha, ops.expm1(x)))
-
-
-@function("math.selu")
-def selu(x, *, alpha, gamma):
-    return ops.multiply(gamma, ops.where(ops.greater(x, 0), x, ops.multiply(alpha, ops.expm1(x))))
-
-
-@function("math.celu")
-def celu(x, *, alpha):
-    return ops.add(ops.maximum(x, 0.0), ops.minimum(0.0, ops.multiply(alpha, ops.expm1(ops.divide(x, alpha)))))
-
-
-@function("math.gelu")
-def gelu(x, *, approximate):
-    if approximate:
-        c = math.sqrt(2.0 / math.pi)
-        return 0.5 * x * (1.0 + ops.tanh(c * (x + 0.044715 * x * x * x)))
-    return 0.5 * x * (1.0 + ops.erf(x / math.sqrt(2.0)))
-
-
-@function("math.softmax")
-def softmax(x, *, axes, log=False):
-    dt = standardize_dtype(x.dtype)
-    if dt in _HALF:
-        return ops.cast(_softmax(ops.cast(x, "float32"), axes, log), dt)
-    return _softmax(x, axes, log)
-
-
-def _softmax(x, axes, log):
-    m = ops.stop_gradient(ops.max(x, axis=tuple(axes), keepdims=True))
-    z = ops.subtract(x, m)
-    s = ops.sum(ops.exp(z), axis=tuple(axes), keepdims=True)
-    if log:
-        return ops.subtract(z, ops.log(s))
-    return ops.divide(ops.exp(z), s)
-
-
-def first_index(x, axis, *, op="max", last=False, keepdims=False):
-    """Index of the first (or last) maximum/minimum along `axis`, exact on ties (as
-    onnxruntime), unlike backend argmax kernels whose tie order is unspecified."""
-    axis = axis % len(x.shape)
-    ext = ops.max(x, axis=axis, keepdims=True) if op == "max" else ops.min(x, axis=axis, keepdims=True)
-    hit = ops.equal(x, ext)
-    n = x.shape[axis] if x.shape[axis] is not None else ops.shape(x)[axis]
-    shape = [1] * len(x.shape)
-    shape[axis] = -1
-    pos = ops.reshape(ops.arange(n, dtype="int32"), shape)
-    if last:
-        idx = ops.max(ops.where(hit, pos, -1), axis=axis, keepdims=keepdims)
-    else:
-        idx = ops.min(ops.where(hit, pos, n), axis=axis, keepdims=keepdims)
-    return idx
-
-
-@function("math.hardmax")
-def hardmax(x, *, axis, trailing=False):
-    """One-hot of the first maximum along `axis`, or (trailing=True, x in ONNX layout) over
-    all axes >= axis flattened in row-major order."""
-    if not trailing:
-        return ops.one_hot(first_index(x, axis), x.shape[axis], axis=axis, dtype=x.dtype)
-    shape = ops.shape(x)
-    n = 1
-    for d in x.shape[axis:]:
-        n *= d
-    flat = ops.reshape(x, tuple(shape[:axis]) + (n,))
-    hot = ops.one_hot(first_index(flat, -1), n, dtype=x.dtype)
-    return ops.reshape(hot, shape)
 
 
 # ---------------------------------------------------------------- normalization
@@ -305,6 +233,11 @@ def _empty_extreme(op, x, kw):
     return ops.full_like(zeros, fill, dtype=dt)
 
 
+_REDUCTIONS = ("mean", "sum", "max", "min", "prod", "l1", "l2", "log_sum", "log_sum_exp", "sum_square")
+choices("math.reduce", "op", _REDUCTIONS)
+choices("math.arg", "op", ("max", "min"))
+
+
 def _reduce_fn(op, x, axes, keepdims):
     kw = dict(axis=axes, keepdims=keepdims)
     if op in ("max", "min") and any(x.shape[a] == 0 for a in axes):
@@ -331,7 +264,24 @@ def _reduce_fn(op, x, axes, keepdims):
         return ops.logsumexp(x, **kw)
     if op == "sum_square":
         return ops.sum(ops.square(x), **kw)
-    raise ValueError(f"unknown reduction {op!r}")
+    raise ValueError(f"unknown reduction {op!r}, expected one of {_REDUCTIONS}")
+
+
+def first_index(x, axis, *, op="max", last=False, keepdims=False):
+    """Index of the first (or last) maximum/minimum along `axis`, exact on ties (as
+    onnxruntime), unlike backend argmax kernels whose tie order is unspecified."""
+    axis = axis % len(x.shape)
+    ext = ops.max(x, axis=axis, keepdims=True) if op == "max" else ops.min(x, axis=axis, keepdims=True)
+    hit = ops.equal(x, ext)
+    n = x.shape[axis] if x.shape[axis] is not None else ops.shape(x)[axis]
+    shape = [1] * len(x.shape)
+    shape[axis] = -1
+    pos = ops.reshape(ops.arange(n, dtype="int32"), shape)
+    if last:
+        idx = ops.max(ops.where(hit, pos, -1), axis=axis, keepdims=keepdims)
+    else:
+        idx = ops.min(ops.where(hit, pos, n), axis=axis, keepdims=keepdims)
+    return idx
 
 
 @function("math.reduce")
@@ -345,7 +295,7 @@ def arg(x, *, op, axis, keepdims, last=0):
     return ops.cast(idx, "int64")
 
 
-# ---------------------------------------------------------------- matmul
+# ---------------------------------------------------------------- matmul, linear algebra
 @function("math.matmul")
 def matmul(a, b):
     """numpy matmul semantics, including 1-D operands and broadcast batch dims."""
@@ -390,3 +340,7 @@ def gemm(a, b, c=None, *, alpha, beta, trans_a, trans_b):
 def einsum(*xs, equation):
     return ops.einsum(equation, *xs)
 
+
+@function("det")
+def det(x):
+    return ops.det(x)

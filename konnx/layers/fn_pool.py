@@ -1,4 +1,5 @@
-"""Pooling functions Keras has no layer for: exact -inf / divisor-map pooling, dilated windows."""
+"""Pooling functions Keras has no layer for: exact -inf / divisor-map pooling, dilated windows,
+MaxPool with indices, LpPool and MaxUnpool."""
 from __future__ import annotations
 
 import itertools
@@ -123,3 +124,42 @@ def _flat_pos(prev, coord, sizes, axis, column_major):
         stride = int(np.prod(sizes[:axis]))
         return prev + coord * stride
     return prev * sizes[axis] + coord
+
+
+@function("lp_pool")
+def lp_pool(x, *, p, kernel, strides, dilations, pads, out_sizes):
+    """(sum over the window of |x|^p)^(1/p) on channels-last x; padding adds zeros."""
+    a = ops.abs(x)
+    powed = ops.square(a) if p == 2 else (a if p == 1 else ops.power(a, float(p)))
+    n = 1
+    for k in kernel:
+        n *= k
+    mean = avg_pool(powed, kernel=kernel, strides=strides, dilations=dilations, pads=pads,
+                    counted=pads, out_sizes=out_sizes)
+    total = mean * float(n)
+    if p == 1:
+        return total
+    return ops.sqrt(total) if p == 2 else ops.power(total, 1.0 / p)
+
+
+@function("max_unpool")
+def max_unpool(x, indices, *, out_shape, index_shape=None):
+    """MaxUnpool: x's values written at their flat `indices` into zeros of `out_shape`. The
+    indices address a tensor of `index_shape` (the default unpooled shape) when it differs."""
+    total = 1
+    for d in out_shape:
+        total *= d
+    idx = ops.reshape(ops.cast(indices, "int64"), (-1,))
+    if index_shape is not None and list(index_shape) != list(out_shape):
+        sp_in, sp_out = index_shape[2:], out_shape[2:]
+        plane_in, plane_out = int(np.prod(sp_in)), int(np.prod(sp_out))
+        nc, rest = idx // plane_in, idx % plane_in
+        flat = ops.zeros_like(idx)
+        for a in range(len(sp_in)):
+            inner = int(np.prod(sp_in[a + 1:]))
+            coord = (rest // inner) % sp_in[a]
+            flat = flat + coord * int(np.prod(sp_out[a + 1:]))
+        idx = nc * plane_out + flat
+    idx = ops.reshape(idx, (-1, 1))
+    flat = ops.scatter(idx, ops.reshape(x, (-1,)), (total,))
+    return ops.reshape(flat, tuple(out_shape))

@@ -87,6 +87,25 @@ def _scan(cell, xw, h, c, r, rb, p, fns, clip, hidden, lbr, input_forget, mask, 
     return ys[0], h, (c2 if lstm else None)
 
 
+def _unroll(cell, xw, h, c, r, rb, p, fns, clip, hidden, lbr, input_forget, mask, *, steps, reverse, bm):
+    """One direction unrolled over a static number of steps: (Y (T, B, H), or (B, T, H) when
+    batch-major, last h, last c)."""
+    out = [None] * steps
+    order = range(steps - 1, -1, -1) if reverse else range(steps)
+    for ti in order:
+        h_new, c_new = _cell_step(cell, xw[:, ti] if bm else xw[ti], h, c, r, rb, p, fns, clip, hidden, lbr,
+                                  input_forget)
+        if mask is not None:
+            keep = mask[ti]
+            out[ti] = ops.where(keep, h_new, ops.zeros_like(h_new))
+            h = ops.where(keep, h_new, h)
+            if c is not None:
+                c = ops.where(keep, c_new, c)
+        else:
+            out[ti], h, c = h_new, h_new, c_new
+    return ops.stack(out, axis=1 if bm else 0), h, c
+
+
 @function("rnn")
 def rnn(x, w, r, b=None, lens=None, h0=None, c0=None, p=None, *, cell, hidden, direction, acts, clip=None,
         lbr=0, input_forget=0, layout=0, batch_major=False):
@@ -130,19 +149,9 @@ def rnn(x, w, r, b=None, lens=None, h0=None, c0=None, p=None, *, cell, hidden, d
             hs.append(h)
             cs.append(c)
             continue
-        out = [None] * steps
-        order = range(steps) if name == "forward" else range(steps - 1, -1, -1)
-        for ti in order:
-            h_new, c_new = _cell_step(cell, xw[:, ti] if bm else xw[ti], h, c, r[d], rb, pd, fns, clip, hidden, lbr, input_forget)
-            if mask is not None:
-                keep = mask[ti]
-                out[ti] = ops.where(keep, h_new, ops.zeros_like(h_new))
-                h = ops.where(keep, h_new, h)
-                if c is not None:
-                    c = ops.where(keep, c_new, c)
-            else:
-                out[ti], h, c = h_new, h_new, c_new
-        ys.append(ops.stack(out, axis=1 if bm else 0))  # (T, B, H) or (B, T, H)
+        y, h, c = _unroll(cell, xw, h, c, r[d], rb, pd, fns, clip, hidden, lbr, input_forget, mask,
+                          steps=steps, reverse=name == "reverse", bm=bm)
+        ys.append(y)
         hs.append(h)
         cs.append(c)
     y = ops.stack(ys, axis=2 if bm else 1)   # (T, D, B, H) or (B, T, D, H)

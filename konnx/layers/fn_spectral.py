@@ -1,5 +1,6 @@
-"""DFT and STFT as matrix products with cosine/sine tables (keras.ops only, no complex dtype):
-the last axis of size 1 (real) or 2 (real, imaginary) holds the complex parts, as in ONNX."""
+"""Signal processing with keras.ops only: DFT and STFT as matrix products with cosine/sine
+tables (no complex dtype: the last axis of size 1 (real) or 2 (real, imaginary) holds the
+complex parts, as in ONNX), and the Hann / Hamming / Blackman windows."""
 from __future__ import annotations
 
 import numpy as np
@@ -82,3 +83,20 @@ def stft(signal, window=None, *, step, length, onesided):
     cos, sin = dft_tables(length, length, False, onesided)
     yr, yi = _apply(xr, xi, cos, sin, False, dt)
     return ops.stack([yr, yi], axis=-1)
+
+
+@function("window")
+def window(size, *, kind, periodic, dtype):
+    """Hann / Hamming / Blackman window of a run-time length."""
+    n = ops.cast(ops.reshape(size, ()), "int64")
+    i = ops.cast(ops.arange(n), "float64")
+    denom = ops.cast(n if periodic else n - 1, "float64")
+    t = 2.0 * np.pi * i / denom
+    if kind == "hann":
+        y = ops.square(ops.sin(np.pi * i / denom))
+    elif kind == "hamming":
+        alpha = 25.0 / 46.0
+        y = alpha - ops.cos(t) * (1.0 - alpha)
+    else:
+        y = 0.42 - 0.5 * ops.cos(t) + 0.08 * ops.cos(2.0 * t)
+    return ops.cast(y, dtype)

@@ -1,4 +1,6 @@
-"""Whitelisted functions for the tensor, shape and resize converters (keras.ops only)."""
+"""Whitelisted functions for the tensor, shape and resize converters (keras.ops only): shape
+arithmetic, reshape/broadcast/fill/range, slice, gather, pad, cumulative sums and products,
+depth/space rearrangement, resize."""
 from __future__ import annotations
 
 import math
@@ -147,6 +149,8 @@ def _range(start, limit, delta, *, dtype):
     return ops.arange(start, limit, delta, dtype=dtype)
 
 
+# no converter emits "reshape_dynamic" since shape arithmetic on dynamic dims became symbolic
+# (shape_vector / reshape_spec): kept so that .keras files written before still load
 @function("reshape_dynamic")
 def _reshape_dynamic(x, shape):
     return ops.reshape(x, ops.cast(shape, "int64"))
@@ -169,6 +173,8 @@ def _broadcast(x, *, shape):
     return ops.broadcast_to(x, dynamic_shape(x, shape))
 
 
+# no converter emits "broadcast_dynamic" since shape arithmetic on dynamic dims became symbolic
+# (shape_vector / broadcast_spec): kept so that .keras files written before still load
 @function("broadcast_dynamic")
 def _broadcast_dynamic(x, shape):
     return ops.broadcast_to(x, ops.cast(shape, "int64"))
@@ -251,6 +257,11 @@ def _cumsum(x, *, axis, exclusive, reverse):
 
 
 # ----------------------------------------------------------------------------- padding
+@function("cumprod")
+def cumprod(x, *, axis, exclusive, reverse):
+    return cumulative(x, ops.cumprod, 1, axis=axis, exclusive=exclusive, reverse=reverse)
+
+
 def _axis_slice(x, axis, start, stop):
     idx = [slice(None)] * len(x.shape)
     idx[axis] = slice(start, stop)

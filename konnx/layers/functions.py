@@ -17,6 +17,10 @@ FUNCTIONS: dict[str, Callable] = {}
 # shape follows from its parameters. Keras' JAX and PyTorch backends otherwise infer it by
 # running the function on placeholder sizes, which fails for reshapes of dynamic dims.
 OUTPUT_SPECS: dict[str, Callable] = {}
+# name -> {parameter -> the values a config may hold}: a string parameter that selects an
+# operation by name is part of the file format like the function names are
+# (tests/golden/konnx_functions.json pins both; docs/file-format.md)
+CHOICES: dict[str, dict[str, list]] = {}
 
 
 def function(name: str):
@@ -26,6 +30,11 @@ def function(name: str):
         FUNCTIONS[name] = fn
         return fn
     return deco
+
+
+def choices(name: str, param: str, values) -> None:
+    """Declare the values parameter `param` of the konnx function `name` may take."""
+    CHOICES.setdefault(name, {})[param] = sorted(values)
 
 
 def output_spec(name: str):
@@ -181,6 +190,10 @@ _BINARY = {
     "greater": ops.greater, "greater_equal": ops.greater_equal,
     "and": ops.logical_and, "or": ops.logical_or, "xor": ops.logical_xor,
 }
+
+
+choices("binary", "op", _BINARY)
+choices("variadic", "op", _BINARY)
 
 
 @function("binary")

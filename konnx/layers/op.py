@@ -11,9 +11,11 @@ import numpy as np
 import keras
 from keras import ops
 
-from .functions import FUNCTIONS, OUTPUT_SPECS
+from . import format as fmt
+from .format import VERSION_KEY, FileFormatError
+from .functions import CHOICES, FUNCTIONS, OUTPUT_SPECS
 
-_INLINE_MAX = 64
+INLINE_MAX = 64  # constants up to this many elements are stored inline in the config
 
 
 def _inline(a: np.ndarray):
@@ -26,15 +28,32 @@ class KonnxOp(keras.layers.Layer):
 
     `slots` describes the positional arguments in order: ``{"t": i}`` is the i-th tensor
     input, ``{"w": j}`` the j-th stored constant, ``{"c": {...}}`` an inline constant and
-    ``{"none": True}`` a missing optional operand."""
+    ``{"none": True}`` a missing optional operand.
 
-    def __init__(self, fn: str, params=None, slots=None, weight_specs=None, consts=None, **kwargs):
+    The config records the layer format version (konnx/layers/format.py); `from_config` upgrades
+    older configs and refuses newer ones."""
+
+    def __init__(self, fn: str, params=None, slots=None, weight_specs=None, consts=None,
+                 format_version=None, **kwargs):
         kwargs.setdefault("autocast", False)
+        if format_version is not None and format_version != fmt.FORMAT_VERSION:
+            # from_config upgrades older configs; a direct call with one must not guess
+            fmt.config_version({VERSION_KEY: format_version, "name": kwargs.get("name")})  # newer: refused
+            raise FileFormatError(f"KonnxOp {kwargs.get('name')!r}: a format version {format_version} "
+                                  f"config must be upgraded by KonnxOp.from_config (this konnx writes "
+                                  f"version {fmt.FORMAT_VERSION})")
         super().__init__(**kwargs)
         if fn not in FUNCTIONS:
-            raise ValueError(f"KonnxOp: unknown function {fn!r}")
+            raise FileFormatError(
+                f"KonnxOp {self.name!r}: unknown function {fn!r}: this konnx (format version "
+                f"{fmt.FORMAT_VERSION}) registers {len(FUNCTIONS)} functions and not this one; the file "
+                "may come from a newer konnx")
         self.fn = fn
         self.params = dict(params or {})
+        for param, allowed in CHOICES.get(fn, {}).items():
+            if param in self.params and self.params[param] not in allowed:
+                raise FileFormatError(f"KonnxOp {self.name!r}: {fn} {param}={self.params[param]!r} is not "
+                                      f"one of {allowed} (format version {fmt.FORMAT_VERSION})")
         self.slots = list(slots or [])
         self.weight_specs = list(weight_specs or [])
         self._pending = consts
@@ -97,7 +116,12 @@ class KonnxOp(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(fn=self.fn, params=self.params, slots=self.slots, weight_specs=self.weight_specs)
+        config[VERSION_KEY] = fmt.FORMAT_VERSION
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**fmt.upgrade_config(config))
 
 
 def make_slots(args):
@@ -107,7 +131,7 @@ def make_slots(args):
         if a is None:
             slots.append({"none": True})
         elif isinstance(a, np.ndarray):
-            if a.size <= _INLINE_MAX:
+            if a.size <= INLINE_MAX:
                 slots.append({"c": _inline(a)})
             else:
                 slots.append({"w": len(specs)})

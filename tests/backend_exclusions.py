@@ -1,13 +1,14 @@
 """The ONNX backend test suite (onnx.backend.test) as konnx runs it: which cases are eligible
 and which eligible cases konnx does not pass, each with its reason. This is the one place those
-decisions live; tests/test_backend_suite.py, docs/operators.md and the README read it.
+decisions live; tests/test_backend_suite.py, docs/operators.md (tools/opsdoc.py) and the README
+read it. It is test bookkeeping, not part of the installed package.
 
 Eligible: node cases whose graph, initializers, attributes and data hold only plain tensors
 (bool, 8-64 bit integers, float16/bfloat16/float32/float64) in the default ONNX domain, plus
 the pytorch-converted, pytorch-operator, simple and light (``real``) model cases that pass the
 same test. Ineligible cases are skipped with the type or domain that rules them out.
 
-    python -m konnx.backend_exclusions      # prints the score the README quotes
+    python -m tests.backend_exclusions      # prints the score the README quotes
 """
 from __future__ import annotations
 

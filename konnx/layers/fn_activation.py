@@ -1,0 +1,107 @@
+"""Activation functions Keras has no exact equivalent for, with keras.ops only: PRelu,
+LeakyRelu, HardSigmoid, ThresholdedRelu, Elu, Selu, Celu, Gelu, Softmax / LogSoftmax, Hardmax,
+Swish, SwiGLU, Shrink. (The one-operand activations Keras has, Relu, Sigmoid, Tanh, ..., are
+`math.unary` in fn_math.py.) The "math." names are kept from when these lived in fn_math.py:
+they are the names saved files hold."""
+from __future__ import annotations
+
+import math
+
+from keras import ops
+from keras.backend import standardize_dtype
+
+from .fn_math import HALF_DTYPES, first_index
+from .functions import function
+
+
+@function("math.prelu")
+def prelu(x, slope):
+    return ops.where(ops.less(x, 0), ops.multiply(x, slope), x)
+
+
+@function("math.leaky_relu")
+def leaky_relu(x, *, alpha):
+    return ops.where(ops.less(x, 0), ops.multiply(x, alpha), x)
+
+
+@function("math.hard_sigmoid")
+def hard_sigmoid(x, *, alpha, beta):
+    return ops.clip(ops.add(ops.multiply(x, alpha), beta), 0.0, 1.0)
+
+
+@function("math.thresholded_relu")
+def thresholded_relu(x, *, alpha):
+    return ops.where(ops.greater(x, alpha), x, ops.zeros_like(x))
+
+
+@function("math.elu")
+def elu(x, *, alpha):
+    return ops.where(ops.greater(x, 0), x, ops.multiply(alpha, ops.expm1(x)))
+
+
+@function("math.selu")
+def selu(x, *, alpha, gamma):
+    return ops.multiply(gamma, ops.where(ops.greater(x, 0), x, ops.multiply(alpha, ops.expm1(x))))
+
+
+@function("math.celu")
+def celu(x, *, alpha):
+    return ops.add(ops.maximum(x, 0.0), ops.minimum(0.0, ops.multiply(alpha, ops.expm1(ops.divide(x, alpha)))))
+
+
+@function("math.gelu")
+def gelu(x, *, approximate):
+    if approximate:
+        c = math.sqrt(2.0 / math.pi)
+        return 0.5 * x * (1.0 + ops.tanh(c * (x + 0.044715 * x * x * x)))
+    return 0.5 * x * (1.0 + ops.erf(x / math.sqrt(2.0)))
+
+
+@function("math.softmax")
+def softmax(x, *, axes, log=False):
+    dt = standardize_dtype(x.dtype)
+    if dt in HALF_DTYPES:
+        return ops.cast(_softmax(ops.cast(x, "float32"), axes, log), dt)
+    return _softmax(x, axes, log)
+
+
+def _softmax(x, axes, log):
+    m = ops.stop_gradient(ops.max(x, axis=tuple(axes), keepdims=True))
+    z = ops.subtract(x, m)
+    s = ops.sum(ops.exp(z), axis=tuple(axes), keepdims=True)
+    if log:
+        return ops.subtract(z, ops.log(s))
+    return ops.divide(ops.exp(z), s)
+
+
+@function("math.hardmax")
+def hardmax(x, *, axis, trailing=False):
+    """One-hot of the first maximum along `axis`, or (trailing=True, x in ONNX layout) over
+    all axes >= axis flattened in row-major order."""
+    if not trailing:
+        return ops.one_hot(first_index(x, axis), x.shape[axis], axis=axis, dtype=x.dtype)
+    shape = ops.shape(x)
+    n = 1
+    for d in x.shape[axis:]:
+        n *= d
+    flat = ops.reshape(x, tuple(shape[:axis]) + (n,))
+    hot = ops.one_hot(first_index(flat, -1), n, dtype=x.dtype)
+    return ops.reshape(hot, shape)
+
+
+@function("swish")
+def swish(x, *, alpha=1.0):
+    return x * ops.sigmoid(x * alpha)
+
+
+@function("swiglu")
+def swiglu(a, b, *, alpha=1.0):
+    return a * ops.sigmoid(a * alpha) * b
+
+
+@function("shrink")
+def shrink(x, *, lambd, bias):
+    lo = ops.cast(x + bias, x.dtype)
+    hi = ops.cast(x - bias, x.dtype)
+    zero = ops.zeros_like(x)
+    return ops.where(ops.less(x, -lambd), lo, ops.where(ops.greater(x, lambd), hi, zero))
