@@ -12,10 +12,8 @@ import onnx
 from . import layout as L
 from . import loader
 from .errors import ConversionError
+from .tolerances import DEFAULT_ATOL, DEFAULT_RTOL
 from .values import Tensor
-
-DEFAULT_RTOL = 1e-4
-DEFAULT_ATOL = 0.0
 
 
 @dataclass

@@ -29,7 +29,7 @@ def test_convert_example(tmp_path):
     assert not list(tmp_path.glob(".*.keras")), "temporary file left behind"
 
 
-def test_unsupported_exits_2_and_writes_nothing(tmp_path):
+def test_unsupported_exits_4_and_writes_nothing(tmp_path):
     nodes = [helper.make_node("Relu", ["x"], ["a"]),
              helper.make_node("Frobnicate", ["a"], ["b"], name="frob", domain="com.example")]
     g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3])],
@@ -39,7 +39,7 @@ def test_unsupported_exits_2_and_writes_nothing(tmp_path):
     onnx.save(m, src)
     out = tmp_path / "m.keras"
     r = konnx_cli("convert", src, "-o", out)
-    assert r.returncode == 2
+    assert r.returncode == 4
     assert "Frobnicate" in r.stderr and "frob" in r.stderr
     assert not out.exists() and not list(tmp_path.glob("*.keras"))
 
