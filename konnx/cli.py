@@ -36,10 +36,9 @@ def _convert(console, args, model_path):
                                 progress=lambda i, n: progress.update(task, completed=i, total=n))
 
 
-def _verify(console, args, model_path, keras_model=None, conversion=None):
-    from .verify import load_inputs, verify
+def _verify(console, args, model_path, keras_model=None, conversion=None, inputs=None):
+    from .verify import verify
 
-    inputs = load_inputs(args.inputs) if getattr(args, "inputs", None) else None
     with console.status("verifying against onnxruntime"):
         return verify(model_path, keras_model, inputs, rtol=args.rtol, atol=args.atol,
                       input_shapes=parse_shapes(args.input_shape), channels_last_io=args.channels_last_io,
@@ -134,6 +133,12 @@ def cmd_verify(args) -> int:
         raise CliError(f"--inputs {args.inputs}: file not found")
     if args.keras_model and not Path(args.keras_model).is_file():
         raise CliError(f"Keras model file not found: {args.keras_model}")
+    inputs = None
+    if args.inputs:  # checked against the model before anything is converted
+        from . import loader
+        from .verify import check_inputs, load_inputs
+
+        inputs = check_inputs(loader.load(args.model), load_inputs(args.inputs), parse_shapes(args.input_shape))
     console = _console(args.quiet)
     keras = load_backend(args.verbose)
     keras_model = None
@@ -145,7 +150,7 @@ def cmd_verify(args) -> int:
     conversion = None
     if keras_model is None or args.bisect:
         conversion = _convert(console, args, args.model)
-    result = _verify(console, args, args.model, keras_model, conversion=conversion)
+    result = _verify(console, args, args.model, keras_model, conversion=conversion, inputs=inputs)
     _print_verify(console, result)
     if args.json:
         from .cli_outputs import commit_all, stage_text

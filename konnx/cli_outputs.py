@@ -20,7 +20,7 @@ class Target:
     directory: bool = False          # a folder (SavedModel), not a file
 
     def fail(self, why: str) -> CliError:
-        return CliError(f"{self.option} {self.path}: {why} (nothing was converted or written)")
+        return CliError(f"{self.option} {self.path}: {why} (nothing written)")
 
 
 def _probe_folder(t: Target, folder: Path) -> None:
