@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Union
+from typing import Optional, Union
 
 import numpy as np
 import onnx
@@ -12,8 +12,9 @@ from onnx import numpy_helper
 from . import layout as L
 from . import loader
 from .emit import Context, merge_shapes
-from .errors import ConversionError, InvalidModelError, NodeConversionError, UnsupportedOpError
+from .errors import ConversionError, NodeConversionError, UnsupportedOpError
 from .graph import Node
+from .inputs import check_input_shapes
 from .ops import load_all
 from .ops.registry import lookup
 from .values import Const, Tensor, has_dims
@@ -68,58 +69,6 @@ def convert_detailed(model, *, input_shapes=None, channels_last_io=False, progre
     result = _emit(proto, weights, opset, channels_last_io, progress)
     result.decisions.extend(folded)
     return result
-
-
-_SHAPES_EXAMPLE = "e.g. input_shapes={'image': (1, 3, 224, 224)}, None for a dim that stays dynamic"
-
-
-def _shape_of(name, shape) -> tuple:
-    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
-        raise ConversionError(f"input_shapes['{name}'] must be a tuple or list of dims, got "
-                              f"{type(shape).__name__} {shape!r} ({_SHAPES_EXAMPLE})")
-    dims = []
-    for d in shape:
-        if d is None or (isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d > 0):
-            dims.append(None if d is None else int(d))
-        else:
-            raise ConversionError(f"input_shapes['{name}'] = {tuple(shape)!r}: each dim must be a positive int "
-                                  f"or None, got {type(d).__name__} {d!r}")
-    return tuple(dims)
-
-
-def check_input_shapes(proto: onnx.ModelProto, input_shapes) -> Optional[dict]:
-    """Validate `input_shapes` against the model's real inputs (initializers are not inputs):
-    a dict of input name -> dims, each a positive int or None (dynamic)."""
-    if input_shapes is None:
-        return None
-    if not isinstance(input_shapes, Mapping):
-        raise ConversionError(f"input_shapes must be a dict mapping input names to shapes ({_SHAPES_EXAMPLE}), "
-                              f"got {type(input_shapes).__name__} {input_shapes!r}")
-    init = {i.name for i in proto.graph.initializer}
-    inputs = {vi.name: vi for vi in proto.graph.input if vi.name not in init}
-    unknown = sorted(str(n) for n in input_shapes if n not in inputs)
-    if unknown:
-        raise InvalidModelError(f"input_shapes names unknown inputs {unknown}; the model's inputs are "
-                                f"{sorted(inputs)}")
-    out = {}
-    for name, shape in input_shapes.items():
-        dims = _shape_of(name, shape)
-        model_dims = [d.dim_value if d.HasField("dim_value") else None
-                      for d in inputs[name].type.tensor_type.shape.dim]
-        if len(model_dims) != len(dims):
-            raise InvalidModelError(f"input_shapes['{name}'] = {dims} has rank {len(dims)}; the model's input "
-                                    f"'{name}' has rank {len(model_dims)}: {_dims_text(model_dims)}")
-        clash = [f"dim {i} is {m} in the model, {d} requested" for i, (m, d) in enumerate(zip(model_dims, dims))
-                 if m is not None and d is not None and m != d]
-        if clash:
-            raise InvalidModelError(f"input_shapes['{name}'] = {dims} conflicts with the model's fixed dims "
-                                    f"({'; '.join(clash)}); the model's input is {_dims_text(model_dims)}")
-        out[name] = dims
-    return out
-
-
-def _dims_text(dims) -> str:
-    return "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]"
 
 
 def _io_perm(rank: int, channels_last_io: bool):

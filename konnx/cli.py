@@ -21,7 +21,7 @@ def _console(quiet: bool):
     return Console(stderr=True, quiet=quiet)
 
 
-def _convert(console, args, model_path):
+def _convert(console, args, model):
     """Convert with a progress bar; returns the Conversion (konnx errors propagate to main)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -29,8 +29,8 @@ def _convert(console, args, model_path):
 
     with Progress(TextColumn("[bold]converting[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as progress:
-        task = progress.add_task(Path(model_path).name, total=None)
-        return convert_detailed(model_path, input_shapes=parse_shapes(args.input_shape),
+        task = progress.add_task(Path(args.model).name, total=None)
+        return convert_detailed(model, input_shapes=parse_shapes(args.input_shape),
                                 channels_last_io=args.channels_last_io,
                                 fold_bn=getattr(args, "fold_bn", False),  # convert --fold-bn
                                 progress=lambda i, n: progress.update(task, completed=i, total=n))
@@ -91,33 +91,47 @@ def _check_paths(args, extra_targets=()) -> None:
         raise CliError(f"model file not found: {model}" if not model.exists() else f"not a file: {model}")
 
 
+def _load_model(args):
+    """Read the ONNX model once and check --input-shape against its inputs (no Keras needed)."""
+    from . import loader
+    from .inputs import check_input_shapes
+
+    proto = loader.load(args.model)
+    check_input_shapes(proto, parse_shapes(args.input_shape))
+    return proto
+
+
 def cmd_convert(args) -> int:
     from .cli_export import check_arguments, print_written, stage_outputs, targets
     from .cli_outputs import commit_all, discard_all, stage_report, stage_text
 
+    _check_paths(args, targets(args))
     bad = check_arguments(args)  # combinations of options (--fp16 without --tflite, ...)
     if bad:
-        raise CliError(bad)
-    _check_paths(args, targets(args))
-    parse_shapes(args.input_shape)
+        raise CliError(f"{bad} (nothing written)")
+    proto = _load_model(args)  # a bad model or --input-shape is refused before Keras loads
     console = _console(args.quiet)
     load_backend(args.verbose)
-    result = _convert(console, args, args.model)
+    result = _convert(console, args, proto)
     payload = {"model": str(args.model)}
     if not args.no_verify:
-        check = _verify(console, args, args.model, result.model, conversion=result)
+        check = _verify(console, args, proto, result.model, conversion=result)
         _print_verify(console, check)
         payload["verify"] = check.to_dict()
         if not check.ok and not args.force:
             raise CliError(f"outputs differ from onnxruntime: nothing written (`konnx verify {args.model} --bisect` "
                            "names the first diverging node; --force writes anyway)", EXIT_MISMATCH)
-    staged = stage_outputs(console, args, result, payload)  # every output built, none in place yet
-    try:
+    staged = []
+    try:  # every output built under a temporary name; none is in place until all are
+        staged = stage_outputs(console, args, result, payload)
         if args.report:
             staged.append(("report", stage_report(result, args.report)))
             payload["report"] = str(args.report)
         if args.json:
             staged.append(("json", stage_text(args.json, _json_text(payload))))
+    except OSError as e:
+        discard_all(staged)
+        raise CliError(f"cannot write the outputs: {e} (nothing written)") from None
     except BaseException:
         discard_all(staged)
         raise
@@ -133,24 +147,26 @@ def cmd_verify(args) -> int:
         raise CliError(f"--inputs {args.inputs}: file not found")
     if args.keras_model and not Path(args.keras_model).is_file():
         raise CliError(f"Keras model file not found: {args.keras_model}")
+    proto = _load_model(args)
     inputs = None
     if args.inputs:  # checked against the model before anything is converted
-        from . import loader
         from .verify import check_inputs, load_inputs
 
-        inputs = check_inputs(loader.load(args.model), load_inputs(args.inputs), parse_shapes(args.input_shape))
+        inputs = check_inputs(proto, load_inputs(args.inputs), parse_shapes(args.input_shape))
     console = _console(args.quiet)
     keras = load_backend(args.verbose)
     keras_model = None
     if args.keras_model:
+        import zipfile
+
         try:
             keras_model = keras.models.load_model(args.keras_model, safe_mode=True)
-        except (OSError, ValueError, TypeError, KeyError) as e:
+        except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as e:
             raise CliError(f"cannot load {args.keras_model} as a Keras model: {str(e).splitlines()[0]}") from None
     conversion = None
     if keras_model is None or args.bisect:
-        conversion = _convert(console, args, args.model)
-    result = _verify(console, args, args.model, keras_model, conversion=conversion, inputs=inputs)
+        conversion = _convert(console, args, proto)
+    result = _verify(console, args, proto, keras_model, conversion=conversion, inputs=inputs)
     _print_verify(console, result)
     if args.json:
         from .cli_outputs import commit_all, stage_text
@@ -160,7 +176,7 @@ def cmd_verify(args) -> int:
     if not result.ok:
         console.print(f"outputs differ from onnxruntime (exit {EXIT_MISMATCH})"
                       + ("" if args.bisect else f"; `konnx verify {args.model} --bisect` names the first "
-                         "diverging node"), highlight=False)
+                         "diverging node"), highlight=False, soft_wrap=True)
     return EXIT_OK if result.ok else EXIT_MISMATCH
 
 

@@ -30,12 +30,8 @@ def keras_target(args) -> Optional[Path]:
 
 
 def check_arguments(args) -> Optional[str]:
-    """What is wrong with the requested outputs (None when nothing), before converting anything."""
-    out = keras_target(args)
-    if out is not None and out.suffix != ".keras":
-        return f"output must end in .keras, got {out}"
-    if args.tflite and Path(args.tflite).suffix != ".tflite":
-        return f"--tflite must end in .tflite, got {args.tflite}"
+    """What is wrong with the combination of options (None when nothing), before converting anything;
+    each output path is checked by `targets` (konnx.cli_outputs)."""
     if args.fp16 and not args.tflite:
         return "--fp16 applies to the TFLite output: add --tflite FILE"
     if args.saved_model and Path(args.saved_model).exists() and not Path(args.saved_model).is_dir():
@@ -116,11 +112,12 @@ def print_written(console, args, model, staged) -> None:
         path = s.path
         if key == "output":
             console.print(f"[green]wrote[/] {path} ({len(model.layers)} layers, "
-                          f"{model.count_params():,} parameters)", highlight=False)
+                          f"{model.count_params():,} parameters)", highlight=False, soft_wrap=True)
         elif key == "tflite":
             console.print(f"[green]wrote[/] {path} ({path.stat().st_size:,} bytes"
-                          + (", float16 weights" if args.fp16 else "") + ")", highlight=False)
+                          + (", float16 weights" if args.fp16 else "") + ")", highlight=False, soft_wrap=True)
         elif key == "saved_model":
-            console.print(f"[green]wrote[/] {path}/ (SavedModel, signature 'serving_default')", highlight=False)
+            console.print(f"[green]wrote[/] {path}/ (SavedModel, signature 'serving_default')", highlight=False,
+                          soft_wrap=True)
         else:
-            console.print(f"[green]wrote[/] {path}", highlight=False)
+            console.print(f"[green]wrote[/] {path}", highlight=False, soft_wrap=True)

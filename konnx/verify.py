@@ -12,6 +12,7 @@ import onnx
 from . import layout as L
 from . import loader
 from .errors import ConversionError
+from .inputs import dims_of, dims_text, real_inputs
 from .tolerances import DEFAULT_ATOL, DEFAULT_RTOL
 from .values import Tensor
 
@@ -279,23 +280,20 @@ def load_inputs(path) -> dict:
 def expected_inputs(model: onnx.ModelProto, input_shapes: Optional[dict] = None) -> dict:
     """The model's real inputs (initializers excluded): name -> (numpy dtype, dims with None for
     a dynamic dim), `input_shapes` applied."""
-    init = {i.name for i in model.graph.initializer}
     out = {}
-    for vi in model.graph.input:
-        if vi.name in init or not vi.type.HasField("tensor_type"):
+    for name, vi in real_inputs(model).items():
+        if not vi.type.HasField("tensor_type"):
             continue
-        tt = vi.type.tensor_type
-        dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
-        fixed = (input_shapes or {}).get(vi.name)
+        dims = dims_of(vi)
+        fixed = (input_shapes or {}).get(name)
         if fixed is not None and len(fixed) == len(dims):
             dims = [f if f is not None else d for f, d in zip(fixed, dims)]
-        out[vi.name] = (np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type)), dims)
+        out[name] = (np.dtype(onnx.helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type)), dims)
     return out
 
 
 def _describe(expected: dict) -> str:
-    return ", ".join(f"{n} {dt} [{', '.join('?' if d is None else str(d) for d in dims)}]"
-                     for n, (dt, dims) in expected.items())
+    return ", ".join(f"{n} {dt} {dims_text(dims)}" for n, (dt, dims) in expected.items())
 
 
 def check_inputs(model: onnx.ModelProto, feeds: dict, input_shapes: Optional[dict] = None) -> dict:
