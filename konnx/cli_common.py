@@ -64,9 +64,10 @@ def quiet_environment(verbose: bool) -> None:
 
 
 @contextlib.contextmanager
-def _stderr_fd_silenced(enabled: bool):
+def native_stderr_silenced(enabled: bool):
     """Send file descriptor 2 to a temporary file: TensorFlow's native libraries log a few lines
-    while loading (before absl logging is initialized, so TF_CPP_MIN_LOG_LEVEL cannot stop them)."""
+    while loading (before absl logging is initialized, so TF_CPP_MIN_LOG_LEVEL cannot stop them),
+    and the LiteRT interpreter announces its XNNPACK delegate."""
     if not enabled:
         yield
         return
@@ -89,7 +90,7 @@ def load_backend(verbose: bool = False):
         return sys.modules["keras"]
     quiet_environment(verbose)
     try:
-        with _stderr_fd_silenced(not verbose):
+        with native_stderr_silenced(not verbose):
             import keras
     except ModuleNotFoundError as e:
         if (e.name or "").split(".")[0] in ("tensorflow", "tensorflow_cpu", "tf_keras"):

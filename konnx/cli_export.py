@@ -70,7 +70,7 @@ def targets(args) -> list:
 def stage_outputs(console, args, result, payload: dict) -> list:
     """Build and check every requested model output, staged under temporary names: a list of
     (payload key, konnx.export.Staged). Nothing is in place until the caller commits them all."""
-    from .cli_common import EXIT_MISMATCH, CliError, parse_shapes
+    from .cli_common import EXIT_MISMATCH, CliError, native_stderr_silenced, parse_shapes
     from .export import FP16_RTOL, check_tflite, stage_keras, stage_saved_model, stage_tflite, tflite_model
 
     model = result.model
@@ -87,7 +87,8 @@ def stage_outputs(console, args, result, payload: dict) -> list:
                 data = tflite_model(model, fp16=args.fp16)
             if not args.no_verify:
                 rtol = max(args.rtol, FP16_RTOL) if args.fp16 else args.rtol
-                with console.status("checking the .tflite in the LiteRT interpreter against onnxruntime"):
+                with console.status("checking the .tflite in the LiteRT interpreter against onnxruntime"), \
+                        native_stderr_silenced(not getattr(args, "verbose", False)):
                     check = check_tflite(data, args.model, model, input_shapes=parse_shapes(args.input_shape),
                                          channels_last_io=args.channels_last_io, rtol=rtol, atol=args.atol)
                 _print_check(console, "TFLite (LiteRT interpreter) vs onnxruntime"

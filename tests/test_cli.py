@@ -175,16 +175,20 @@ def test_package_attributes_stay_functions():
     assert callable(konnx.convert) and callable(konnx.convert_detailed)
 
 
-_OURS = re.compile(r"^(konnx vs onnxruntime|wrote |[┏┃┡│└━]|\s*$)")
+_OURS = re.compile(r"^(konnx vs onnxruntime|TFLite \(LiteRT interpreter\) vs onnxruntime|wrote |[┏┃┡│└━]|\s*$)")
 
 
 def test_conversion_stderr_holds_only_konnx_output(tmp_path):
-    """No TensorFlow/absl/CUDA log lines and no Python warnings from the backend by default."""
-    r = konnx_cli("convert", EXAMPLE, "-o", tmp_path / "t.keras")
+    """No TensorFlow/absl/CUDA/LiteRT log lines and no Python warnings from the backend by default,
+    with every output at once (all written together)."""
+    r = konnx_cli("convert", EXAMPLE, "-o", tmp_path / "t.keras", "--saved-model", tmp_path / "sm",
+                  "--tflite", tmp_path / "t.tflite", "--report", tmp_path / "r.md", "--json", tmp_path / "r.json")
     assert r.returncode == 0, r.stderr
     foreign = [ln for ln in r.stderr.splitlines() if not _OURS.match(ln)]
     assert not foreign, foreign
-    assert "wrote" in r.stderr and r.stdout == ""
+    assert r.stderr.count("wrote ") == 5 and r.stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "r.md", "sm", "t.keras", "t.tflite"]
+    assert json.loads((tmp_path / "r.json").read_text())["report"] == str(tmp_path / "r.md")
 
 
 def test_exit_codes_documented_in_help():
