@@ -70,6 +70,11 @@ def _print_verify(console, result) -> None:
         console.print(f"bisect: all {result.bisect_checked} intermediate tensors agree", highlight=False)
 
 
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
+
+
 def _json_text(payload) -> str:
     import json
 
@@ -162,11 +167,17 @@ def cmd_verify(args) -> int:
         try:
             keras_model = keras.models.load_model(args.keras_model, safe_mode=True)
         except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as e:
-            raise CliError(f"cannot load {args.keras_model} as a Keras model: {str(e).splitlines()[0]}") from None
+            raise CliError(f"cannot load {args.keras_model} as a Keras model: {_first_line(e)}") from None
     conversion = None
     if keras_model is None or args.bisect:
         conversion = _convert(console, args, proto)
-    result = _verify(console, args, proto, keras_model, conversion=conversion, inputs=inputs)
+    try:
+        result = _verify(console, args, proto, keras_model, conversion=conversion, inputs=inputs)
+    except (ValueError, TypeError) as e:
+        if keras_model is None:
+            raise
+        raise CliError(f"{args.keras_model} does not run on {args.model}'s inputs (a model converted from another "
+                       f"ONNX file, or --channels-last-io missing?): {_first_line(e)}") from None
     _print_verify(console, result)
     if args.json:
         from .cli_outputs import commit_all, stage_text
@@ -295,7 +306,7 @@ def _run(args) -> int:
             import traceback
 
             traceback.print_exc()
-        print(f"internal error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} - this is a bug "
+        print(f"internal error: {type(e).__name__}: {_first_line(e)} - this is a bug "
               "in konnx; please report it with the command and the model"
               + ("" if getattr(args, "verbose", False) else " (--verbose shows the traceback)"), file=sys.stderr)
         return EXIT_INTERNAL

@@ -277,6 +277,16 @@ def test_verify_missing_keras_file(tmp_path, relu):
     expect(run("verify", relu, bad), ERROR, "cannot load")
 
 
+def test_verify_keras_model_of_another_onnx(tmp_path, relu):
+    """A .keras file whose inputs are not the ONNX model's: a user error, not an internal one."""
+    other = make_model([helper.make_node("Add", ["a", "b"], ["y"])], [("a", np.float32, ("N", 4)),
+                                                                     ("b", np.float32, ("N", 4))],
+                       [("y", np.float32, None)])
+    konnx.convert(other).save(tmp_path / "add.keras")
+    r = run("verify", relu, tmp_path / "add.keras")
+    expect(r, ERROR, "does not run on", "inputs")
+
+
 # ----------------------------------------------------------------------------- the Python API
 @pytest.mark.parametrize("shapes, fragment", [
     ("x", "input_shapes must be a dict mapping input names to shapes"),
