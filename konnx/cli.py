@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from .cli_common import (EXIT_CODES_HELP, EXIT_ERROR, EXIT_INTERNAL, EXIT_MISMATCH, EXIT_OK, EXIT_UNSUPPORTED,
-                         EXIT_USAGE, CliError, load_backend, parse_shapes, quiet_environment)
+                         EXIT_USAGE, CliError, konnx_output_only, load_backend, parse_shapes, quiet_environment)
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE", "EXIT_MISMATCH", "EXIT_UNSUPPORTED",
            "EXIT_INTERNAL"]
@@ -115,8 +115,11 @@ def cmd_convert(args) -> int:
     if bad:
         raise CliError(f"{bad} (nothing written)")
     proto = _load_model(args)  # a bad model or --input-shape is refused before Keras loads
+    keras = load_backend(args.verbose)
+    if (args.saved_model or args.tflite) and keras.backend.backend() != "tensorflow":
+        raise CliError(f"--saved-model and --tflite need the TensorFlow Keras backend (KERAS_BACKEND=tensorflow); "
+                       f"the active backend is {keras.backend.backend()!r} (nothing written)")
     console = _console(args.quiet)
-    load_backend(args.verbose)
     result = _convert(console, args, proto)
     payload = {"model": str(args.model)}
     if not args.no_verify:
@@ -329,7 +332,7 @@ def main(argv=None) -> int:
         return _run(args)
     import warnings
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), konnx_output_only(True):
         warnings.simplefilter("ignore")  # Keras/TensorFlow warnings; konnx reports through its console
         return _run(args)
 

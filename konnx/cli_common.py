@@ -83,6 +83,30 @@ def native_stderr_silenced(enabled: bool):
             os.close(saved)
 
 
+@contextlib.contextmanager
+def konnx_output_only(enabled: bool):
+    """For a whole command: file descriptor 2, where native libraries (TensorFlow, absl, CUDA,
+    LiteRT) write whenever they load, goes to /dev/null, while sys.stderr (konnx's console and
+    messages) keeps writing to the real stderr. Only when sys.stderr is the process's own (not
+    when a caller captures it)."""
+    if not enabled or sys.stderr is None or sys.stderr is not sys.__stderr__:
+        yield
+        return
+    sys.stderr.flush()
+    real = os.fdopen(os.dup(2), "w", buffering=1, encoding=sys.stderr.encoding, errors="backslashreplace")
+    previous = sys.stderr
+    with open(os.devnull, "w") as sink:
+        os.dup2(sink.fileno(), 2)
+        sys.stderr = real
+        try:
+            yield
+        finally:
+            real.flush()
+            os.dup2(real.fileno(), 2)
+            sys.stderr = previous
+            real.close()
+
+
 def load_backend(verbose: bool = False):
     """Import keras (and its backend) for a command that builds or runs models; konnx's layers
     register on the way. A missing TensorFlow is one line naming the extra, not a traceback."""

@@ -195,3 +195,32 @@ def test_exit_codes_documented_in_help():
     r = konnx_cli("--help")
     for line in ("0  ok", "1  error", "2  usage", "3  outputs differ", "4  unsupported ops", "5  internal error"):
         assert line in r.stdout
+
+
+_NOISY = """
+import os, sys, warnings
+from konnx import api, cli
+original = api.convert_detailed
+def noisy(*args, **kwargs):
+    os.write(2, b"NATIVE-LOG-LINE\\n")   # what a native library writes, straight to fd 2
+    warnings.warn("PY-BACKEND-WARNING")
+    return original(*args, **kwargs)
+api.convert_detailed = noisy
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_backend_noise_hidden_unless_verbose(tmp_path, verbose):
+    """Native log lines and Python warnings raised during a command reach stderr only with --verbose;
+    konnx's own lines always do."""
+    src = tmp_path / "relu.onnx"
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 3])],
+                          [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 3])])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), src)
+    args = ["convert", str(src), "-o", str(tmp_path / "m.keras")] + (["--verbose"] if verbose else [])
+    r = subprocess.run([sys.executable, "-c", _NOISY, *args], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert ("NATIVE-LOG-LINE" in r.stderr) == verbose and ("PY-BACKEND-WARNING" in r.stderr) == verbose, r.stderr
+    assert "wrote" in r.stderr and "konnx vs onnxruntime" in r.stderr
