@@ -15,6 +15,7 @@ from .cli_common import (EXIT_CODES_HELP, EXIT_ERROR, EXIT_INTERNAL, EXIT_MISMAT
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE", "EXIT_MISMATCH", "EXIT_UNSUPPORTED",
            "EXIT_INTERNAL"]
 
+
 def _console(quiet: bool):
     from rich.console import Console
 
@@ -36,11 +37,11 @@ def _convert(console, args, model):
                                 progress=lambda i, n: progress.update(task, completed=i, total=n))
 
 
-def _verify(console, args, model_path, keras_model=None, conversion=None, inputs=None):
+def _verify(console, args, model, keras_model=None, conversion=None, inputs=None):
     from .verify import verify
 
     with console.status("verifying against onnxruntime"):
-        return verify(model_path, keras_model, inputs, rtol=args.rtol, atol=args.atol,
+        return verify(model, keras_model, inputs, rtol=args.rtol, atol=args.atol,
                       input_shapes=parse_shapes(args.input_shape), channels_last_io=args.channels_last_io,
                       bisect=getattr(args, "bisect", False), conversion=conversion)
 

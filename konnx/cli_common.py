@@ -18,7 +18,7 @@ EXIT_CODES_HELP = """exit codes:
   0  ok: every requested output written
   1  error: invalid model or inputs, bad output path, conversion refused, missing extra (nothing written)
   2  usage error (unknown option, missing argument)
-  3  outputs differ from onnxruntime (nothing written; `konnx verify MODEL --bisect` finds where)
+  3  outputs differ from onnxruntime (convert writes nothing; `konnx verify MODEL --bisect` finds where)
   4  unsupported ops (every one listed; nothing written)
   5  internal error in konnx (a bug: please report it; --verbose shows the traceback)"""
 
