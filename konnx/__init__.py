@@ -23,13 +23,16 @@ _LAZY = {"convert": "api", "convert_detailed": "api", "verify": "verify"}
 
 
 def __getattr__(name: str):
-    """convert, convert_detailed and verify import their modules (and Keras) on first use."""
-    if name in _LAZY:
-        import importlib
+    """convert, convert_detailed and verify import their modules (and Keras) on first use; so does
+    a submodule named as an attribute (`konnx.api`, `konnx.export`, ...)."""
+    import importlib
 
+    if name in _LAZY:
         value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
         globals()[name] = value
         return value
+    if not name.startswith("__") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

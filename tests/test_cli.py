@@ -173,6 +173,10 @@ def test_package_attributes_stay_functions():
     importlib.import_module("konnx.verify")
     assert callable(konnx.verify) and konnx.verify.__name__ == "verify"
     assert callable(konnx.convert) and callable(konnx.convert_detailed)
+    code = ("import konnx; assert callable(konnx.api.convert_detailed) and konnx.export.Staged; "
+            "assert callable(konnx.verify) and not hasattr(konnx, 'no_such_thing')")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
 
 
 _OURS = re.compile(r"^(konnx vs onnxruntime|TFLite \(LiteRT interpreter\) vs onnxruntime|wrote |[┏┃┡│└━]|\s*$)")
