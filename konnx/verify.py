@@ -12,7 +12,7 @@ import onnx
 from . import layout as L
 from . import loader
 from .errors import ConversionError
-from .inputs import dims_of, dims_text, real_inputs
+from .inputs import check_input_shapes, dims_of, dims_text, real_inputs
 from .tolerances import DEFAULT_ATOL, DEFAULT_RTOL
 from .values import Tensor
 
@@ -194,6 +194,7 @@ def verify(onnx_model, keras_model=None, inputs: Optional[dict] = None, *, rtol:
     from .api import convert_detailed
 
     proto = loader.load(onnx_model)
+    input_shapes = check_input_shapes(proto, input_shapes)
     if inputs is not None:
         feeds = check_inputs(proto, inputs, input_shapes)
     else:

@@ -301,6 +301,13 @@ def test_convert_input_shapes_type_errors(shapes, fragment):
     assert fragment in str(info.value)
 
 
+def test_verify_api_checks_inputs_and_shapes():
+    with pytest.raises(konnx.ConversionError, match=r"missing \['x'\].*the model expects x float32 \[2, 3, 8, 8\]"):
+        konnx.verify(_relu_model(fixed_batch=True), inputs={"y": rand(2, 3, 8, 8)})
+    with pytest.raises(konnx.ConversionError, match="input_shapes must be a dict"):
+        konnx.verify(_relu_model(), input_shapes=[1, 3, 8, 8])
+
+
 def test_unknown_input_lists_only_real_inputs():
     """Large initializers are declared as inputs internally: they are not the model's inputs."""
     nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="conv", kernel_shape=[3, 3])]
