@@ -102,8 +102,13 @@ def _load_model(args):
     from . import loader
     from .inputs import check_input_shapes
 
+    from .errors import ConversionError
+
     proto = loader.load(args.model)
-    check_input_shapes(proto, parse_shapes(args.input_shape))
+    try:
+        check_input_shapes(proto, parse_shapes(args.input_shape))
+    except ConversionError as e:
+        raise CliError(f"--input-shape: {e}") from None
     return proto
 
 
