@@ -14,6 +14,7 @@ from . import loader
 from .emit import Context, merge_shapes
 from .errors import ConversionError, NodeConversionError, UnsupportedOpError
 from .graph import Node
+from .inputs import check_input_shapes
 from .ops import load_all
 from .ops.registry import lookup
 from .values import Const, Tensor, has_dims
@@ -51,6 +52,7 @@ def convert_detailed(model, *, input_shapes=None, channels_last_io=False, progre
                      fold_bn=False) -> Conversion:
     load_all()
     proto, folded = loader.load(model), []
+    input_shapes = check_input_shapes(proto, input_shapes)
     if fold_bn:
         from .fold import fold_batch_norms
 

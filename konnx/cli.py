@@ -1,24 +1,19 @@
-"""The `konnx` command line: convert, ops."""
+"""The `konnx` command line: convert, verify, padding, ops.
+
+Only what a subcommand needs is imported inside it: `konnx --help`, `--version`, `padding` and
+usage errors never load Keras or TensorFlow. Every user error is one line and an exit code
+(konnx.cli_common.EXIT_*); an unexpected exception is reported as an internal error."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
-EXIT_OK, EXIT_ERROR, EXIT_UNSUPPORTED, EXIT_MISMATCH = 0, 1, 2, 3
+from .cli_common import (EXIT_CODES_HELP, EXIT_ERROR, EXIT_INTERNAL, EXIT_MISMATCH, EXIT_OK, EXIT_UNSUPPORTED,
+                         EXIT_USAGE, CliError, konnx_output_only, load_backend, parse_shapes, quiet_environment)
 
-
-def _parse_shapes(items):
-    """--input-shape name=1,3,224,224 (use ? or -1 for a dim that stays dynamic)."""
-    shapes = {}
-    for item in items or []:
-        if "=" not in item:
-            raise SystemExit(f"--input-shape expects NAME=D1,D2,..., got {item!r}")
-        name, dims = item.split("=", 1)
-        shapes[name] = tuple(None if d.strip() in ("?", "-1", "") else int(d) for d in dims.split(","))
-    return shapes
+__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE", "EXIT_MISMATCH", "EXIT_UNSUPPORTED",
+           "EXIT_INTERNAL"]
 
 
 def _console(quiet: bool):
@@ -27,54 +22,27 @@ def _console(quiet: bool):
     return Console(stderr=True, quiet=quiet)
 
 
-def save_atomic(model, path: Path) -> None:
-    """Write the .keras file next to its destination, then rename: never a half-written file."""
-    path = Path(path)
-    if path.suffix != ".keras":
-        raise SystemExit(f"output must end in .keras, got {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _convert(console, args, model_path):
-    """Convert with a progress bar; returns the Conversion or an exit code."""
+def _convert(console, args, model):
+    """Convert with a progress bar; returns the Conversion (konnx errors propagate to main)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from . import ConversionError, UnsupportedOpError
     from .api import convert_detailed
 
-    try:
-        with Progress(TextColumn("[bold]converting[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console, transient=True) as progress:
-            task = progress.add_task(Path(model_path).name, total=None)
-            return convert_detailed(model_path, input_shapes=_parse_shapes(args.input_shape),
-                                    channels_last_io=args.channels_last_io,
-                                    fold_bn=getattr(args, "fold_bn", False),  # convert --fold-bn
-                                    progress=lambda i, n: progress.update(task, completed=i, total=n))
-    except UnsupportedOpError as e:
-        console.print(f"[bold red]cannot convert {model_path}[/]: {len(e.nodes)} unsupported node(s)")
-        for n in e.nodes:
-            console.print(f"  - {n}", markup=False, highlight=False)
-        return EXIT_UNSUPPORTED
-    except ConversionError as e:
-        console.print(f"[bold red]error:[/] {e}", highlight=False)
-        return EXIT_ERROR
+    with Progress(TextColumn("[bold]converting[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task(Path(args.model).name, total=None)
+        return convert_detailed(model, input_shapes=parse_shapes(args.input_shape),
+                                channels_last_io=args.channels_last_io,
+                                fold_bn=getattr(args, "fold_bn", False),  # convert --fold-bn
+                                progress=lambda i, n: progress.update(task, completed=i, total=n))
 
 
-def _verify(console, args, model_path, keras_model=None, conversion=None):
-    from .verify import load_inputs, verify
+def _verify(console, args, model, keras_model=None, conversion=None, inputs=None):
+    from .verify import verify
 
-    inputs = load_inputs(args.inputs) if getattr(args, "inputs", None) else None
     with console.status("verifying against onnxruntime"):
-        return verify(model_path, keras_model, inputs, rtol=args.rtol, atol=args.atol,
-                      input_shapes=_parse_shapes(args.input_shape), channels_last_io=args.channels_last_io,
+        return verify(model, keras_model, inputs, rtol=args.rtol, atol=args.atol,
+                      input_shapes=parse_shapes(args.input_shape), channels_last_io=args.channels_last_io,
                       bisect=getattr(args, "bisect", False), conversion=conversion)
 
 
@@ -103,77 +71,132 @@ def _print_verify(console, result) -> None:
         console.print(f"bisect: all {result.bisect_checked} intermediate tensors agree", highlight=False)
 
 
-def _write_json(path, payload) -> None:
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
+
+
+def _json_text(payload) -> str:
     import json
 
-    Path(path).write_text(json.dumps(payload, indent=2, default=str))
+    return json.dumps(payload, indent=2, default=str) + "\n"
+
+
+def _check_paths(args, extra_targets=()) -> None:
+    """Every output path, before any work: refused up front with one line."""
+    from .cli_outputs import Target, check_targets
+
+    targets = list(extra_targets)
+    if getattr(args, "report", None):
+        targets.append(Target("--report", Path(args.report), (".md", ".json")))
+    if args.json:
+        targets.append(Target("--json", Path(args.json), (".json",)))
+    check_targets(targets, inputs=[args.model, getattr(args, "keras_model", None), getattr(args, "inputs", None)])
+    model = Path(args.model)
+    if not model.is_file():
+        raise CliError(f"model file not found: {model}" if not model.exists() else f"not a file: {model}")
+
+
+def _load_model(args):
+    """Read the ONNX model once and check --input-shape against its inputs (no Keras needed)."""
+    from . import loader
+    from .inputs import check_input_shapes
+
+    from .errors import ConversionError
+
+    proto = loader.load(args.model)
+    try:
+        check_input_shapes(proto, parse_shapes(args.input_shape))
+    except ConversionError as e:
+        raise CliError(f"--input-shape: {e}") from None
+    return proto
 
 
 def cmd_convert(args) -> int:
-    console = _console(args.quiet)
-    from .cli_export import check_arguments, write_outputs  # -o / --saved-model / --tflite
+    from .cli_export import check_arguments, print_written, stage_outputs, targets
+    from .cli_outputs import commit_all, discard_all, stage_report, stage_text
 
-    bad = check_arguments(args)
+    _check_paths(args, targets(args))
+    bad = check_arguments(args)  # combinations of options (--fp16 without --tflite, ...)
     if bad:
-        console.print(f"[bold red]error:[/] {bad}", highlight=False)
-        return EXIT_ERROR
-    result = _convert(console, args, args.model)
-    if isinstance(result, int):
-        return result
+        raise CliError(f"{bad} (nothing written)")
+    proto = _load_model(args)  # a bad model or --input-shape is refused before Keras loads
+    keras = load_backend(args.verbose)
+    if (args.saved_model or args.tflite) and keras.backend.backend() != "tensorflow":
+        raise CliError(f"--saved-model and --tflite need the TensorFlow Keras backend (KERAS_BACKEND=tensorflow); "
+                       f"the active backend is {keras.backend.backend()!r} (nothing written)")
+    console = _console(args.quiet)
+    result = _convert(console, args, proto)
     payload = {"model": str(args.model)}
     if not args.no_verify:
-        check = _verify(console, args, args.model, result.model, conversion=result)
+        check = _verify(console, args, proto, result.model, conversion=result)
         _print_verify(console, check)
         payload["verify"] = check.to_dict()
         if not check.ok and not args.force:
-            console.print("[bold red]outputs differ from onnxruntime: nothing written[/] "
-                          "(--force writes anyway, --bisect names the first diverging node)")
-            if args.json:
-                _write_json(args.json, payload)
-            return EXIT_MISMATCH
-    code = write_outputs(console, args, result, payload)  # all outputs or none, each written atomically
-    if code != EXIT_OK:
+            raise CliError(f"outputs differ from onnxruntime: nothing written (`konnx verify {args.model} --bisect` "
+                           "names the first diverging node; --force writes anyway)", EXIT_MISMATCH)
+    staged = []
+    try:  # every output built under a temporary name; none is in place until all are
+        staged = stage_outputs(console, args, result, payload)
+        if args.report:
+            staged.append(("report", stage_report(result, args.report)))
+            payload["report"] = str(args.report)
         if args.json:
-            _write_json(args.json, payload)
-        return code
-    if args.report:
-        from .report import write_report
-
-        write_report(result, args.report)
-        console.print(f"[green]wrote[/] {args.report}")
-    if args.json:
-        _write_json(args.json, payload)
+            staged.append(("json", stage_text(args.json, _json_text(payload))))
+    except OSError as e:
+        discard_all(staged)
+        raise CliError(f"cannot write the outputs: {e} (nothing written)") from None
+    except BaseException:
+        discard_all(staged)
+        raise
+    commit_all(staged)
+    print_written(console, args, result.model, staged)
     return EXIT_OK
 
 
 def cmd_verify(args) -> int:
-    console = _console(args.quiet)
-    from . import ConversionError
+    _check_paths(args)
+    parse_shapes(args.input_shape)
+    if args.inputs and not Path(args.inputs).is_file():
+        raise CliError(f"--inputs {args.inputs}: file not found")
+    if args.keras_model and not Path(args.keras_model).is_file():
+        raise CliError(f"Keras model file not found: {args.keras_model}")
+    proto = _load_model(args)
+    inputs = None
+    if args.inputs:  # checked against the model before anything is converted
+        from .verify import check_inputs, load_inputs
 
+        inputs = check_inputs(proto, load_inputs(args.inputs), parse_shapes(args.input_shape))
+    console = _console(args.quiet)
+    keras = load_backend(args.verbose)
     keras_model = None
     if args.keras_model:
-        import keras
-
-        import konnx  # noqa: F401  (registers konnx layers for loading)
+        import zipfile
 
         try:
             keras_model = keras.models.load_model(args.keras_model, safe_mode=True)
-        except (OSError, ValueError) as e:
-            console.print(f"[bold red]error:[/] cannot load {args.keras_model}: {e}", highlight=False)
-            return EXIT_ERROR
+        except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as e:
+            raise CliError(f"cannot load {args.keras_model} as a Keras model: {_first_line(e)}") from None
     conversion = None
     if keras_model is None or args.bisect:
-        conversion = _convert(console, args, args.model)
-        if isinstance(conversion, int):
-            return conversion
+        conversion = _convert(console, args, proto)
     try:
-        result = _verify(console, args, args.model, keras_model, conversion=conversion)
-    except ConversionError as e:
-        console.print(f"[bold red]error:[/] {e}", highlight=False)
-        return EXIT_ERROR
+        result = _verify(console, args, proto, keras_model, conversion=conversion, inputs=inputs)
+    except (ValueError, TypeError) as e:
+        if keras_model is None:
+            raise
+        raise CliError(f"{args.keras_model} does not run on {args.model}'s inputs (a model converted from another "
+                       f"ONNX file, or --channels-last-io missing?): {_first_line(e)}") from None
     _print_verify(console, result)
     if args.json:
-        _write_json(args.json, {"model": str(args.model), "verify": result.to_dict()})
+        from .cli_outputs import commit_all, stage_text
+
+        commit_all([("json", stage_text(args.json, _json_text({"model": str(args.model),
+                                                                 "verify": result.to_dict()})))])
+    if not result.ok:
+        console.print(f"outputs differ from onnxruntime (exit {EXIT_MISMATCH})"
+                      + ("" if args.bisect else f"; `konnx verify {args.model} --bisect` names the first "
+                         "diverging node"), highlight=False, soft_wrap=True)
     return EXIT_OK if result.ok else EXIT_MISMATCH
 
 
@@ -189,26 +212,42 @@ def cmd_ops(args) -> int:
 
 
 def _common(p) -> None:
-    from .verify import DEFAULT_ATOL, DEFAULT_RTOL
+    from .tolerances import DEFAULT_ATOL, DEFAULT_RTOL
 
     p.add_argument("--rtol", type=float, default=DEFAULT_RTOL,
                    help="relative tolerance, scaled by max(1, max|reference|) (default %(default)g)")
     p.add_argument("--atol", type=float, default=DEFAULT_ATOL, help="absolute tolerance (default %(default)g)")
-    p.add_argument("--json", metavar="FILE", help="write the whole result as JSON")
+    p.add_argument("--json", metavar="FILE.json", help="write the whole result as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help="let TensorFlow/Keras log and warn; show tracebacks of internal errors")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a hint for the most common slip (the output given without -o)."""
+
+    def error(self, message):
+        if "unrecognized arguments" in message and ".keras" in message:
+            message += " (write the output as -o FILE.keras)"
+        super().error(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="konnx", description="Convert ONNX models to Keras 3, exactly.")
+    p = _Parser(prog="konnx", description="Convert ONNX models to Keras 3, exactly.", epilog=EXIT_CODES_HELP,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="store_true", help="print the version and exit")
-    sub = p.add_subparsers(dest="command")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="let TensorFlow/Keras log and warn; show tracebacks of internal errors")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
-    c = sub.add_parser("convert", help="convert an ONNX model to a .keras file")
+    c = sub.add_parser("convert", help="convert an ONNX model to a .keras file", epilog=EXIT_CODES_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("model", help="path to the .onnx file")
     c.add_argument("-o", "--output", help="output .keras path (default: next to the model, "
                    "unless only --saved-model/--tflite are asked for)")
     c.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,...",
-                   help="fix an input's shape (repeatable; ? keeps a dim dynamic)")
+                   help="fix an input's shape, NAME=1,3,224,224 or NAME:1,3,224,224 (repeatable; ? keeps a dim "
+                        "dynamic)")
     c.add_argument("--channels-last-io", action="store_true",
                    help="NHWC inputs/outputs instead of ONNX's NCHW (best for deployment)")
     c.add_argument("--report", metavar="FILE", help="write the padding/layout decisions (.md or .json)")
@@ -220,13 +259,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_arguments(c)  # --saved-model, --tflite, --fp16, --fold-bn
     c.set_defaults(func=cmd_convert)
 
-    v = sub.add_parser("verify", help="compare a conversion with onnxruntime (exit 3 if they differ)")
+    v = sub.add_parser("verify", help="compare a conversion with onnxruntime (exit 3 if they differ)",
+                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     v.add_argument("model", help="path to the .onnx file")
     v.add_argument("keras_model", nargs="?", help="a .keras file to check (default: convert now)")
     v.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,...",
-                   help="fix an input's shape (repeatable; ? keeps a dim dynamic)")
+                   help="fix an input's shape, NAME=1,3,224,224 or NAME:1,3,224,224 (repeatable; ? keeps a dim "
+                        "dynamic)")
     v.add_argument("--channels-last-io", action="store_true", help="the Keras model has NHWC inputs/outputs")
-    v.add_argument("--inputs", metavar="NPZ", help="inputs as an .npz file keyed by input name")
+    v.add_argument("--inputs", metavar="NPZ", help="inputs as an .npz file keyed by input name (ONNX layout)")
     v.add_argument("--bisect", action="store_true", help="name the first node whose output diverges")
     _common(v)
     v.set_defaults(func=cmd_verify)
@@ -240,19 +281,66 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _report_error(e: Exception, args, code: int) -> int:
+    from .errors import UnsupportedOpError
+
+    out = sys.stderr
+    if isinstance(e, UnsupportedOpError):
+        print(f"error: cannot convert {getattr(args, 'model', 'the model')}: {len(e.nodes)} unsupported node(s) "
+              "(nothing written)", file=out)
+        for n in e.nodes:
+            print(f"  - {n}", file=out)
+    else:
+        print(f"error: {e}", file=out)
+    return code
+
+
+def _run(args) -> int:
+    """Run a subcommand; every outcome becomes an exit code and at most a few lines on stderr."""
+    from .errors import ConversionError, UnsupportedOpError
+
+    try:
+        return args.func(args)
+    except CliError as e:
+        return _report_error(e, args, e.code)
+    except UnsupportedOpError as e:
+        return _report_error(e, args, EXIT_UNSUPPORTED)
+    except ConversionError as e:
+        return _report_error(e, args, EXIT_ERROR)
+    except KeyboardInterrupt:
+        print("interrupted (nothing written)", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - anything else is a bug in konnx: say so in one line
+        if getattr(args, "verbose", False):
+            import traceback
+
+            traceback.print_exc()
+        print(f"internal error: {type(e).__name__}: {_first_line(e)} - this is a bug "
+              "in konnx; please report it with the command and the model"
+              + ("" if getattr(args, "verbose", False) else " (--verbose shows the traceback)"), file=sys.stderr)
+        return EXIT_INTERNAL
+
+
 def main(argv=None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # usage errors: exit 2
     if args.version:
         from . import __version__
 
         print(__version__)
         return EXIT_OK
     if not getattr(args, "func", None):
-        parser.print_help()
-        return EXIT_ERROR
-    return args.func(args)
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    verbose = getattr(args, "verbose", False)
+    quiet_environment(verbose)
+    if verbose:
+        return _run(args)
+    import warnings
+
+    with warnings.catch_warnings(), konnx_output_only(True):
+        warnings.simplefilter("ignore")  # Keras/TensorFlow warnings; konnx reports through its console
+        return _run(args)
 
 
 if __name__ == "__main__":

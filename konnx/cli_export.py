@@ -30,12 +30,8 @@ def keras_target(args) -> Optional[Path]:
 
 
 def check_arguments(args) -> Optional[str]:
-    """What is wrong with the requested outputs (None when nothing), before converting anything."""
-    out = keras_target(args)
-    if out is not None and out.suffix != ".keras":
-        return f"output must end in .keras, got {out}"
-    if args.tflite and Path(args.tflite).suffix != ".tflite":
-        return f"--tflite must end in .tflite, got {args.tflite}"
+    """What is wrong with the combination of options (None when nothing), before converting anything;
+    each output path is checked by `targets` (konnx.cli_outputs)."""
     if args.fp16 and not args.tflite:
         return "--fp16 applies to the TFLite output: add --tflite FILE"
     if args.saved_model and Path(args.saved_model).exists() and not Path(args.saved_model).is_dir():
@@ -56,10 +52,25 @@ def _print_check(console, title: str, result) -> None:
     console.print(table)
 
 
-def write_outputs(console, args, result, payload: dict) -> int:
-    """Build, check and write every requested output; returns the exit code."""
-    from .cli import EXIT_ERROR, EXIT_MISMATCH, EXIT_OK, _parse_shapes
-    from .errors import ConversionError
+def targets(args) -> list:
+    """Every file or folder this call may write, for the checks made before any conversion."""
+    from .cli_outputs import Target
+
+    out = []
+    keras_out = keras_target(args)
+    if keras_out is not None:
+        out.append(Target("-o" if args.output else "output (default)", keras_out, (".keras",)))
+    if args.saved_model:
+        out.append(Target("--saved-model", Path(args.saved_model), directory=True))
+    if args.tflite:
+        out.append(Target("--tflite", Path(args.tflite), (".tflite",)))
+    return out
+
+
+def stage_outputs(console, args, result, payload: dict) -> list:
+    """Build and check every requested model output, staged under temporary names: a list of
+    (payload key, konnx.export.Staged). Nothing is in place until the caller commits them all."""
+    from .cli_common import EXIT_MISMATCH, CliError, native_stderr_silenced, parse_shapes
     from .export import FP16_RTOL, check_tflite, stage_keras, stage_saved_model, stage_tflite, tflite_model
 
     model = result.model
@@ -76,37 +87,38 @@ def write_outputs(console, args, result, payload: dict) -> int:
                 data = tflite_model(model, fp16=args.fp16)
             if not args.no_verify:
                 rtol = max(args.rtol, FP16_RTOL) if args.fp16 else args.rtol
-                with console.status("checking the .tflite in the LiteRT interpreter against onnxruntime"):
-                    check = check_tflite(data, args.model, model, input_shapes=_parse_shapes(args.input_shape),
+                with console.status("checking the .tflite in the LiteRT interpreter against onnxruntime"), \
+                        native_stderr_silenced(not getattr(args, "verbose", False)):
+                    check = check_tflite(data, args.model, model, input_shapes=parse_shapes(args.input_shape),
                                          channels_last_io=args.channels_last_io, rtol=rtol, atol=args.atol)
                 _print_check(console, "TFLite (LiteRT interpreter) vs onnxruntime"
                              + (" [float16 weights]" if args.fp16 else ""), check)
                 payload["tflite_verify"] = check.to_dict()
                 if not check.ok and not args.force:
-                    console.print("[bold red]the .tflite model differs from onnxruntime: nothing written[/] "
-                                  "(--force writes anyway)")
-                    for _, s in staged:
-                        s.discard()
-                    return EXIT_MISMATCH
+                    raise CliError("the .tflite model differs from onnxruntime: nothing written "
+                                   "(--force writes anyway)", EXIT_MISMATCH)
             staged.append(("tflite", stage_tflite(model, args.tflite, content=data)))
-    except ConversionError as e:
-        for _, s in staged:
-            s.discard()
-        console.print(f"[bold red]error:[/] {e} (nothing written)", highlight=False)
-        return EXIT_ERROR
     except BaseException:
         for _, s in staged:
             s.discard()
         raise
     for key, s in staged:
-        path = s.commit()
-        payload[key] = str(path)
+        payload[key] = str(s.path)
+    return staged
+
+
+def print_written(console, args, model, staged) -> None:
+    """One line per output written."""
+    for key, s in staged:
+        path = s.path
         if key == "output":
             console.print(f"[green]wrote[/] {path} ({len(model.layers)} layers, "
-                          f"{model.count_params():,} parameters)")
+                          f"{model.count_params():,} parameters)", highlight=False, soft_wrap=True)
         elif key == "tflite":
             console.print(f"[green]wrote[/] {path} ({path.stat().st_size:,} bytes"
-                          + (", float16 weights" if args.fp16 else "") + ")")
+                          + (", float16 weights" if args.fp16 else "") + ")", highlight=False, soft_wrap=True)
+        elif key == "saved_model":
+            console.print(f"[green]wrote[/] {path}/ (SavedModel, signature 'serving_default')", highlight=False,
+                          soft_wrap=True)
         else:
-            console.print(f"[green]wrote[/] {path}/ (SavedModel, signature 'serving_default')")
-    return EXIT_OK
+            console.print(f"[green]wrote[/] {path}", highlight=False, soft_wrap=True)

@@ -109,12 +109,38 @@ def render_text(ex, console) -> None:
                   markup=False)
 
 
+def _check_pictures(args) -> None:
+    """--png/--svg paths are checked before anything is drawn (CliError: one line, exit 1)."""
+    from pathlib import Path
+
+    from .cli_common import CliError
+    from .cli_outputs import Target, check_targets
+
+    check_targets([Target(f"--{fmt}", Path(path), (f".{fmt}",)) for path, fmt in ((args.png, "png"), (args.svg, "svg"))
+                   if path])
+    if args.png:
+        import importlib.util
+
+        from .cli_common import PLOT_EXTRA
+
+        if importlib.util.find_spec("matplotlib") is None:
+            raise CliError(f"--png needs matplotlib, which is not installed: {PLOT_EXTRA} (--svg needs nothing)")
+
+
 def cmd_padding(args) -> int:
     from rich.console import Console
 
+    from rich.markup import escape
+
+    from .cli_common import PLOT_EXTRA, CliError
+
     err = Console(stderr=True)
     try:
+        _check_pictures(args)
         ex = explanation_from_args(args)
+    except CliError as e:
+        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        return EXIT_ERROR
     except ValueError as e:
         err.print(f"[bold red]error:[/] {e}", highlight=False)
         return EXIT_ERROR
@@ -128,6 +154,12 @@ def cmd_padding(args) -> int:
 
             try:
                 draw(ex, path, fmt=fmt)
+            except ModuleNotFoundError as e:
+                if (e.name or "").split(".")[0] != "matplotlib":
+                    raise
+                err.print(f"[bold red]error:[/] --{fmt} needs matplotlib, which is not installed: "
+                          f"{escape(PLOT_EXTRA)}", highlight=False, soft_wrap=True)
+                return EXIT_ERROR
             except OSError as e:
                 err.print(f"[bold red]error:[/] cannot write {path}: {e}", highlight=False)
                 return EXIT_ERROR

@@ -77,9 +77,11 @@ class Context:
         if v is None:
             return None
         if not isinstance(v, Const):
+            origin = getattr(getattr(getattr(v, "kt", None), "_keras_history", None), "operation", None)
+            source = "a graph input" if isinstance(origin, keras.layers.InputLayer) else "computed by the graph"
             raise self.error(
                 f"input {i} ('{self.node.inputs[i]}'{', ' + what if what else ''}) must be a constant "
-                "known at conversion time, but it is computed by the graph"
+                f"known at conversion time, but it is {source}"
             )
         if not allow_dims and has_dims(v.value):
             raise self.error(

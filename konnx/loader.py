@@ -123,6 +123,7 @@ def unsupported_nodes(model: onnx.ModelProto, opset: int, weights=()) -> list[Un
     Nodes whose inputs are all constants are folded, so they need no converter."""
     g = model.graph
     known = {i.name for i in g.initializer} | set(weights) | {""}
+    domain_opset = {imp.domain: imp.version for imp in model.opset_import}  # a custom op's own opset
     out = []
     for idx, proto in enumerate(g.node):
         node = Node(proto, opset, idx)
@@ -132,7 +133,8 @@ def unsupported_nodes(model: onnx.ModelProto, opset: int, weights=()) -> list[Un
             if not (foldable and node.domain == ""):
                 reason = ("no converter for this op" if node.domain == ""
                           else f"custom domain '{node.domain}' is not supported")
-                out.append(UnsupportedNode(node.op_type, node.name, opset, reason, node.domain))
+                out.append(UnsupportedNode(node.op_type, node.name, domain_opset.get(node.domain, opset), reason,
+                                           node.domain))
         elif spec.check is not None and not foldable:
             reason = spec.check(node)
             if reason:

@@ -373,6 +373,7 @@ def _cli(*args, cwd=None):
 
 def test_cli_writes_every_output_in_one_call(nets, tmp_path):
     out = tmp_path / "out"
+    out.mkdir()  # the CLI refuses output folders that do not exist
     r = _cli("convert", nets["mobilenet"], "-o", out / "m.keras", "--saved-model", out / "sm",
              "--tflite", out / "m.tflite", "--fp16", "--channels-last-io", "--fold-bn", "--json", out / "r.json")
     assert r.returncode == 0, r.stderr[-3000:]
