@@ -14,7 +14,7 @@ import types
 from ._keras_hook import register_layers_when_keras_loads
 from .errors import ConversionError, InvalidModelError, NodeConversionError, UnsupportedOpError
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = ["convert", "convert_detailed", "verify", "ConversionError", "InvalidModelError",
            "NodeConversionError", "UnsupportedOpError", "__version__"]

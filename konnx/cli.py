@@ -325,7 +325,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # usage errors: exit 2
     if args.version:
-        from . import __version__
+        from ._version import __version__
 
         print(__version__)
         return EXIT_OK
