@@ -195,3 +195,63 @@ def test_depthwise_with_unequal_strides_is_a_grouped_conv(strides):
     depthwise = [layer for layer in result.model.layers if isinstance(layer, keras.layers.DepthwiseConv2D)]
     assert all(layer.strides[0] == layer.strides[1] for layer in depthwise)
     assert bool(depthwise) == (strides[0] == strides[1])
+
+
+# ------------------------------------- the probe's numpy reference is onnxruntime's function
+
+def _probe_module():
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "onednn_probe.py")
+    spec = importlib.util.spec_from_file_location("onednn_probe", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@st.composite
+def _probe_geometry(draw):
+    nsp = draw(st.integers(1, 3))
+    axes = []
+    for _ in range(nsp):
+        size, kernel, stride = draw(st.integers(1, 7)), draw(st.integers(1, 4)), draw(st.integers(1, 3))
+        axes.append((size, kernel, stride, 1 if stride > 1 else draw(st.integers(1, 2))))
+    return axes, draw(st.sampled_from(["same", "valid"]))
+
+
+@settings(SETTINGS, max_examples=30)
+@given(_probe_geometry())
+def test_probe_reference_matches_onnxruntime(geom):
+    """tools/onednn_probe.py judges TensorFlow by its numpy reference: Conv (dense and depthwise),
+    MaxPool and AveragePool (padding not counted, as in Keras 'same') must equal onnxruntime's."""
+    probe = _probe_module()
+    axes, padding = geom
+    sizes, kernel, strides, dils = ([a[i] for a in axes] for i in range(4))
+    pads = [probe.same_pads(*a) if padding == "same" else (0, 0) for a in axes]
+    if any(n + sum(p) < (k - 1) * d + 1 for (n, k, _, d), p in zip(axes, pads)):
+        return
+    nsp, rng = len(axes), np.random.default_rng(0)
+    x = rng.standard_normal((2, *sizes, 2)).astype(np.float32)
+    w = rng.standard_normal((*kernel, 2, 3)).astype(np.float32)
+    flat = [p[0] for p in pads] + [p[1] for p in pads]
+    geo = dict(kernel_shape=kernel, strides=strides, pads=flat)
+    x_onnx = np.moveaxis(x, -1, 1)
+    dw = w[..., :1]  # depthwise: k..., C = 2, multiplier 1
+    cases = [("Conv", dict(dilations=dils), np.moveaxis(w, (-1, -2), (0, 1)), probe.ref_conv(x, w, strides, dils, pads)),
+             ("Conv", dict(dilations=dils, group=2), np.moveaxis(dw, (-2, -1), (0, 1)),  # ONNX 2, 1, k...
+              probe.ref_depthwise(x, dw, strides, dils, pads))]
+    if all(d == 1 for d in dils) and all(max(p) < k for p, k in zip(pads, kernel)):  # onnxruntime's limits
+        cases += [("MaxPool", {}, None, probe.ref_pool(x, kernel, strides, pads, "max")),
+                  ("AveragePool", dict(count_include_pad=0), None, probe.ref_pool(x, kernel, strides, pads, "avg"))]
+    for op, attrs, weight, want in cases:
+        inits = [("w", np.ascontiguousarray(weight))] if weight is not None else []
+        spelled = dict(geo)
+        if padding == "same" and all(d == 1 for d in dils) and all(k >= s for k, s in zip(kernel, strides)):
+            del spelled["pads"]  # onnxruntime's own SAME_UPPER checks the probe's same_pads too
+            spelled["auto_pad"] = "SAME_UPPER"
+        node = helper.make_node(op, ["x"] + [n for n, _ in inits], ["y"], **spelled, **attrs)
+        model = make_model([node], [("x", np.float32, list(x_onnx.shape))], [("y", np.float32, None)], inits)
+        ref = np.moveaxis(run_ort(model, {"x": x_onnx})[0], 1, -1)
+        assert ref.shape == want.shape, (op, ref.shape, want.shape)
+        np.testing.assert_allclose(want, ref, rtol=0, atol=tolerance(ref), err_msg=f"{op} {axes} {padding}")
