@@ -338,16 +338,39 @@ class PaddingExplanation:
         return tuple(a.explicit_out for a in self.axes)
 
     def advice(self) -> list[str]:
-        return [a.advice(i, len(self.axes), self.same_matches) for i, a in enumerate(self.axes)]
+        return [a.advice(i, len(self.axes), self.same_matches) for i, a in enumerate(self.axes)] + self.tf_caveats()
+
+    def _geometry(self):
+        return ([a.size for a in self.axes], [a.kernel for a in self.axes], [a.stride for a in self.axes],
+                [a.dilation for a in self.axes], [a.explicit_pads for a in self.axes])
+
+    def tf_caveats(self) -> list[str]:
+        """Where konnx departs from the plain layers because TensorFlow gets them wrong."""
+        sizes, kernels, strides, dils, pads = self._geometry()
+        out = []
+        single = single_window_strided_axes(sizes, kernels, strides, dils, pads)
+        if single:
+            out.append(f"Axes {single} have one output window with a stride > 1, which TensorFlow's oneDNN "
+                       "convolution gets wrong for one input channel: konnx convolves them with stride 1 on "
+                       "the input cropped to the window (docs/onednn.md).")
+        if self.same_matches and eigen_unsafe_same(sizes, kernels, strides, dils):
+            out.append("'same' would match, but a kernel shorter than the stride makes TensorFlow's 3D kernels "
+                       "without oneDNN shift the windows: konnx pads explicitly (docs/onednn.md).")
+        return out
 
     def keras_layers(self) -> list[str]:
         """The Keras layers that reproduce the explicit pads exactly (konnx's choice)."""
         n = len(self.axes)
-        pads = [a.explicit_pads for a in self.axes]
+        sizes, kernels, strides, dils, pads = self._geometry()
+        new_strides, new_pads, moved = single_window_geometry(sizes, kernels, strides, dils, pads)
+        if moved:  # konnx's stride-1 form of single strided windows (tf_caveats)
+            layers = explain(sizes, kernels, new_strides, dils, new_pads).keras_layers()
+            arg = tuple(new_strides) if n > 1 else new_strides[0]
+            return layers[:-1] + [layers[-1].replace("(..., ", f"(..., strides={arg}, ")]
         conv = f"Conv{n}D" if n <= 3 else "a convolution"
         if all(p == (0, 0) for p in pads):
             return [f"{conv}(..., padding='valid')"]
-        if self.same_matches:
+        if self.same_matches and not eigen_unsafe_same(sizes, kernels, strides, dils):
             return [f"{conv}(..., padding='same')"]
         layers = []
 
