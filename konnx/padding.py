@@ -79,6 +79,60 @@ def conv_out_size(size: int, kernel: int, stride: int, dilation: int, pads: tupl
     return out
 
 
+# ---------------------------------------------------------- geometries TensorFlow gets wrong
+# Measured with tools/onednn_probe.py (TensorFlow 2.21, AVX-512 CPU); docs/onednn.md has the
+# tables. konnx never emits a layer in these geometries: it rewrites them into exact equivalents.
+
+def single_window_strided_axes(sizes, kernel, strides, dilations, pads) -> list[int]:
+    """Axes with exactly one output window and a stride > 1 (static sizes only).
+
+    TensorFlow's oneDNN dense convolution (on by default in the `tensorflow` wheel on x86)
+    returns garbage for some of these: Conv2D/Conv3D with one input channel whose last spatial
+    axis has a single strided window while another axis slides with stride 1, 'same' and
+    'valid' alike, for batch sizes that differ between eager and graph mode. One window makes
+    the stride irrelevant, so konnx flags every such axis and uses stride 1 there with the input
+    cropped to the window (single_window_geometry): exact on every build."""
+    return [i for i, p in enumerate(pads) if sizes[i] is not None and strides[i] > 1 and p is not None
+            and conv_out_size(sizes[i], kernel[i], strides[i], dilations[i], p) == 1]
+
+
+def single_window_geometry(sizes, kernel, strides, dilations, pads):
+    """(strides, pads, axes): on each single_window_strided_axes axis, stride 1 and pads that
+    keep exactly the one window (the end pad turns negative, a crop, where the input is longer)."""
+    axes = single_window_strided_axes(sizes, kernel, strides, dilations, pads)
+    strides, pads = list(strides), [tuple(p) for p in pads]
+    for i in axes:
+        before = pads[i][0]
+        strides[i] = 1
+        pads[i] = (before, effective_kernel(kernel[i], dilations[i]) - sizes[i] - before)
+    return strides, pads, axes
+
+
+def unclamped_same_total(size: int, kernel: int, stride: int = 1, dilation: int = 1) -> int:
+    """TF's SAME total before clamping at zero; negative where the kernel is shorter than the
+    stride and the last window ends before the input does."""
+    return (math.ceil(size / stride) - 1) * stride + effective_kernel(kernel, dilation) - size
+
+
+def eigen_unsafe_same(sizes, kernel, strides, dilations) -> list[int]:
+    """Axes of a 3D window where Keras 'same' is not portable: TF's unclamped SAME total is
+    negative. Without oneDNN (TF_ENABLE_ONEDNN_OPTS=0, tensorflow-cpu, non-x86), TensorFlow's 3D
+    convolution and pooling kernels start those windows -total//2 positions late instead of at
+    the edge (measured wrong for every total <= -2); oneDNN and the 1D/2D kernels clamp it.
+    konnx uses explicit padding then 'valid' there instead of 'same'."""
+    if len(kernel) != 3:
+        return []
+    return [i for i in range(3) if sizes[i] is not None and strides[i] > 1
+            and unclamped_same_total(sizes[i], kernel[i], strides[i], dilations[i]) < 0]
+
+
+def depthwise_strides_portable(strides) -> bool:
+    """DepthwiseConv2D runs on every TensorFlow build only with equal strides: without oneDNN,
+    TensorFlow refuses unequal ones ("only supports equal length strides in the row and column
+    dimensions"). konnx builds a grouped convolution instead."""
+    return len(strides) != 2 or strides[0] == strides[1]
+
+
 @dataclass
 class AxisDecision:
     pads: tuple[int, int]
@@ -94,16 +148,50 @@ class PaddingDecision:
     """How konnx realises the padding of one spatial node."""
 
     mode: str  # "same" | "valid" | "explicit"
-    pads: list  # per-axis (before, after)
+    pads: list  # per-axis (before, after); a negative pad crops
     reason: str
     axes: list = field(default_factory=list)
+    strides: Optional[list] = None  # the strides to build with (single_window_geometry)
+    caveat: str = ""  # why a geometry TensorFlow gets wrong was avoided (also in `reason`)
+
+    @property
+    def grow_crop(self) -> tuple[list, list]:
+        """(zero padding, cropping) per axis that realise `pads`."""
+        return ([(max(b, 0), max(a, 0)) for b, a in self.pads], [(max(-b, 0), max(-a, 0)) for b, a in self.pads])
 
 
-def decide(sizes, kernel, strides, dilations, pads, *, op: str = "Conv", same_ok: bool = True) -> PaddingDecision:
+def decide(sizes, kernel, strides, dilations, pads, *, op: str = "Conv", same_ok: bool = True,
+           single_window: bool = False) -> PaddingDecision:
     """Choose 'valid', 'same' or explicit padding for explicit per-axis pads.
 
     'same' is chosen only where, on every axis, TF's SAME pads equal the explicit ones (for
-    stride > 1 this needs the static input size)."""
+    stride > 1 this needs the static input size) and no 3D axis is eigen_unsafe_same.
+    single_window=True (dense convolutions): single_window_geometry first; the decision's
+    `strides` are then the ones to build with."""
+    caveats = []
+    strides, pads, moved = single_window_geometry(sizes, kernel, strides, dilations, pads) if single_window \
+        else (list(strides), pads, [])
+    if moved:
+        caveats.append(f"axes {moved} have one output window: stride 1 and the input cropped to it "
+                       "(TensorFlow's oneDNN convolution gets strided single windows wrong)")
+    decision = _decide(sizes, kernel, strides, dilations, pads, op, same_ok)
+    unsafe = eigen_unsafe_same(sizes, kernel, strides, dilations) if decision.mode == "same" else []
+    if unsafe:
+        caveats.append(f"'same' would match, but on axes {unsafe} the kernel is shorter than the stride, "
+                       "where TensorFlow's 3D kernels without oneDNN shift the windows")
+        decision = PaddingDecision("explicit", decision.pads, "explicit padding then 'valid'", decision.axes)
+    decision.strides, decision.caveat = list(strides), "; ".join(caveats)
+    if decision.caveat:
+        decision.reason += f" ({decision.caveat})"
+    return decision
+
+
+def with_caveat(reason: str, decision: PaddingDecision) -> str:
+    """`reason` with the decision's caveat appended, once."""
+    return reason if not decision.caveat or decision.caveat in reason else f"{reason} ({decision.caveat})"
+
+
+def _decide(sizes, kernel, strides, dilations, pads, op, same_ok) -> PaddingDecision:
     axes = []
     for i, p in enumerate(pads):
         size = sizes[i]
@@ -250,16 +338,39 @@ class PaddingExplanation:
         return tuple(a.explicit_out for a in self.axes)
 
     def advice(self) -> list[str]:
-        return [a.advice(i, len(self.axes), self.same_matches) for i, a in enumerate(self.axes)]
+        return [a.advice(i, len(self.axes), self.same_matches) for i, a in enumerate(self.axes)] + self.tf_caveats()
+
+    def _geometry(self):
+        return ([a.size for a in self.axes], [a.kernel for a in self.axes], [a.stride for a in self.axes],
+                [a.dilation for a in self.axes], [a.explicit_pads for a in self.axes])
+
+    def tf_caveats(self) -> list[str]:
+        """Where konnx departs from the plain layers because TensorFlow gets them wrong."""
+        sizes, kernels, strides, dils, pads = self._geometry()
+        out = []
+        single = single_window_strided_axes(sizes, kernels, strides, dils, pads)
+        if single:
+            out.append(f"Axes {single} have one output window with a stride > 1, which TensorFlow's oneDNN "
+                       "convolution gets wrong for one input channel: konnx convolves them with stride 1 on "
+                       "the input cropped to the window (docs/onednn.md).")
+        if self.same_matches and eigen_unsafe_same(sizes, kernels, strides, dils):
+            out.append("'same' would match, but a kernel shorter than the stride makes TensorFlow's 3D kernels "
+                       "without oneDNN shift the windows: konnx pads explicitly (docs/onednn.md).")
+        return out
 
     def keras_layers(self) -> list[str]:
         """The Keras layers that reproduce the explicit pads exactly (konnx's choice)."""
         n = len(self.axes)
-        pads = [a.explicit_pads for a in self.axes]
+        sizes, kernels, strides, dils, pads = self._geometry()
+        new_strides, new_pads, moved = single_window_geometry(sizes, kernels, strides, dils, pads)
+        if moved:  # konnx's stride-1 form of single strided windows (tf_caveats)
+            layers = explain(sizes, kernels, new_strides, dils, new_pads).keras_layers()
+            arg = tuple(new_strides) if n > 1 else new_strides[0]
+            return layers[:-1] + [layers[-1].replace("(..., ", f"(..., strides={arg}, ")]
         conv = f"Conv{n}D" if n <= 3 else "a convolution"
         if all(p == (0, 0) for p in pads):
             return [f"{conv}(..., padding='valid')"]
-        if self.same_matches:
+        if self.same_matches and not eigen_unsafe_same(sizes, kernels, strides, dils):
             return [f"{conv}(..., padding='same')"]
         layers = []
 

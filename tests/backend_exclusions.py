@@ -101,12 +101,6 @@ EXCLUDED: dict[str, list[str]] = {
     "DFT inverse: expected values are FFT round-off (1.9e-7) where the exact value is 0": [
         "test_dft_inverse", "test_dft_inverse_opset19",
     ],
-    # Uniform weights make all 1000 logits equal in exact arithmetic (~9.5e9); float32
-    # convolution sums round them 1 ulp (1024) apart, and Softmax turns that into 0 vs 0.001.
-    # The reference evaluator sums every channel in the same order; TensorFlow's conv does not.
-    "light SqueezeNet: ill-conditioned (equal logits of 9.5e9, Softmax amplifies 1-ulp conv rounding)": [
-        "test_squeezenet",
-    ],
 }
 
 # the regression floor the test suite holds: node cases that pass (raise it when it improves)

@@ -14,13 +14,13 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from onnx import helper
 
 import konnx
 from konnx import cli_padding
-from konnx.padding import effective_kernel, explain
+from konnx.padding import effective_kernel, explain, single_window_geometry, single_window_strided_axes
 from tests.util import make_model, rand, run_keras, run_ort, tolerance
 
 PROPERTY = settings(max_examples=100, derandomize=True, deadline=None, database=None,
@@ -225,7 +225,27 @@ def _observed_pads(resp, taps, geoms):
     return pads
 
 
+def _valid_probe(geoms) -> bool:
+    """Whether a one-hot probe of Keras Conv2D(padding='same') measures the 'same' semantics.
+
+    The probe is a batch of one-channel images, and TensorFlow's oneDNN convolution (the
+    default `tensorflow` wheel on x86) returns garbage for one-channel batches whose width has a
+    single strided window (docs/onednn.md; e.g. 2x1 input, 1x2 kernel, strides (1, 2)). That is
+    a kernel defect, not what 'same' means: the formula, TensorFlow without oneDNN and
+    onnxruntime agree there. konnx never emits such a layer (it rewrites single strided windows
+    to stride 1: padding.single_window_strided_axes), and tests/test_onednn.py checks its
+    conversions in those geometries against onnxruntime. So the property is probed on every
+    other geometry, on whatever TensorFlow build runs the tests. Conv1D is never affected
+    (0 wrong in 1185 probed geometries), so 1D probes are all kept."""
+    if len(geoms) == 1:
+        return True
+    sizes, kernel, strides, dils = ([g[i] for g in geoms] for i in range(4))
+    pads = [explain(*g).axes[0].same_pads for g in geoms]
+    return not single_window_strided_axes(sizes, kernel, strides, dils, pads)
+
+
 def _check_against_keras(geoms):
+    assume(_valid_probe(geoms))
     resp, taps = _probe_same(geoms)
     ex = explain(*[[g[i] for g in geoms] for i in range(4)])
     assert ex.same_out == resp.shape[len(geoms):], (geoms, resp.shape)
@@ -294,7 +314,11 @@ def _check_conversion(axes):
     for out, r, g in zip(m.graph.output, ref, got):
         d = by_name[out.name]
         SEEN["nodes"] += 1
-        expect_same = ex.same_matches and any(any(p) for p in pads)
+        node_ex, node_pads = ex, pads
+        if out.name == "conv":  # a single strided window is convolved with stride 1 (test_onednn.py)
+            node_strides, node_pads, _ = single_window_geometry(sizes, kernel, strides, dils, pads)
+            node_ex = explain(sizes, kernel, node_strides, dils, pads=node_pads)
+        expect_same = node_ex.same_matches and any(any(p) for p in node_pads)
         assert (d["decision"] == "same") == expect_same, (out.name, axes, d)
         SEEN["same"] += d["decision"] == "same"
         assert r.shape == g.shape, (out.name, axes, d["decision"])

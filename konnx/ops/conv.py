@@ -48,11 +48,14 @@ def conv(ctx, node):
     pads = P.node_pads(node.attrs, sizes, kernel, strides, dilations)
     if any(p is None for p in pads):
         raise ctx.error("auto_pad SAME with stride > 1 needs static spatial sizes; pass input_shapes")
-    decision = P.decide(sizes, kernel, strides, dilations, pads, op="Conv")
+    decision = P.decide(sizes, kernel, strides, dilations, pads, op="Conv", single_window=True)
+    onnx_strides, strides = strides, decision.strides  # single strided windows: stride 1 + crop
     cl = L.channels_last(x.rank)
     kt = ctx.keras(x, cl)
     if decision.mode == "explicit":
-        kt = zero_pad(ctx, kt, decision.pads, nsp)
+        grow, cut = decision.grow_crop
+        kt = zero_pad(ctx, kt, grow, nsp) if any(map(any, grow)) else kt
+        kt = crop(ctx, kt, cut, nsp) if any(map(any, cut)) else kt
     padding = "same" if decision.mode == "same" else "valid"
 
     # Keras refuses strides > 1 together with dilation > 1: convolve densely, then subsample.
@@ -69,7 +72,7 @@ def conv(ctx, node):
     common = dict(kernel_size=tuple(kernel), strides=tuple(strides), padding=padding,
                   dilation_rate=tuple(dilations), use_bias=use_bias, name=ctx.name(),
                   kernel_initializer="zeros", bias_initializer="zeros")
-    if group > 1 and group == c_in and c_in_g == 1 and nsp in _DEPTHWISE:
+    if group > 1 and group == c_in and c_in_g == 1 and nsp in _DEPTHWISE and P.depthwise_strides_portable(strides):
         mult = c_out // c_in
         common.pop("kernel_initializer")
         layer = _DEPTHWISE[nsp](depth_multiplier=mult, depthwise_initializer="zeros", **common)
@@ -87,7 +90,7 @@ def conv(ctx, node):
     if subsample is not None:
         slices = [[None, None, None]] + [[None, None, s] for s in subsample] + [[None, None, None]]
         y = ctx.op("slice", [y], suffix="subsample", slices=slices)
-    ctx.record(kind="conv", conv_kind=kind, pads=decision.pads, strides=strides if subsample is None else subsample,
+    ctx.record(kind="conv", conv_kind=kind, pads=decision.pads, strides=onnx_strides,
                kernel=kernel, dilations=dilations, input_size=sizes, decision=decision.mode,
                reason=decision.reason + (" (dilated conv with stride: dense conv, then subsample)" if subsample else ""))
     return ctx.tensor(y, cl)

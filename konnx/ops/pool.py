@@ -100,7 +100,7 @@ def max_pool(ctx, node):
             reason += "; dilated windows are gathered explicitly"
     ctx.record(kind="maxpool", pads=pads, ceil_extension=ext, strides=strides, kernel=kernel,
                dilations=dilations, ceil_mode=bool(node.attr("ceil_mode", 0)),
-               input_size=sizes, decision=mode, reason=reason)
+               input_size=sizes, decision=mode, reason=P.with_caveat(reason, decision))
     return ctx.tensor(y, cl)
 
 
@@ -154,7 +154,7 @@ def average_pool(ctx, node):
                    counted=counted, out_sizes=_crop_sizes(outs, no_ext, dilations))
     ctx.record(kind="avgpool", pads=pads, ceil_extension=ext, strides=strides, kernel=kernel,
                dilations=dilations, ceil_mode=bool(node.attr("ceil_mode", 0)),
-               count_include_pad=include, input_size=sizes, decision=mode, reason=reason)
+               count_include_pad=include, input_size=sizes, decision=mode, reason=P.with_caveat(reason, decision))
     return ctx.tensor(y, cl)
 
 
