@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .errors import ConversionError, InvalidModelError, NodeConversionError, UnsupportedOpError
 from . import layers as _layers  # registers konnx's Keras layers for loading .keras files
+from . import tensor_map as _tensor_map  # registers KonnxModel (the model class carrying the tensor map)
 from .api import convert, convert_detailed
 from .verify import verify
 

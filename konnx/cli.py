@@ -69,9 +69,14 @@ def _convert(console, args, model_path):
 
 
 def _verify(console, args, model_path, keras_model=None, conversion=None):
-    from .verify import load_inputs, verify
+    from .verify import verify
 
-    inputs = load_inputs(args.inputs) if getattr(args, "inputs", None) else None
+    inputs = None
+    if getattr(args, "inputs", None):  # verify --inputs: .npz / folder of .npy, one or several samples
+        from . import loader
+        from .samples import load_samples
+
+        inputs = load_samples(args.inputs, loader.load(model_path))
     with console.status("verifying against onnxruntime"):
         return verify(model_path, keras_model, inputs, rtol=args.rtol, atol=args.atol,
                       input_shapes=_parse_shapes(args.input_shape), channels_last_io=args.channels_last_io,
@@ -89,18 +94,10 @@ def _print_verify(console, result) -> None:
         table.add_row(o.name, "x".join(map(str, o.shape)), f"{o.max_abs:.3g}", f"{o.max_rel:.3g}",
                       f"{o.mismatch:.2%}", f"{o.tolerance:.3g}", status)
     console.print(table)
-    if result.bisect is not None:
-        d = result.bisect
-        console.print(f"[bold red]first diverging node[/] (of {result.bisect_checked} checked): "
-                      f"[bold]{d.node}[/] ({d.op_type}) output '{d.output}'", highlight=False)
-        console.print(f"  max abs error {d.max_abs:.3g} > tolerance {d.tolerance:.3g}", highlight=False)
-        console.print(f"  input shapes: {d.input_shapes}", highlight=False, markup=False)
-        console.print(f"  attributes: {d.attributes}", highlight=False, markup=False)
-        if d.padding:
-            console.print(f"  padding decision: {d.padding.get('decision')}: {d.padding.get('reason')}",
-                          highlight=False, markup=False)
-    elif getattr(result, "bisect_checked", 0):
-        console.print(f"bisect: all {result.bisect_checked} intermediate tensors agree", highlight=False)
+    if getattr(result, "bisect_checked", 0):
+        from .cli_bisect import print_bisect
+
+        print_bisect(console, result)  # per-node table, first diverging node, its likely cause
 
 
 def _write_json(path, payload) -> None:
@@ -162,7 +159,7 @@ def cmd_verify(args) -> int:
             console.print(f"[bold red]error:[/] cannot load {args.keras_model}: {e}", highlight=False)
             return EXIT_ERROR
     conversion = None
-    if keras_model is None or args.bisect:
+    if keras_model is None:  # --bisect probes the given model itself (its tensor map), never a fresh conversion
         conversion = _convert(console, args, args.model)
         if isinstance(conversion, int):
             return conversion
@@ -174,6 +171,10 @@ def cmd_verify(args) -> int:
     _print_verify(console, result)
     if args.json:
         _write_json(args.json, {"model": str(args.model), "verify": result.to_dict()})
+    if args.csv:
+        from .cli_bisect import write_csv
+
+        write_csv(args.csv, result)
     return EXIT_OK if result.ok else EXIT_MISMATCH
 
 
@@ -226,8 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,...",
                    help="fix an input's shape (repeatable; ? keeps a dim dynamic)")
     v.add_argument("--channels-last-io", action="store_true", help="the Keras model has NHWC inputs/outputs")
-    v.add_argument("--inputs", metavar="NPZ", help="inputs as an .npz file keyed by input name")
-    v.add_argument("--bisect", action="store_true", help="name the first node whose output diverges")
+    v.add_argument("--inputs", metavar="PATH", action="append",
+                   help="real inputs: an .npz file keyed by input name or a folder of NAME.npy files; repeat "
+                        "for several samples (an array one rank above the input also holds several samples)")
+    v.add_argument("--bisect", action="store_true", help="compare every node of the given model with "
+                   "onnxruntime; name the first diverging node and its likely cause")
+    v.add_argument("--csv", metavar="FILE", help="with --bisect: write the per-node error table as CSV")
     _common(v)
     v.set_defaults(func=cmd_verify)
 

@@ -12,7 +12,6 @@ import onnx
 from . import layout as L
 from . import loader
 from .errors import ConversionError
-from .values import Tensor
 
 DEFAULT_RTOL = 1e-4
 DEFAULT_ATOL = 0.0
@@ -32,6 +31,7 @@ class OutputComparison:
 
 @dataclass
 class Divergence:
+    """The first diverging node (topological order) and what is known about why."""
     node: str
     op_type: str
     output: str
@@ -40,6 +40,10 @@ class Divergence:
     max_abs: float
     tolerance: float
     padding: Optional[dict] = None
+    module: Optional[str] = None
+    source: Optional[str] = None
+    origin: str = ""
+    causes: list = field(default_factory=list)
 
 
 @dataclass
@@ -49,6 +53,9 @@ class VerifyResult:
     bisect: Optional[Divergence] = None
     bisect_checked: int = 0
     input_shapes: dict = field(default_factory=dict)
+    nodes: list = field(default_factory=list)  # diagnose.NodeError per ONNX node output (bisect)
+    worst: list = field(default_factory=list)  # names of the worst diverging nodes
+    samples: list = field(default_factory=list)  # per sample: ok, outputs, first diverging node
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -184,66 +191,116 @@ def compare(name: str, ref: np.ndarray, got: np.ndarray, rtol: float, atol: floa
 
 
 # ----------------------------------------------------------------------------- verify
-def verify(onnx_model, keras_model=None, inputs: Optional[dict] = None, *, rtol: float = DEFAULT_RTOL,
+def verify(onnx_model, keras_model=None, inputs=None, *, rtol: float = DEFAULT_RTOL,
            atol: float = DEFAULT_ATOL, input_shapes: Optional[dict] = None, channels_last_io: bool = False,
            bisect: bool = False, seed: int = 0, conversion=None) -> VerifyResult:
     """Compare a Keras model (converted now if not given) with onnxruntime on the same inputs.
 
-    `inputs` maps input names to arrays (seeded random ones that fit the model if None).
+    `inputs` maps input names to arrays, or is a list of such dicts (several samples: the
+    result's outputs are the worst over the samples, `samples` has each one's figures); seeded
+    random inputs that fit the model if None.
     An output agrees when max|keras - onnxruntime| <= atol + rtol * max(1, max|onnxruntime|).
-    With bisect=True, every intermediate tensor is compared and the first diverging node named."""
+    With bisect=True, every intermediate tensor OF THIS KERAS MODEL (through the tensor map
+    konnx saved in it) is compared with onnxruntime's, per node, and the first diverging node
+    named with its likely cause."""
     from .api import convert_detailed
 
     proto = loader.load(onnx_model)
-    feeds = dict(inputs) if inputs is not None else make_inputs(proto, input_shapes, seed)
-    if keras_model is None or bisect:
+    samples = _samples(proto, inputs, input_shapes, seed)
+    if keras_model is None:
         if conversion is None:
             conversion = convert_detailed(proto, input_shapes=input_shapes, channels_last_io=channels_last_io)
-        if keras_model is None:
-            keras_model = conversion.model
-    ref = run_onnxruntime(proto, feeds)
-    got = run_keras(keras_model, proto, feeds, channels_last_io)
-    outs = [compare(o.name, ref[o.name], g, rtol, atol) for o, g in zip(proto.graph.output, got)]
-    result = VerifyResult(all(o.ok for o in outs), outs,
-                          input_shapes={k: list(v.shape) for k, v in feeds.items()})
+        keras_model = conversion.model
     if bisect:
-        result.bisect, result.bisect_checked = _bisect(proto, conversion, feeds, rtol, atol)
+        from .tensor_map import read
+
+        read(keras_model)  # no tensor map: say so before running anything
+    per_sample = []
+    for feeds in samples:
+        ref = run_onnxruntime(proto, feeds)
+        got = run_keras(keras_model, proto, feeds, channels_last_io)
+        per_sample.append([compare(o.name, ref[o.name], g, rtol, atol) for o, g in zip(proto.graph.output, got)])
+    outs = [max(cs, key=lambda c: (not c.ok, c.max_abs)) for cs in zip(*per_sample)]
+    result = VerifyResult(all(o.ok for o in outs), outs,
+                          input_shapes={k: list(v.shape) for k, v in samples[0].items()})
+    if len(samples) > 1:
+        result.samples = [{"index": i, "ok": all(c.ok for c in cs), "outputs": [asdict(c) for c in cs]}
+                          for i, cs in enumerate(per_sample)]
+    if bisect:
+        _bisect(result, proto, keras_model, samples, rtol, atol)
     return result
 
 
-def _bisect(proto, conversion, feeds, rtol, atol):
-    """First node, in topological order, whose output differs beyond the tolerance."""
-    import keras
+def _samples(proto, inputs, input_shapes, seed) -> list:
+    if inputs is None:
+        return [make_inputs(proto, input_shapes, seed)]
+    if isinstance(inputs, dict):
+        return [dict(inputs)]
+    samples = [dict(s) for s in inputs]
+    if not samples:
+        raise ConversionError("no input sample given: expected a dict of arrays or a non-empty list of them")
+    return samples
 
-    order = []
-    for node in proto.graph.node:
-        for out in node.output:
-            v = conversion.values.get(out)
-            if out and isinstance(v, Tensor):
-                order.append((node, out, v))
-    if not order:
-        return None, 0
-    ref = run_onnxruntime(proto, feeds, [o for _, o, _ in order])
-    probe = keras.Model(conversion.model.inputs, [v.kt for _, _, v in order])
-    init = {i.name for i in proto.graph.initializer}
-    args = [feeds[vi.name] for vi in proto.graph.input if vi.name not in init]
-    if conversion.channels_last_io:
-        args = [np.transpose(a, L.channels_last(a.ndim)) if a.ndim >= 3 else a for a in args]
-    got = probe(args)
+
+def _bisect(result: VerifyResult, proto, keras_model, samples: list, rtol: float, atol: float) -> None:
+    """Every node output of the Keras model against onnxruntime, one probe run and one
+    onnxruntime run per sample; fills result.nodes, .bisect (first diverging), .worst."""
+    from . import diagnose, tensor_map
+
+    record = tensor_map.read(keras_model)
+    probe, entries = tensor_map.probe_model(keras_model, record)
+    position = {o: i for i, n in enumerate(proto.graph.node) for o in n.output if o}
+    keep = sorted((i for i, e in enumerate(entries) if e["onnx"] in position),
+                  key=lambda i: position[entries[i]["onnx"]])
+    per_sample = [_bisect_sample(proto, probe, record, entries, keep, feeds, rtol, atol) for feeds in samples]
+    if len(samples) > 1:
+        for s, rows in zip(result.samples, per_sample):
+            s["first_diverging"] = next((r.node for r in rows if not r.ok), None)
+    rows = diagnose.merge_samples(per_sample) if per_sample[0] else []
+    result.nodes, result.bisect_checked = rows, len(rows)
+    result.worst = [r.node for r in diagnose.worst(rows)]
+    first = next((r for r in rows if not r.ok), None)
+    if first is not None:
+        node = proto.graph.node[position[first.output]]
+        attrs = {a.name: _plain(onnx.helper.get_attribute_value(a)) for a in node.attribute}
+        shapes = [list(samples[0][n].shape) if n in samples[0] else _shape_of(n, result.nodes) for n in node.input if n]
+        padding = next((d for d in first.decisions if d.get("decision")), None)
+        result.bisect = Divergence(first.node, first.op_type, first.output, attrs, shapes, first.max_abs,
+                                   first.tolerance, padding, first.module, first.source, first.origin,
+                                   list(first.causes))
+
+
+def _shape_of(name: str, rows: list) -> list:
+    return next((list(r.shape) for r in rows if r.output == name), [])
+
+
+def _bisect_sample(proto, probe, record, entries, keep, feeds, rtol, atol) -> list:
+    from . import diagnose, source_names
+
+    nodes = {o: n for n in proto.graph.node for o in n.output if o}
+    names = list(dict.fromkeys(entries[i]["onnx"] for i in keep))
+    ref = run_onnxruntime(proto, feeds, names)
+    args = [np.transpose(np.asarray(feeds[i["onnx"]]), i["perm"]) for i in record["inputs"]]
+    got = probe(args[0] if len(args) == 1 else args)
     got = got if isinstance(got, (list, tuple)) else [got]
-    decisions = {d["node"]: d for d in conversion.decisions}
-    for i, ((node, out, v), g) in enumerate(zip(order, got)):
-        g = np.transpose(_numpy(g), L.inverse(v.perm))
+    rows, by_out, got_by = [], {}, {}
+    for i in keep:
+        e, node = entries[i], nodes[entries[i]["onnx"]]
+        out = e["onnx"]
+        g = np.transpose(_numpy(got[i]), L.inverse(tuple(e["perm"])))
         c = compare(out, ref[out], g, rtol, atol)
+        rmse, cosine = diagnose.rmse_cosine(ref[out], g)
+        row = diagnose.NodeError(len(rows), node.name or out, node.op_type, out, c.shape, c.max_abs, c.max_rel,
+                                 rmse, cosine, c.mismatch, c.tolerance, c.ok, source_names.module_path(node),
+                                 source_names.source_line(node),
+                                 decisions=list(record["decisions"].get(node.name or out, [])))
         if not c.ok:
-            attrs = {a.name: _plain(onnx.helper.get_attribute_value(a)) for a in node.attribute}
-            shapes = [list(conversion.values[n].onnx_shape) if n in conversion.values and hasattr(
-                conversion.values[n], "onnx_shape") else list(getattr(conversion.values.get(n), "shape", []))
-                for n in node.input if n]
-            name = node.name or out
-            return Divergence(name, node.op_type, out, attrs, shapes, c.max_abs, c.tolerance,
-                              decisions.get(name)), i + 1
-    return None, len(order)
+            ins = [n for n in node.input if n]
+            diagnose.explain(row, [by_out.get(n) for n in ins], [ref.get(n, feeds.get(n)) for n in ins],
+                             [got_by.get(n, feeds.get(n)) for n in ins], ref[out], g)
+        rows.append(row)
+        by_out[out], got_by[out] = row, g
+    return rows
 
 
 def _plain(v):
