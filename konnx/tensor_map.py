@@ -112,8 +112,14 @@ def attach(model, proto, values: dict, decisions: list, channels_last_io: bool):
         rank = len(kin.shape)
         perm = L.channels_last(rank) if channels_last_io and rank >= 3 else L.identity(rank)
         input_perms.append({"onnx": vi.name, "perm": [int(p) for p in perm]})
+    output_perms = []
+    for vo, kout in zip(proto.graph.output, model.outputs):
+        rank = len(kout.shape)
+        perm = L.channels_last(rank) if channels_last_io and rank >= 3 else L.identity(rank)
+        output_perms.append({"onnx": vo.name, "perm": [int(p) for p in perm]})
     out = KonnxModel(inputs=model.input, outputs=model.output, name=model.name)
     out.konnx_tensor_map = build_map(out, proto, values, decisions, input_perms)
+    out.konnx_tensor_map["outputs"] = output_perms
     return out
 
 
@@ -134,7 +140,8 @@ def read(model) -> dict:
 
 
 def probe_model(model, record: dict):
-    """A keras.Model over `model`'s own intermediate tensors; returns (probe, entries reached)."""
+    """A keras.Model over `model`'s outputs then its own intermediate tensors named by the record;
+    returns (probe, entries reached): one run gives the outputs and every intermediate."""
     ops = {op.name: op for op in model.operations}
     entries, outs = [], []
     for e in record["tensors"]:
@@ -148,4 +155,4 @@ def probe_model(model, record: dict):
         outs.append(node.output_tensors[e["tensor_index"]])
     if not outs:
         raise ConversionError("the model's tensor map names no tensor of this model: nothing to bisect")
-    return keras.Model(model.input, outs), entries
+    return keras.Model(model.input, list(model.outputs) + outs), entries

@@ -211,14 +211,14 @@ def verify(onnx_model, keras_model=None, inputs=None, *, rtol: float = DEFAULT_R
         if conversion is None:
             conversion = convert_detailed(proto, input_shapes=input_shapes, channels_last_io=channels_last_io)
         keras_model = conversion.model
-    if bisect:
-        from .tensor_map import read
-
-        read(keras_model)  # no tensor map: say so before running anything
-    per_sample = []
+    probe = _Probe(proto, keras_model) if bisect else None  # no tensor map: says so before running anything
+    per_sample, per_sample_rows = [], []
     for feeds in samples:
-        ref = run_onnxruntime(proto, feeds)
-        got = run_keras(keras_model, proto, feeds, channels_last_io)
+        if probe is None:
+            ref, got = run_onnxruntime(proto, feeds), run_keras(keras_model, proto, feeds, channels_last_io)
+        else:  # one onnxruntime run and one Keras run give the outputs and every intermediate tensor
+            ref, got, rows = probe.run(feeds, rtol, atol)
+            per_sample_rows.append(rows)
         per_sample.append([compare(o.name, ref[o.name], g, rtol, atol) for o, g in zip(proto.graph.output, got)])
     outs = [max(cs, key=lambda c: (not c.ok, c.max_abs)) for cs in zip(*per_sample)]
     result = VerifyResult(all(o.ok for o in outs), outs,
@@ -226,8 +226,8 @@ def verify(onnx_model, keras_model=None, inputs=None, *, rtol: float = DEFAULT_R
     if len(samples) > 1:
         result.samples = [{"index": i, "ok": all(c.ok for c in cs), "outputs": [asdict(c) for c in cs]}
                           for i, cs in enumerate(per_sample)]
-    if bisect:
-        _bisect(result, proto, keras_model, samples, rtol, atol)
+    if probe is not None:
+        _bisect(result, proto, per_sample_rows, samples)
     return result
 
 
@@ -242,17 +242,35 @@ def _samples(proto, inputs, input_shapes, seed) -> list:
     return samples
 
 
-def _bisect(result: VerifyResult, proto, keras_model, samples: list, rtol: float, atol: float) -> None:
-    """Every node output of the Keras model against onnxruntime, one probe run and one
-    onnxruntime run per sample; fills result.nodes, .bisect (first diverging), .worst."""
-    from . import diagnose, tensor_map
+class _Probe:
+    """The Keras model's own intermediate tensors (through its tensor map) next to onnxruntime's."""
 
-    record = tensor_map.read(keras_model)
-    probe, entries = tensor_map.probe_model(keras_model, record)
-    position = {o: i for i, n in enumerate(proto.graph.node) for o in n.output if o}
-    keep = sorted((i for i, e in enumerate(entries) if e["onnx"] in position),
-                  key=lambda i: position[entries[i]["onnx"]])
-    per_sample = [_bisect_sample(proto, probe, record, entries, keep, feeds, rtol, atol) for feeds in samples]
+    def __init__(self, proto, keras_model):
+        from . import tensor_map
+
+        self.proto, self.record = proto, tensor_map.read(keras_model)
+        self.model, self.entries = tensor_map.probe_model(keras_model, self.record)
+        self.n_out = len(keras_model.outputs)
+        position = {o: i for i, n in enumerate(proto.graph.node) for o in n.output if o}
+        self.keep = sorted((i for i, e in enumerate(self.entries) if e["onnx"] in position),
+                           key=lambda i: position[self.entries[i]["onnx"]])
+
+    def run(self, feeds: dict, rtol: float, atol: float):
+        """(onnxruntime values by name, the model's outputs in ONNX layout, per-node rows)."""
+        names = list(dict.fromkeys(self.entries[i]["onnx"] for i in self.keep))
+        ref = run_onnxruntime(self.proto, feeds, names)
+        args = [np.transpose(np.asarray(feeds[i["onnx"]]), i["perm"]) for i in self.record["inputs"]]
+        got = self.model(args[0] if len(args) == 1 else args)
+        got = [_numpy(g) for g in (got if isinstance(got, (list, tuple)) else [got])]
+        outs = [np.transpose(g, L.inverse(tuple(o["perm"]))) for g, o in zip(got, self.record["outputs"])]
+        return ref, outs, _node_rows(self.proto, self.record, self.entries, self.keep, got[self.n_out:], ref, feeds,
+                                     rtol, atol)
+
+
+def _bisect(result: VerifyResult, proto, per_sample: list, samples: list) -> None:
+    """Fill result.nodes (worst over the samples), .bisect (first diverging node), .worst."""
+    from . import diagnose
+
     if len(samples) > 1:
         for s, rows in zip(result.samples, per_sample):
             s["first_diverging"] = next((r.node for r in rows if not r.ok), None)
@@ -261,9 +279,9 @@ def _bisect(result: VerifyResult, proto, keras_model, samples: list, rtol: float
     result.worst = [r.node for r in diagnose.worst(rows)]
     first = next((r for r in rows if not r.ok), None)
     if first is not None:
-        node = proto.graph.node[position[first.output]]
+        node = next(n for n in proto.graph.node if first.output in n.output)
         attrs = {a.name: _plain(onnx.helper.get_attribute_value(a)) for a in node.attribute}
-        shapes = [list(samples[0][n].shape) if n in samples[0] else _shape_of(n, result.nodes) for n in node.input if n]
+        shapes = [list(samples[0][n].shape) if n in samples[0] else _shape_of(n, rows) for n in node.input if n]
         padding = next((d for d in first.decisions if d.get("decision")), None)
         result.bisect = Divergence(first.node, first.op_type, first.output, attrs, shapes, first.max_abs,
                                    first.tolerance, padding, first.module, first.source, first.origin,
@@ -274,20 +292,16 @@ def _shape_of(name: str, rows: list) -> list:
     return next((list(r.shape) for r in rows if r.output == name), [])
 
 
-def _bisect_sample(proto, probe, record, entries, keep, feeds, rtol, atol) -> list:
+def _node_rows(proto, record, entries, keep, got, ref, feeds, rtol, atol) -> list:
+    """One diagnose.NodeError per recorded node output, in topological order."""
     from . import diagnose, source_names
 
     nodes = {o: n for n in proto.graph.node for o in n.output if o}
-    names = list(dict.fromkeys(entries[i]["onnx"] for i in keep))
-    ref = run_onnxruntime(proto, feeds, names)
-    args = [np.transpose(np.asarray(feeds[i["onnx"]]), i["perm"]) for i in record["inputs"]]
-    got = probe(args[0] if len(args) == 1 else args)
-    got = got if isinstance(got, (list, tuple)) else [got]
     rows, by_out, got_by = [], {}, {}
     for i in keep:
         e, node = entries[i], nodes[entries[i]["onnx"]]
         out = e["onnx"]
-        g = np.transpose(_numpy(got[i]), L.inverse(tuple(e["perm"])))
+        g = np.transpose(got[i], L.inverse(tuple(e["perm"])))
         c = compare(out, ref[out], g, rtol, atol)
         rmse, cosine = diagnose.rmse_cosine(ref[out], g)
         row = diagnose.NodeError(len(rows), node.name or out, node.op_type, out, c.shape, c.max_abs, c.max_rel,
