@@ -56,13 +56,14 @@ def rmse_cosine(ref: np.ndarray, got: np.ndarray) -> tuple:
     if r.shape != g.shape or r.size == 0:
         return (float("inf"), 0.0) if r.shape != g.shape else (0.0, 1.0)
     finite = np.isfinite(r) & np.isfinite(g)
-    nonfinite_disagree = np.any(~finite & ~((np.isnan(r) & np.isnan(g)) | (r == g)))
-    r, g = r[finite], g[finite]
-    rmse = float(np.sqrt(np.mean((r - g) ** 2))) if r.size else 0.0
-    if nonfinite_disagree:
-        rmse = float("inf")
-    nr, ng = float(np.linalg.norm(r)), float(np.linalg.norm(g))
-    cosine = 1.0 if nr == 0 and ng == 0 else (float(np.dot(r, g) / (nr * ng)) if nr and ng else 0.0)
+    nonfinite_disagree = False
+    if not finite.all():
+        nonfinite_disagree = bool(np.any(~finite & ~((np.isnan(r) & np.isnan(g)) | (r == g))))
+        r, g = r[finite], g[finite]
+    d = r - g  # elementwise sums, not BLAS dot: no thread start-up for one pass over the data
+    rmse = float("inf") if nonfinite_disagree else (float(np.sqrt(np.mean(d * d))) if r.size else 0.0)
+    nr, ng = float(np.sqrt(np.sum(r * r))), float(np.sqrt(np.sum(g * g)))
+    cosine = 1.0 if nr == 0 and ng == 0 else (float(np.sum(r * g) / (nr * ng)) if nr and ng else 0.0)
     return rmse, cosine
 
 
@@ -136,6 +137,7 @@ def worst(rows: list, n: int = 5) -> list:
 
 def merge_samples(per_sample: list) -> list:
     """One row per node over several samples: the worst figures of any sample."""
+    counts = [sum(1 for s in per_sample if not s[i].ok) for i in range(len(per_sample[0]))]
     rows = per_sample[0]
     for other in per_sample[1:]:
         for r, o in zip(rows, other):
@@ -145,6 +147,6 @@ def merge_samples(per_sample: list) -> list:
             if not o.ok and r.ok:
                 r.origin, r.causes = o.origin, o.causes
             r.ok = r.ok and o.ok
-    for i, r in enumerate(rows):
-        r.samples_diverging = sum(1 for s in per_sample if not s[i].ok)
+    for r, n in zip(rows, counts):
+        r.samples_diverging = n
     return rows

@@ -17,6 +17,7 @@ NAME_SCOPES = "pkg.torch.onnx.name_scopes"
 CLASS_HIERARCHY = "pkg.torch.onnx.class_hierarchy"
 STACK_TRACE = "pkg.torch.onnx.stack_trace"
 
+_TORCH_FRAME = re.compile(r"[/\\](site|dist)-packages[/\\]torch[/\\]")  # torch's own code, not the model's
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)\n?(?:\s*(.*))?')
 
 
@@ -72,14 +73,16 @@ def module_path(node_proto) -> Optional[str]:
 
 
 def source_line(node_proto) -> Optional[str]:
-    """`file.py:LINE in function: code` of the innermost frame the dynamo exporter recorded."""
+    """`file.py:LINE in function: code` of the innermost frame the dynamo exporter recorded
+    outside torch's own code (the model's line that called the op or module)."""
     trace = _meta(node_proto).get(STACK_TRACE)
     if not trace:
         return None
     frames = list(_FRAME.finditer(trace))
     if not frames:
         return None
-    path, line, func, code = frames[-1].groups()
+    own = [f for f in frames if not _TORCH_FRAME.search(f.group(1))]
+    path, line, func, code = (own or frames)[-1].groups()
     where = f"{path.rsplit('/', 1)[-1]}:{line} in {func}"
     return f"{where}: {code.strip()}" if code and code.strip() else where
 
