@@ -66,6 +66,10 @@ def convert_detailed(model, *, input_shapes=None, channels_last_io=False, progre
         raise UnsupportedOpError(bad)
     result = _emit(proto, weights, opset, channels_last_io, progress)
     result.decisions.extend(folded)
+    if folded:
+        from .tensor_map import add_decisions
+
+        add_decisions(result.model, folded)  # the bisect names folded BatchNorms as a likely cause
     return result
 
 

@@ -16,6 +16,7 @@ from typing import Optional
 NAME_SCOPES = "pkg.torch.onnx.name_scopes"
 CLASS_HIERARCHY = "pkg.torch.onnx.class_hierarchy"
 STACK_TRACE = "pkg.torch.onnx.stack_trace"
+REWRITE_RULE = "pkg.onnxscript.rewriter.rule_name"
 
 _TORCH_FRAME = re.compile(r"[/\\](site|dist)-packages[/\\]torch[/\\]")  # torch's own code, not the model's
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)\n?(?:\s*(.*))?')
@@ -87,5 +88,10 @@ def source_line(node_proto) -> Optional[str]:
     return f"{where}: {code.strip()}" if code and code.strip() else where
 
 
+def rewrite_rule(node_proto) -> Optional[str]:
+    """The onnxscript rewrite rule that produced this node (e.g. FuseBatchNormIntoConv), if any."""
+    return _meta(node_proto).get(REWRITE_RULE) or None
+
+
 def describe(node_proto) -> dict:
-    return {"module": module_path(node_proto), "source": source_line(node_proto)}
+    return {"module": module_path(node_proto), "source": source_line(node_proto), "rule": rewrite_rule(node_proto)}

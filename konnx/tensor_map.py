@@ -123,6 +123,13 @@ def attach(model, proto, values: dict, decisions: list, channels_last_io: bool):
     return out
 
 
+def add_decisions(model, decisions: list) -> None:
+    """Decisions taken outside emit (e.g. BatchNorm folding), filed under their node's name."""
+    by_node = model.konnx_tensor_map["decisions"]
+    for d in decisions:
+        by_node.setdefault(str(d.get("node")), []).append(_plain(d))
+
+
 class NoTensorMapError(ConversionError):
     """The Keras model carries no konnx tensor map: it cannot be bisected."""
 

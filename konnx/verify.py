@@ -312,6 +312,9 @@ def _node_rows(proto, record, entries, keep, got, ref, feeds, rtol, atol) -> lis
             ins = [n for n in node.input if n]
             diagnose.explain(row, [by_out.get(n) for n in ins], [ref.get(n, feeds.get(n)) for n in ins],
                              [got_by.get(n, feeds.get(n)) for n in ins], ref[out], g)
+            if source_names.rewrite_rule(node):
+                row.causes.append(f"the exporter's optimizer built this node (rule {source_names.rewrite_rule(node)}): "
+                                  "it stands for several PyTorch ops, named after the last one it absorbed")
         rows.append(row)
         by_out[out], got_by[out] = row, g
     return rows

@@ -272,3 +272,22 @@ def _timed(fn) -> float:
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
+
+
+def test_folded_batchnorm_is_stated_as_the_decision():
+    """Conv -> BatchNorm folded (fold_bn=True), then the folded kernel scaled: the ONNX node whose
+    output diverges is the BatchNorm, and its recorded decision (folded into the conv) is stated."""
+    from .util import make_model, rand
+
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["y"], name="bn")]
+    m = make_model(nodes, [("x", np.float32, (1, 3, 8, 8))], [("y", np.float32, None)],
+                   [("w", rand(4, 3, 3, 3)), ("s", rand(4) + 2), ("b", rand(4)), ("m", rand(4)),
+                    ("v", rand(4) ** 2 + 1)])
+    model = konnx.convert(m, fold_bn=True)
+    kernel_layer = next(lay for lay in model.layers if lay.get_weights() and lay.get_weights()[0].ndim == 4)
+    ws = kernel_layer.get_weights()
+    kernel_layer.set_weights([ws[0] * 1.1] + ws[1:])
+    r = verify(m, model, bisect=True)
+    assert not r.ok and r.bisect.node == "bn" and r.bisect.origin == "created"
+    assert any("fold_bn" in c and "folded_into=conv" in c for c in r.bisect.causes)
