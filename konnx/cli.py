@@ -147,6 +147,10 @@ def cmd_verify(args) -> int:
     console = _console(args.quiet)
     from . import ConversionError
 
+    if args.csv and not args.bisect:
+        console.print("[bold red]error:[/] --csv writes the per-node table of --bisect; add --bisect")
+        return EXIT_ERROR
+
     keras_model = None
     if args.keras_model:
         import keras

@@ -301,7 +301,7 @@ def _node_rows(proto, record, entries, keep, got, ref, feeds, rtol, atol) -> lis
     for i in keep:
         e, node = entries[i], nodes[entries[i]["onnx"]]
         out = e["onnx"]
-        g = np.transpose(got[i], L.inverse(tuple(e["perm"])))
+        g = got[i] if got[i].ndim != len(e["perm"]) else np.transpose(got[i], L.inverse(tuple(e["perm"])))
         c = compare(out, ref[out], g, rtol, atol)
         rmse, cosine = diagnose.rmse_cosine(ref[out], g)
         row = diagnose.NodeError(len(rows), node.name or out, node.op_type, out, c.shape, c.max_abs, c.max_rel,

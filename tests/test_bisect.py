@@ -196,6 +196,10 @@ def test_float16_overflow_samples_from_npy_folders(tmp_path):
     assert cli.main(["verify", str(src), "--bisect", "--inputs", str(npz), "--rtol", "1e-2", "--json", str(js),
                      "-q"]) == 3
     assert [s["ok"] for s in json.loads(js.read_text())["verify"]["samples"]] == [True, False]
+    # wrong uses are refused with a message: a folder missing an input, --csv without --bisect
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["verify", str(src), "--inputs", str(tmp_path / "empty"), "-q"]) == cli.EXIT_ERROR
+    assert cli.main(["verify", str(src), "--csv", str(table), "-q"]) == cli.EXIT_ERROR
 
 
 def test_model_without_tensor_map_gets_a_clear_message(tiny, tmp_path, capsys):
