@@ -50,7 +50,8 @@ class NodeError:
 
 
 def rmse_cosine(ref: np.ndarray, got: np.ndarray) -> tuple:
-    """RMSE and cosine similarity over the finite elements of both (1.0 for two zero tensors)."""
+    """RMSE and cosine similarity (1.0 for two zero tensors). Where the two disagree on NaN/Inf
+    elements, RMSE is inf and the cosine undefined (nan)."""
     r = np.asarray(ref, dtype=np.float64).ravel()
     g = np.asarray(got, dtype=np.float64).ravel()
     if r.shape != g.shape or r.size == 0:
@@ -64,7 +65,7 @@ def rmse_cosine(ref: np.ndarray, got: np.ndarray) -> tuple:
     rmse = float("inf") if nonfinite_disagree else (float(np.sqrt(np.mean(d * d))) if r.size else 0.0)
     nr, ng = float(np.sqrt(np.sum(r * r))), float(np.sqrt(np.sum(g * g)))
     cosine = 1.0 if nr == 0 and ng == 0 else (float(np.sum(r * g) / (nr * ng)) if nr and ng else 0.0)
-    return rmse, cosine
+    return rmse, (float("nan") if nonfinite_disagree else cosine)
 
 
 def _stats(a) -> dict:
@@ -90,9 +91,13 @@ def _value_causes(op_type: str, ins_ref: list, ins_got: list, out_ref, out_got) 
     ref_in = [_stats(a) for a in ins_ref if a is not None]
     big = max([s["max_abs"] for s in ref_in] + [_stats(out_ref)["max_abs"]] + [0.0])
     dtypes = {s["dtype"] for s in ref_in} | {_stats(out_ref)["dtype"]}
-    if "float16" in dtypes and big > FLOAT16_MAX / 4:
-        causes.append(f"values near or beyond the float16 range (max |x| = {big:.4g}, float16 max {FLOAT16_MAX:g}): "
-                      "an intermediate overflows in float16 on one side")
+    overflow = {side for side, out in (("konnx", out_got), ("onnxruntime", out_ref)) if _stats(out)["inf"]}
+    finite_in = not any(s["nan"] + s["inf"] for s in ref_in)
+    if "float16" in dtypes and (big > FLOAT16_MAX / 4 or (finite_in and len(overflow) == 1)):
+        causes.append(f"float16 overflow: inputs up to |x| = {big:.4g}; "
+                      + (f"only {overflow.pop()} overflows to Inf, so " if len(overflow) == 1 else "")
+                      + f"an intermediate of this node (a square, a sum) exceeds the float16 maximum {FLOAT16_MAX:g} "
+                      "where one side computes it in float16 and the other in float32")
     if op_type in _EXP_OPS and ref_in:
         dt = ref_in[0]["dtype"]
         lim = _EXP_LIMIT.get(dt, 88.0)
@@ -142,7 +147,8 @@ def merge_samples(per_sample: list) -> list:
     for other in per_sample[1:]:
         for r, o in zip(rows, other):
             r.max_abs, r.max_rel, r.rmse = max(r.max_abs, o.max_abs), max(r.max_rel, o.max_rel), max(r.rmse, o.rmse)
-            r.cosine, r.mismatch = min(r.cosine, o.cosine), max(r.mismatch, o.mismatch)
+            r.cosine = float("nan") if np.isnan(r.cosine) or np.isnan(o.cosine) else min(r.cosine, o.cosine)
+            r.mismatch = max(r.mismatch, o.mismatch)
             r.tolerance = min(r.tolerance, o.tolerance)
             if not o.ok and r.ok:
                 r.origin, r.causes = o.origin, o.causes

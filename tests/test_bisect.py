@@ -160,7 +160,9 @@ def test_swapped_converter_is_named(tiny, monkeypatch):
 
 
 def _fp16_model():
-    """x (float16) -> Mul(1) -> ReduceL2 ('target') -> Neg: squares of |x| > 256 overflow float16."""
+    """x (float16) -> Mul(1) -> ReduceL2 ('target') -> Neg: squares of |x| > 256 overflow float16.
+    onnxruntime accumulates float16 ReduceL2 in float32; the Keras model squares in float16 (today: if
+    konnx learns to accumulate in float32, this test needs another float16-only overflow)."""
     nodes = [helper.make_node("Mul", ["x", "s"], ["m"], name="scale"),
              helper.make_node("ReduceL2", ["m"], ["r"], name="target", keepdims=1, axes=[2]),
              helper.make_node("Neg", ["r"], ["y"], name="neg")]
@@ -186,7 +188,7 @@ def test_float16_overflow_samples_from_npy_folders(tmp_path):
     assert [s["ok"] for s in v["samples"]] == [True, False]
     assert v["samples"][1]["first_diverging"] == "target" and v["samples"][0]["first_diverging"] is None
     assert v["bisect"]["node"] == "target" and v["bisect"]["origin"] == "created"
-    assert any("float16" in c for c in v["bisect"]["causes"])
+    assert any("float16 overflow" in c and "only konnx overflows" in c for c in v["bisect"]["causes"])
     rows = list(csv.DictReader(table.open()))
     assert [r["node"] for r in rows] == ["scale", "target", "neg"]
     assert set(METRICS) <= set(rows[0]) and rows[1]["ok"] == "False" and rows[1]["samples_diverging"] == "1"
