@@ -152,7 +152,9 @@ def cmd_verify(args) -> int:
         return EXIT_ERROR
 
     keras_model = None
-    if args.keras_model:
+    if args.keras_model and args.keras_model.endswith(".tflite"):
+        keras_model = args.keras_model  # verify runs it in the LiteRT interpreter
+    elif args.keras_model:
         import keras
 
         import konnx  # noqa: F401  (registers konnx layers for loading)
@@ -227,7 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verify", help="compare a conversion with onnxruntime (exit 3 if they differ)")
     v.add_argument("model", help="path to the .onnx file")
-    v.add_argument("keras_model", nargs="?", help="a .keras file to check (default: convert now)")
+    v.add_argument("keras_model", nargs="?", help="a .keras (or konnx-exported .tflite) file to check "
+                   "(default: convert now)")
     v.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,...",
                    help="fix an input's shape (repeatable; ? keeps a dim dynamic)")
     v.add_argument("--channels-last-io", action="store_true", help="the Keras model has NHWC inputs/outputs")

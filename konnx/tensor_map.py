@@ -30,7 +30,15 @@ MAP_VERSION = 1
 class KonnxModel(keras.src.models.functional.Functional):
     """A functional model built by konnx: a plain functional model plus the tensor map."""
 
-    konnx_tensor_map: Optional[dict] = None
+    _konnx_map_json: Optional[str] = None  # a string: Keras/TF tracking wraps dict attributes
+
+    @property
+    def konnx_tensor_map(self) -> Optional[dict]:
+        return None if self._konnx_map_json is None else json.loads(self._konnx_map_json)
+
+    @konnx_tensor_map.setter
+    def konnx_tensor_map(self, value: Optional[dict]) -> None:
+        self._konnx_map_json = None if value is None else json.dumps(_plain(value))
 
     def get_config(self):
         config = super().get_config()
@@ -111,23 +119,25 @@ def attach(model, proto, values: dict, decisions: list, channels_last_io: bool):
     for vi, kin in zip([vi for vi in proto.graph.input if vi.name not in init], model.inputs):
         rank = len(kin.shape)
         perm = L.channels_last(rank) if channels_last_io and rank >= 3 else L.identity(rank)
-        input_perms.append({"onnx": vi.name, "perm": [int(p) for p in perm]})
+        input_perms.append({"onnx": vi.name, "keras": kin.name, "perm": [int(p) for p in perm]})
     output_perms = []
     for vo, kout in zip(proto.graph.output, model.outputs):
         rank = len(kout.shape)
         perm = L.channels_last(rank) if channels_last_io and rank >= 3 else L.identity(rank)
         output_perms.append({"onnx": vo.name, "perm": [int(p) for p in perm]})
     out = KonnxModel(inputs=model.input, outputs=model.output, name=model.name)
-    out.konnx_tensor_map = build_map(out, proto, values, decisions, input_perms)
-    out.konnx_tensor_map["outputs"] = output_perms
+    record = build_map(out, proto, values, decisions, input_perms)
+    record["outputs"] = output_perms
+    out.konnx_tensor_map = record
     return out
 
 
 def add_decisions(model, decisions: list) -> None:
     """Decisions taken outside emit (e.g. BatchNorm folding), filed under their node's name."""
-    by_node = model.konnx_tensor_map["decisions"]
+    record = model.konnx_tensor_map
     for d in decisions:
-        by_node.setdefault(str(d.get("node")), []).append(_plain(d))
+        record["decisions"].setdefault(str(d.get("node")), []).append(_plain(d))
+    model.konnx_tensor_map = record
 
 
 class NoTensorMapError(ConversionError):

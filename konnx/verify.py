@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -202,7 +203,8 @@ def verify(onnx_model, keras_model=None, inputs=None, *, rtol: float = DEFAULT_R
     An output agrees when max|keras - onnxruntime| <= atol + rtol * max(1, max|onnxruntime|).
     With bisect=True, every intermediate tensor OF THIS KERAS MODEL (through the tensor map
     konnx saved in it) is compared with onnxruntime's, per node, and the first diverging node
-    named with its likely cause."""
+    named with its likely cause. `keras_model` may also be the path of a .tflite file konnx
+    exported: it runs in the LiteRT interpreter, bisected through the map in its metadata."""
     from .api import convert_detailed
 
     proto = loader.load(onnx_model)
@@ -211,7 +213,10 @@ def verify(onnx_model, keras_model=None, inputs=None, *, rtol: float = DEFAULT_R
         if conversion is None:
             conversion = convert_detailed(proto, input_shapes=input_shapes, channels_last_io=channels_last_io)
         keras_model = conversion.model
-    probe = _Probe(proto, keras_model) if bisect else None  # no tensor map: says so before running anything
+    if str(keras_model).endswith(".tflite"):  # a .tflite file: its interpreter, through its tensor map
+        probe = TFLiteProbe(proto, Path(keras_model).read_bytes())
+    else:
+        probe = _Probe(proto, keras_model) if bisect else None  # no tensor map: says so before running anything
     per_sample, per_sample_rows = [], []
     for feeds in samples:
         if probe is None:
@@ -226,7 +231,7 @@ def verify(onnx_model, keras_model=None, inputs=None, *, rtol: float = DEFAULT_R
     if len(samples) > 1:
         result.samples = [{"index": i, "ok": all(c.ok for c in cs), "outputs": [asdict(c) for c in cs]}
                           for i, cs in enumerate(per_sample)]
-    if probe is not None:
+    if bisect:
         _bisect(result, proto, per_sample_rows, samples)
     return result
 
@@ -265,6 +270,34 @@ class _Probe:
         outs = [np.transpose(g, L.inverse(tuple(o["perm"]))) for g, o in zip(got, self.record["outputs"])]
         return ref, outs, _node_rows(self.proto, self.record, self.entries, self.keep, got[self.n_out:], ref, feeds,
                                      rtol, atol)
+
+
+class TFLiteProbe:
+    """verify's probe over a .tflite file: its outputs and mapped intermediate tensors per run."""
+
+    def __init__(self, proto, data: bytes):
+        self.proto, self.data = proto, data
+        from .tflite_map import read
+
+        self.record = read(data)
+        self.entries = self.record["tensors"]
+        position = {o: i for i, n in enumerate(proto.graph.node) for o in n.output if o}
+        self.keep = sorted((i for i, e in enumerate(self.entries) if e["onnx"] in position),
+                           key=lambda i: position[self.entries[i]["onnx"]])
+
+    def run(self, feeds: dict, rtol: float, atol: float):
+        from .tflite_map import interpreter, signature_runner
+
+        ref = run_onnxruntime(self.proto, feeds, list(dict.fromkeys(self.entries[i]["onnx"] for i in self.keep)))
+        interp = interpreter(self.data)
+        runner, _ = signature_runner(interp)
+        args = {i["keras"]: np.ascontiguousarray(np.transpose(np.asarray(feeds[i["onnx"]]), i["perm"]))
+                for i in self.record["inputs"]}
+        out = runner(**args)
+        order = sorted(out, key=lambda n: int(n.rpartition("_")[2]) if n.rpartition("_")[2].isdigit() else 0)
+        outs = [np.transpose(out[n], L.inverse(tuple(o["perm"]))) for n, o in zip(order, self.record["outputs"])]
+        got = [interp.get_tensor(e["tflite_index"]) for e in self.entries]
+        return ref, outs, _node_rows(self.proto, self.record, self.entries, self.keep, got, ref, feeds, rtol, atol)
 
 
 def _bisect(result: VerifyResult, proto, per_sample: list, samples: list) -> None:

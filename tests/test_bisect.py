@@ -216,6 +216,11 @@ def test_model_without_tensor_map_gets_a_clear_message(tiny, tmp_path, capsys):
     assert cli.main(["verify", str(path), str(saved), "--bisect"]) == cli.EXIT_ERROR
     err = capsys.readouterr().err
     assert "no konnx tensor map" in err and "first diverging" not in err
+    from konnx import export as E
+
+    tfl = E.export_tflite(plain, tmp_path / "plain.tflite")  # exported from a model without a map
+    assert cli.main(["verify", str(path), str(tfl), "--bisect"]) == cli.EXIT_ERROR
+    assert "carries no konnx tensor map" in capsys.readouterr().err
 
 
 _BACKEND_SCRIPT = textwrap.dedent("""
@@ -297,3 +302,33 @@ def test_folded_batchnorm_is_stated_as_the_decision():
     r = verify(m, model, bisect=True)
     assert not r.ok and r.bisect.node == "bn" and r.bisect.origin == "created"
     assert any("fold_bn" in c and "folded_into=conv" in c for c in r.bisect.causes)
+
+
+def test_tflite_file_is_bisected(tiny, monkeypatch, tmp_path):
+    """The Conv converter made wrong (+1e-2) on block.conv2 only, the model exported to .tflite:
+    bisect runs the LiteRT interpreter's own intermediate tensors and names that node."""
+    from konnx import export as E
+
+    path, _ = tiny["torchscript"]
+    proto = onnx.load(str(path))
+    target = _conv_node_holding(proto, tiny["net"].block.conv2.weight.detach().numpy())
+    load_all()
+
+    def broken(spec):
+        def fn(ctx, node):
+            out = spec.fn(ctx, node)
+            if node.name != target.name:
+                return out
+            return ctx.tensor(ctx.op("binary", [out.kt, np.float32(1e-2)], suffix="sabotage", op="add"), out.perm)
+        return dataclasses.replace(spec, fn=fn)
+
+    monkeypatch.setitem(REGISTRY, ("", "Conv"), [broken(s) for s in REGISTRY[("", "Conv")]])
+    tfl = E.export_tflite(konnx.convert(str(path)), tmp_path / "bad.tflite")
+    monkeypatch.undo()
+    js = tmp_path / "v.json"
+    assert cli.main(["verify", str(path), str(tfl), "--bisect", "--json", str(js), "-q"]) == cli.EXIT_MISMATCH
+    v = json.loads(js.read_text())["verify"]
+    assert v["bisect"]["node"] == target.name and v["bisect"]["module"] == "block.conv2"
+    assert v["bisect"]["origin"] == "created" and v["bisect_checked"] >= 3
+    good = E.export_tflite(konnx.convert(str(path)), tmp_path / "good.tflite")
+    assert cli.main(["verify", str(path), str(good), "--bisect", "-q"]) == cli.EXIT_OK
