@@ -6,11 +6,12 @@ Keras model and the LiteRT interpreter (experimental_preserve_all_tensors) run o
 input and the TFLite tensor of the same shape holding the same values is taken (names only break
 ties: TFLite fuses ops and renames scopes, so a name alone does not say which layer a tensor is).
 Tensors fused away (a Conv's output inside Conv+Relu) are not in the map. The map is stored as
-the model's "konnx_tensor_map" metadata entry (JSON), keyed by TFLite tensor index.
+the model's "konnx_tensor_map" metadata entry (zlib-compressed JSON), keyed by TFLite tensor index.
 """
 from __future__ import annotations
 
 import json
+import zlib
 from typing import Optional
 
 import numpy as np
@@ -52,14 +53,28 @@ def _match(details: list, values: dict, want: np.ndarray, layer: str) -> Optiona
 
 def embed(data: bytes, keras_model, seed: int = 0) -> bytes:
     """`data` (a .tflite flatbuffer of `keras_model`) with the tensor map in its metadata; unchanged
-    when the Keras model carries no tensor map."""
+    when the Keras model carries no tensor map or the interpreter cannot run it on a test input
+    (the file then works as before; only its bisect is refused)."""
+    record = getattr(keras_model, "konnx_tensor_map", None)
+    if not isinstance(record, dict):
+        return data
+    try:
+        tensors = _matched_tensors(data, keras_model, record, seed)
+    except (ValueError, RuntimeError, KeyError) as e:
+        import warnings
+
+        warnings.warn(f"konnx: no tensor map in the .tflite file (the check run failed: {e}); "
+                      "verify --bisect will refuse it", stacklevel=2)
+        return data
+    payload = zlib.compress(json.dumps({**record, "tensors": tensors}, separators=(",", ":")).encode(), 9)
+    return _with_metadata(data, META_NAME, payload)
+
+
+def _matched_tensors(data: bytes, keras_model, record: dict, seed: int) -> list:
     import keras
 
     from . import tensor_map
 
-    record = getattr(keras_model, "konnx_tensor_map", None)
-    if not isinstance(record, dict):
-        return data
     probe, entries = tensor_map.probe_model(keras_model, record)
     interp = interpreter(data)
     runner, names = signature_runner(interp)
@@ -85,8 +100,7 @@ def embed(data: bytes, keras_model, seed: int = 0) -> bytes:
         index = _match(details, values, g, e["layer"])
         if index is not None:
             tensors.append({**e, "tflite_index": int(index)})
-    record = {**record, "tensors": tensors}
-    return _with_metadata(data, META_NAME, json.dumps(record).encode())
+    return tensors
 
 
 def _schema():
@@ -120,6 +134,6 @@ def read(data: bytes) -> dict:
     for i in range(model.MetadataLength()):
         meta = model.Metadata(i)
         if meta.Name() and meta.Name().decode() == META_NAME:
-            return json.loads(model.Buffers(meta.Buffer()).DataAsNumpy().tobytes().decode())
+            return json.loads(zlib.decompress(model.Buffers(meta.Buffer()).DataAsNumpy().tobytes()).decode())
     raise ConversionError("this .tflite file carries no konnx tensor map: it was not exported by this konnx "
                           "(konnx convert --tflite), so its tensors cannot be matched to ONNX tensors")
