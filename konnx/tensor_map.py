@@ -42,8 +42,8 @@ class KonnxModel(keras.src.models.functional.Functional):
 
     def get_config(self):
         config = super().get_config()
-        if self.konnx_tensor_map is not None:
-            config[MAP_KEY] = json.loads(json.dumps(self.konnx_tensor_map))
+        if self._konnx_map_json is not None:
+            config[MAP_KEY] = json.loads(self._konnx_map_json)
         return config
 
     @classmethod
