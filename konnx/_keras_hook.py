@@ -17,11 +17,14 @@ import importlib.abc
 import importlib.util
 import sys
 
-_LAYERS = "konnx.layers"
+# konnx's registered Keras classes: its layers and KonnxModel (the model class carrying the
+# tensor map that `verify --bisect` reads)
+_REGISTERING = ("konnx.layers", "konnx.tensor_map")
 
 
 def _register() -> None:
-    importlib.import_module(_LAYERS)
+    for name in _REGISTERING:
+        importlib.import_module(name)
 
 
 class _LoaderWrapper(importlib.abc.Loader):

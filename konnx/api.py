@@ -68,6 +68,10 @@ def convert_detailed(model, *, input_shapes=None, channels_last_io=False, progre
         raise UnsupportedOpError(bad)
     result = _emit(proto, weights, opset, channels_last_io, progress)
     result.decisions.extend(folded)
+    if folded:
+        from .tensor_map import add_decisions
+
+        add_decisions(result.model, folded)  # the bisect names folded BatchNorms as a likely cause
     return result
 
 
@@ -120,6 +124,9 @@ def _emit(proto: onnx.ModelProto, weights: dict, opset: int, channels_last_io: b
     ctx.node = None
     model = keras.Model(inputs=inputs[0] if len(inputs) == 1 else inputs,
                         outputs=outputs[0] if len(outputs) == 1 else outputs, name=_model_name(proto))
+    from .tensor_map import attach  # record which ONNX tensor each Keras tensor computes (bisect)
+
+    model = attach(model, proto, ctx.values, ctx.decisions, channels_last_io)
     return Conversion(model=model, decisions=ctx.decisions, onnx_model=proto, values=ctx.values, opset=opset,
                       channels_last_io=channels_last_io)
 

@@ -57,18 +57,10 @@ def _print_verify(console, result) -> None:
         table.add_row(o.name, "x".join(map(str, o.shape)), f"{o.max_abs:.3g}", f"{o.max_rel:.3g}",
                       f"{o.mismatch:.2%}", f"{o.tolerance:.3g}", status)
     console.print(table)
-    if result.bisect is not None:
-        d = result.bisect
-        console.print(f"[bold red]first diverging node[/] (of {result.bisect_checked} checked): "
-                      f"[bold]{d.node}[/] ({d.op_type}) output '{d.output}'", highlight=False)
-        console.print(f"  max abs error {d.max_abs:.3g} > tolerance {d.tolerance:.3g}", highlight=False)
-        console.print(f"  input shapes: {d.input_shapes}", highlight=False, markup=False)
-        console.print(f"  attributes: {d.attributes}", highlight=False, markup=False)
-        if d.padding:
-            console.print(f"  padding decision: {d.padding.get('decision')}: {d.padding.get('reason')}",
-                          highlight=False, markup=False)
-    elif getattr(result, "bisect_checked", 0):
-        console.print(f"bisect: all {result.bisect_checked} intermediate tensors agree", highlight=False)
+    if getattr(result, "bisect_checked", 0):
+        from .cli_bisect import print_bisect
+
+        print_bisect(console, result)  # per-node table, first diverging node, its likely cause
 
 
 def _first_line(e: BaseException) -> str:
@@ -91,7 +83,9 @@ def _check_paths(args, extra_targets=()) -> None:
         targets.append(Target("--report", Path(args.report), (".md", ".json")))
     if args.json:
         targets.append(Target("--json", Path(args.json), (".json",)))
-    check_targets(targets, inputs=[args.model, getattr(args, "keras_model", None), getattr(args, "inputs", None)])
+    if getattr(args, "csv", None):
+        targets.append(Target("--csv", Path(args.csv), (".csv",)))
+    check_targets(targets, inputs=[args.model, getattr(args, "keras_model", None), *(getattr(args, "inputs", None) or [])])
     model = Path(args.model)
     if not model.is_file():
         raise CliError(f"model file not found: {model}" if not model.exists() else f"not a file: {model}")
@@ -157,20 +151,27 @@ def cmd_convert(args) -> int:
 def cmd_verify(args) -> int:
     _check_paths(args)
     parse_shapes(args.input_shape)
-    if args.inputs and not Path(args.inputs).is_file():
-        raise CliError(f"--inputs {args.inputs}: file not found")
+    for path in args.inputs or []:
+        if not Path(path).exists():
+            raise CliError(f"--inputs {path}: no such file or folder")
     if args.keras_model and not Path(args.keras_model).is_file():
         raise CliError(f"Keras model file not found: {args.keras_model}")
+    if args.csv and not args.bisect:
+        raise CliError("--csv writes the per-node table of --bisect; add --bisect")
     proto = _load_model(args)
     inputs = None
     if args.inputs:  # checked against the model before anything is converted
-        from .verify import check_inputs, load_inputs
+        from .samples import load_samples
+        from .verify import check_inputs
 
-        inputs = check_inputs(proto, load_inputs(args.inputs), parse_shapes(args.input_shape))
+        inputs = [check_inputs(proto, feeds, parse_shapes(args.input_shape))
+                  for feeds in load_samples(args.inputs, proto)]
     console = _console(args.quiet)
     keras = load_backend(args.verbose)
     keras_model = None
-    if args.keras_model:
+    if args.keras_model and args.keras_model.endswith(".tflite"):
+        keras_model = args.keras_model  # verify runs it in the LiteRT interpreter, through its tensor map
+    elif args.keras_model:
         import zipfile
 
         try:
@@ -178,7 +179,7 @@ def cmd_verify(args) -> int:
         except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as e:
             raise CliError(f"cannot load {args.keras_model} as a Keras model: {_first_line(e)}") from None
     conversion = None
-    if keras_model is None or args.bisect:
+    if keras_model is None:  # --bisect probes the given model itself (its tensor map), never a fresh conversion
         conversion = _convert(console, args, proto)
     try:
         result = _verify(console, args, proto, keras_model, conversion=conversion, inputs=inputs)
@@ -193,6 +194,12 @@ def cmd_verify(args) -> int:
 
         commit_all([("json", stage_text(args.json, _json_text({"model": str(args.model),
                                                                  "verify": result.to_dict()})))])
+    if args.csv:
+        from .cli_bisect import write_csv
+        from .cli_outputs import commit_all
+        from .export import Staged
+
+        commit_all([("csv", Staged(args.csv, lambda tmp: write_csv(tmp, result)))])
     if not result.ok:
         console.print(f"outputs differ from onnxruntime (exit {EXIT_MISMATCH})"
                       + ("" if args.bisect else f"; `konnx verify {args.model} --bisect` names the first "
@@ -262,13 +269,19 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="compare a conversion with onnxruntime (exit 3 if they differ)",
                        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     v.add_argument("model", help="path to the .onnx file")
-    v.add_argument("keras_model", nargs="?", help="a .keras file to check (default: convert now)")
+    v.add_argument("keras_model", nargs="?", help="a .keras (or konnx-exported .tflite) file to check "
+                   "(default: convert now)")
     v.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,...",
                    help="fix an input's shape, NAME=1,3,224,224 or NAME:1,3,224,224 (repeatable; ? keeps a dim "
                         "dynamic)")
     v.add_argument("--channels-last-io", action="store_true", help="the Keras model has NHWC inputs/outputs")
-    v.add_argument("--inputs", metavar="NPZ", help="inputs as an .npz file keyed by input name (ONNX layout)")
-    v.add_argument("--bisect", action="store_true", help="name the first node whose output diverges")
+    v.add_argument("--inputs", metavar="PATH", action="append",
+                   help="real inputs (ONNX layout): an .npz file keyed by input name, a folder of NAME.npy files "
+                        "or one .npy for a one-input model; repeat for several samples (an array one rank above "
+                        "the input also holds several samples)")
+    v.add_argument("--bisect", action="store_true", help="compare every node of the given model with "
+                   "onnxruntime; name the first diverging node and its likely cause")
+    v.add_argument("--csv", metavar="FILE", help="with --bisect: write the per-node error table as CSV")
     _common(v)
     v.set_defaults(func=cmd_verify)
 

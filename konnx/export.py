@@ -179,11 +179,14 @@ def tflite_model(model, *, fp16: bool = False) -> bytes:
     try:
         # the converter goes through a temporary SavedModel and prints where it put it
         with contextlib.redirect_stdout(io.StringIO()):
-            return converter.convert()
+            data = converter.convert()
     except (ConverterError, ValueError, RuntimeError) as e:
         first = str(e).strip().splitlines()
         raise ExportError("TensorFlow's TFLite converter refused the model"
                           f"{': ' + first[0] if first else ''}") from e
+    from .tflite_map import embed
+
+    return embed(data, model)  # the tensor map in the file's metadata: verify model.onnx model.tflite --bisect
 
 
 def stage_tflite(model, path: PathLike, *, fp16: bool = False, content: Optional[bytes] = None) -> Staged:

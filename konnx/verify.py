@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -14,7 +15,6 @@ from . import loader
 from .errors import ConversionError
 from .inputs import check_input_shapes, dims_of, dims_text, real_inputs
 from .tolerances import DEFAULT_ATOL, DEFAULT_RTOL
-from .values import Tensor
 
 
 @dataclass
@@ -31,6 +31,7 @@ class OutputComparison:
 
 @dataclass
 class Divergence:
+    """The first diverging node (topological order) and what is known about why."""
     node: str
     op_type: str
     output: str
@@ -39,6 +40,10 @@ class Divergence:
     max_abs: float
     tolerance: float
     padding: Optional[dict] = None
+    module: Optional[str] = None
+    source: Optional[str] = None
+    origin: str = ""
+    causes: list = field(default_factory=list)
 
 
 @dataclass
@@ -48,6 +53,9 @@ class VerifyResult:
     bisect: Optional[Divergence] = None
     bisect_checked: int = 0
     input_shapes: dict = field(default_factory=dict)
+    nodes: list = field(default_factory=list)  # diagnose.NodeError per ONNX node output (bisect)
+    worst: list = field(default_factory=list)  # names of the worst diverging nodes
+    samples: list = field(default_factory=list)  # per sample: ok, outputs, first diverging node
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -183,70 +191,168 @@ def compare(name: str, ref: np.ndarray, got: np.ndarray, rtol: float, atol: floa
 
 
 # ----------------------------------------------------------------------------- verify
-def verify(onnx_model, keras_model=None, inputs: Optional[dict] = None, *, rtol: float = DEFAULT_RTOL,
+def verify(onnx_model, keras_model=None, inputs=None, *, rtol: float = DEFAULT_RTOL,
            atol: float = DEFAULT_ATOL, input_shapes: Optional[dict] = None, channels_last_io: bool = False,
            bisect: bool = False, seed: int = 0, conversion=None) -> VerifyResult:
     """Compare a Keras model (converted now if not given) with onnxruntime on the same inputs.
 
-    `inputs` maps input names to arrays (seeded random ones that fit the model if None).
+    `inputs` maps input names to arrays, or is a list of such dicts (several samples: the
+    result's outputs are the worst over the samples, `samples` has each one's figures); seeded
+    random inputs that fit the model if None.
     An output agrees when max|keras - onnxruntime| <= atol + rtol * max(1, max|onnxruntime|).
-    With bisect=True, every intermediate tensor is compared and the first diverging node named."""
+    With bisect=True, every intermediate tensor OF THIS KERAS MODEL (through the tensor map
+    konnx saved in it) is compared with onnxruntime's, per node, and the first diverging node
+    named with its likely cause. `keras_model` may also be the path of a .tflite file konnx
+    exported: it runs in the LiteRT interpreter, bisected through the map in its metadata."""
     from .api import convert_detailed
 
     proto = loader.load(onnx_model)
     input_shapes = check_input_shapes(proto, input_shapes)
-    if inputs is not None:
-        feeds = check_inputs(proto, inputs, input_shapes)
-    else:
-        feeds = make_inputs(proto, input_shapes, seed)
-    if keras_model is None or bisect:
+    samples = _samples(proto, inputs, input_shapes, seed)
+    if inputs is not None:  # refused with the expected names, shapes and dtypes when they do not fit
+        samples = [check_inputs(proto, feeds, input_shapes) for feeds in samples]
+    if keras_model is None:
         if conversion is None:
             conversion = convert_detailed(proto, input_shapes=input_shapes, channels_last_io=channels_last_io)
-        if keras_model is None:
-            keras_model = conversion.model
-    ref = run_onnxruntime(proto, feeds)
-    got = run_keras(keras_model, proto, feeds, channels_last_io)
-    outs = [compare(o.name, ref[o.name], g, rtol, atol) for o, g in zip(proto.graph.output, got)]
+        keras_model = conversion.model
+    if str(keras_model).endswith(".tflite"):  # a .tflite file: its interpreter, through its tensor map
+        probe = TFLiteProbe(proto, Path(keras_model).read_bytes())
+    else:
+        probe = _Probe(proto, keras_model) if bisect else None  # no tensor map: says so before running anything
+    per_sample, per_sample_rows = [], []
+    for feeds in samples:
+        if probe is None:
+            ref, got = run_onnxruntime(proto, feeds), run_keras(keras_model, proto, feeds, channels_last_io)
+        else:  # one onnxruntime run and one Keras run give the outputs and every intermediate tensor
+            ref, got, rows = probe.run(feeds, rtol, atol)
+            per_sample_rows.append(rows)
+        per_sample.append([compare(o.name, ref[o.name], g, rtol, atol) for o, g in zip(proto.graph.output, got)])
+    outs = [max(cs, key=lambda c: (not c.ok, c.max_abs)) for cs in zip(*per_sample)]
     result = VerifyResult(all(o.ok for o in outs), outs,
-                          input_shapes={k: list(v.shape) for k, v in feeds.items()})
+                          input_shapes={k: list(v.shape) for k, v in samples[0].items()})
+    if len(samples) > 1:
+        result.samples = [{"index": i, "ok": all(c.ok for c in cs), "outputs": [asdict(c) for c in cs]}
+                          for i, cs in enumerate(per_sample)]
     if bisect:
-        result.bisect, result.bisect_checked = _bisect(proto, conversion, feeds, rtol, atol)
+        _bisect(result, proto, per_sample_rows, samples)
     return result
 
 
-def _bisect(proto, conversion, feeds, rtol, atol):
-    """First node, in topological order, whose output differs beyond the tolerance."""
-    import keras
+def _samples(proto, inputs, input_shapes, seed) -> list:
+    if inputs is None:
+        return [make_inputs(proto, input_shapes, seed)]
+    if isinstance(inputs, dict):
+        return [dict(inputs)]
+    samples = [dict(s) for s in inputs]
+    if not samples:
+        raise ConversionError("no input sample given: expected a dict of arrays or a non-empty list of them")
+    return samples
 
-    order = []
-    for node in proto.graph.node:
-        for out in node.output:
-            v = conversion.values.get(out)
-            if out and isinstance(v, Tensor):
-                order.append((node, out, v))
-    if not order:
-        return None, 0
-    ref = run_onnxruntime(proto, feeds, [o for _, o, _ in order])
-    probe = keras.Model(conversion.model.inputs, [v.kt for _, _, v in order])
-    init = {i.name for i in proto.graph.initializer}
-    args = [feeds[vi.name] for vi in proto.graph.input if vi.name not in init]
-    if conversion.channels_last_io:
-        args = [np.transpose(a, L.channels_last(a.ndim)) if a.ndim >= 3 else a for a in args]
-    got = probe(args)
-    got = got if isinstance(got, (list, tuple)) else [got]
-    decisions = {d["node"]: d for d in conversion.decisions}
-    for i, ((node, out, v), g) in enumerate(zip(order, got)):
-        g = np.transpose(_numpy(g), L.inverse(v.perm))
+
+class _Probe:
+    """The Keras model's own intermediate tensors (through its tensor map) next to onnxruntime's."""
+
+    def __init__(self, proto, keras_model):
+        from . import tensor_map
+
+        self.proto, self.record = proto, tensor_map.read(keras_model)
+        self.model, self.entries = tensor_map.probe_model(keras_model, self.record)
+        self.n_out = len(keras_model.outputs)
+        position = {o: i for i, n in enumerate(proto.graph.node) for o in n.output if o}
+        self.keep = sorted((i for i, e in enumerate(self.entries) if e["onnx"] in position),
+                           key=lambda i: position[self.entries[i]["onnx"]])
+
+    def run(self, feeds: dict, rtol: float, atol: float):
+        """(onnxruntime values by name, the model's outputs in ONNX layout, per-node rows)."""
+        names = list(dict.fromkeys(self.entries[i]["onnx"] for i in self.keep))
+        ref = run_onnxruntime(self.proto, feeds, names)
+        args = [np.transpose(np.asarray(feeds[i["onnx"]]), i["perm"]) for i in self.record["inputs"]]
+        got = self.model(args[0] if len(args) == 1 else args)
+        got = [_numpy(g) for g in (got if isinstance(got, (list, tuple)) else [got])]
+        outs = [np.transpose(g, L.inverse(tuple(o["perm"]))) for g, o in zip(got, self.record["outputs"])]
+        return ref, outs, _node_rows(self.proto, self.record, self.entries, self.keep, got[self.n_out:], ref, feeds,
+                                     rtol, atol)
+
+
+class TFLiteProbe:
+    """verify's probe over a .tflite file: its outputs and mapped intermediate tensors per run."""
+
+    def __init__(self, proto, data: bytes):
+        self.proto, self.data = proto, data
+        from .tflite_map import read
+
+        self.record = read(data)
+        self.entries = self.record["tensors"]
+        position = {o: i for i, n in enumerate(proto.graph.node) for o in n.output if o}
+        self.keep = sorted((i for i, e in enumerate(self.entries) if e["onnx"] in position),
+                           key=lambda i: position[self.entries[i]["onnx"]])
+
+    def run(self, feeds: dict, rtol: float, atol: float):
+        from .tflite_map import interpreter, signature_runner
+
+        ref = run_onnxruntime(self.proto, feeds, list(dict.fromkeys(self.entries[i]["onnx"] for i in self.keep)))
+        interp = interpreter(self.data)
+        runner, _ = signature_runner(interp)
+        args = {i["keras"]: np.ascontiguousarray(np.transpose(np.asarray(feeds[i["onnx"]]), i["perm"]))
+                for i in self.record["inputs"]}
+        out = runner(**args)
+        order = sorted(out, key=lambda n: int(n.rpartition("_")[2]) if n.rpartition("_")[2].isdigit() else 0)
+        outs = [np.transpose(out[n], L.inverse(tuple(o["perm"]))) for n, o in zip(order, self.record["outputs"])]
+        got = [interp.get_tensor(e["tflite_index"]) for e in self.entries]
+        return ref, outs, _node_rows(self.proto, self.record, self.entries, self.keep, got, ref, feeds, rtol, atol)
+
+
+def _bisect(result: VerifyResult, proto, per_sample: list, samples: list) -> None:
+    """Fill result.nodes (worst over the samples), .bisect (first diverging node), .worst."""
+    from . import diagnose
+
+    if len(samples) > 1:
+        for s, rows in zip(result.samples, per_sample):
+            s["first_diverging"] = next((r.node for r in rows if not r.ok), None)
+    rows = diagnose.merge_samples(per_sample) if per_sample[0] else []
+    result.nodes, result.bisect_checked = rows, len(rows)
+    result.worst = [r.node for r in diagnose.worst(rows)]
+    first = next((r for r in rows if not r.ok), None)
+    if first is not None:
+        node = next(n for n in proto.graph.node if first.output in n.output)
+        attrs = {a.name: _plain(onnx.helper.get_attribute_value(a)) for a in node.attribute}
+        shapes = [list(samples[0][n].shape) if n in samples[0] else _shape_of(n, rows) for n in node.input if n]
+        padding = next((d for d in first.decisions if d.get("decision")), None)
+        result.bisect = Divergence(first.node, first.op_type, first.output, attrs, shapes, first.max_abs,
+                                   first.tolerance, padding, first.module, first.source, first.origin,
+                                   list(first.causes))
+
+
+def _shape_of(name: str, rows: list) -> list:
+    return next((list(r.shape) for r in rows if r.output == name), [])
+
+
+def _node_rows(proto, record, entries, keep, got, ref, feeds, rtol, atol) -> list:
+    """One diagnose.NodeError per recorded node output, in topological order."""
+    from . import diagnose, source_names
+
+    nodes = {o: n for n in proto.graph.node for o in n.output if o}
+    rows, by_out, got_by = [], {}, {}
+    for i in keep:
+        e, node = entries[i], nodes[entries[i]["onnx"]]
+        out = e["onnx"]
+        g = got[i] if got[i].ndim != len(e["perm"]) else np.transpose(got[i], L.inverse(tuple(e["perm"])))
         c = compare(out, ref[out], g, rtol, atol)
+        rmse, cosine = diagnose.rmse_cosine(ref[out], g)
+        row = diagnose.NodeError(len(rows), node.name or out, node.op_type, out, c.shape, c.max_abs, c.max_rel,
+                                 rmse, cosine, c.mismatch, c.tolerance, c.ok, source_names.module_path(node),
+                                 source_names.source_line(node),
+                                 decisions=list(record["decisions"].get(node.name or out, [])))
         if not c.ok:
-            attrs = {a.name: _plain(onnx.helper.get_attribute_value(a)) for a in node.attribute}
-            shapes = [list(conversion.values[n].onnx_shape) if n in conversion.values and hasattr(
-                conversion.values[n], "onnx_shape") else list(getattr(conversion.values.get(n), "shape", []))
-                for n in node.input if n]
-            name = node.name or out
-            return Divergence(name, node.op_type, out, attrs, shapes, c.max_abs, c.tolerance,
-                              decisions.get(name)), i + 1
-    return None, len(order)
+            ins = [n for n in node.input if n]
+            diagnose.explain(row, [by_out.get(n) for n in ins], [ref.get(n, feeds.get(n)) for n in ins],
+                             [got_by.get(n, feeds.get(n)) for n in ins], ref[out], g)
+            if source_names.rewrite_rule(node):
+                row.causes.append(f"the exporter's optimizer built this node (rule {source_names.rewrite_rule(node)}): "
+                                  "it stands for several PyTorch ops, named after the last one it absorbed")
+        rows.append(row)
+        by_out[out], got_by[out] = row, g
+    return rows
 
 
 def _plain(v):
