@@ -262,12 +262,16 @@ def test_bad_verify_inputs(tmp_path, relu, feeds, fragment):
 
 def test_verify_inputs_not_npz(tmp_path, relu):
     npy = tmp_path / "in.npy"
-    np.save(npy, rand(2, 3, 8, 8))
-    expect(run("verify", relu, "--inputs", npy), ERROR, "expected an .npz file keyed by input name")
+    np.save(npy, rand(2, 3, 8, 8).astype(np.float64))  # one .npy feeds a one-input model, checked the same way
+    expect(run("verify", relu, "--inputs", npy), ERROR, "dtype float64, expected float32")
+    single = tmp_path / "in.arr"  # a single array under another suffix: not taken for an .npz
+    with open(single, "wb") as f:
+        np.save(f, rand(2, 3, 8, 8))
+    expect(run("verify", relu, "--inputs", single), ERROR, "expected an .npz file keyed by input name")
     garbage = tmp_path / "in.npz"
     garbage.write_bytes(b"not a zip")
     expect(run("verify", relu, "--inputs", garbage), ERROR, "not a readable .npz file")
-    expect(run("verify", relu, "--inputs", tmp_path / "none.npz"), ERROR, "file not found")
+    expect(run("verify", relu, "--inputs", tmp_path / "none.npz"), ERROR, "no such file or folder")
 
 
 def test_verify_missing_keras_file(tmp_path, relu):
