@@ -119,31 +119,27 @@ def _with_output_types(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def unsupported_nodes(model: onnx.ModelProto, opset: int, weights=()) -> list[UnsupportedNode]:
-    """Every node that has no converter or whose converter's check refuses it.
-    Nodes whose inputs are all constants are folded, so they need no converter."""
+    """Every node that has no converter (the check stage, before shape inference). Nodes whose
+    inputs are all constants are folded, so they need no converter. The converters' declared
+    checks run later, in the plan, where the inferred shapes are known."""
     g = model.graph
     known = {i.name for i in g.initializer} | set(weights) | {""}
     out = []
     for idx, proto in enumerate(g.node):
         node = Node(proto, opset, idx)
-        foldable = all(i in known for i in node.inputs) and node.op_type not in _NONDETERMINISTIC
-        spec = lookup(node.op_type, opset, node.domain)
-        if spec is None:
-            if not (foldable and node.domain == ""):
-                reason = ("no converter for this op" if node.domain == ""
-                          else f"custom domain '{node.domain}' is not supported")
-                out.append(UnsupportedNode(node.op_type, node.name, opset, reason, node.domain))
-        elif spec.check is not None and not foldable:
-            reason = spec.check(node)
-            if reason:
-                out.append(UnsupportedNode(node.op_type, node.name, opset, reason, node.domain))
+        foldable = all(i in known for i in node.inputs) and node.op_type not in NONDETERMINISTIC
+        if lookup(node.op_type, opset, node.domain) is None and not (foldable and node.domain == ""):
+            reason = ("no converter for this op" if node.domain == ""
+                      else f"custom domain '{node.domain}' is not supported")
+            out.append(UnsupportedNode(node.op_type, node.name, opset, reason, node.domain))
         if foldable:
             known.update(node.outputs)
     return out
 
 
-_NONDETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
-                     "Multinomial", "Bernoulli"}
+# ops whose outputs are random: never folded at conversion time
+NONDETERMINISTIC = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
+                              "Multinomial", "Bernoulli"})
 
 
 _LIGHT_LIMIT = 1024  # elements; larger initializers are weights, never shape values

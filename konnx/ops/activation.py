@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-import keras
+from ..lazy_keras import keras
 
 from .. import layout as L
 from ..values import Const

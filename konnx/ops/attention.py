@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-from ..layers import fn_attention  # noqa: F401  (registers the attention functions)
 from ..values import Const, Tensor
 from .elementwise import dtype_of
 from .registry import converter

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers import fn_detect  # noqa: F401  (registers the detection functions)
 from ..values import Const, static_dim
 from .elementwise import dtype_of
 from .registry import converter
@@ -16,7 +15,7 @@ def _scalar(ctx, i, what, default=None):
     return default if v.size == 0 else v[0].item()
 
 
-@converter("NonMaxSuppression", since=10,
+@converter("NonMaxSuppression", since=10, consts=(2, 3, 4),
            limits="static box/class counts; thresholds known at conversion time; output length known at run time")
 def non_max_suppression(ctx, node):
     boxes, scores = ctx.input(0), ctx.input(1)

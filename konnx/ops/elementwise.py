@@ -7,12 +7,11 @@ permuted at conversion time, and other tensors are brought to that layout.
 from __future__ import annotations
 
 import numpy as np
-import keras
+from ..lazy_keras import keras
 import onnx
 
 from .. import layout as L
 from ..errors import NodeConversionError
-from ..layers import fn_math  # noqa: F401  (registers the math.* functions)
 from ..values import Const, Dim, Tensor, has_dims
 from .registry import converter
 
@@ -350,7 +349,7 @@ def onnx_to_keras_dtype(elem_type: int):
     return name if name in supported else None
 
 
-def _check_cast(node):
+def _check_cast(node, facts):
     to = node.attr("to")
     if to is not None and onnx_to_keras_dtype(int(to)) is None:
         return f"Cast to {onnx.TensorProto.DataType.Name(int(to))} has no Keras equivalent"

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import numpy as np
-import keras
+from ..lazy_keras import keras
 
 from .. import layout as L
-from ..layers import fn_math  # noqa: F401  (registers the math.* functions)
 from ..values import Const, Tensor, static_dim
 from .elementwise import broadcast, dtype_of
 from .registry import converter

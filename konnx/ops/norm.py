@@ -3,10 +3,9 @@ RMSNormalization, LRN, LpNormalization, MeanVarianceNormalization."""
 from __future__ import annotations
 
 import numpy as np
-import keras
+from ..lazy_keras import keras
 
 from .. import layout as L
-from ..layers import fn_math  # noqa: F401  (registers the math.* functions)
 from ..values import Const, Tensor, static_dim
 from .elementwise import align, dtype_of
 from .registry import converter
@@ -35,7 +34,7 @@ def _channel_param(ctx, v, x, perm):
 
 
 # ----------------------------------------------------------------------------- BatchNormalization
-def _check_bn(node):
+def _check_bn(node, facts):
     if int(node.attr("training_mode", 0) or 0) == 1:
         return "training_mode=1 (batch statistics) is not supported; export the model in eval mode"
     if node.opset < 7 and int(node.attr("is_test", 0) or 0) == 0:
@@ -165,7 +164,7 @@ def _param_arg(ctx, v, x):
     return align(ctx, v, x.perm, x.rank)
 
 
-def _check_layer_norm(node):
+def _check_layer_norm(node, facts):
     if int(node.attr("stash_type", 1)) != 1:
         return "stash_type other than float32 is not supported"
     return None
@@ -222,7 +221,7 @@ def lrn(ctx, node):
     return ctx.tensor(y, x.perm)
 
 
-def _check_lp(node):
+def _check_lp(node, facts):
     p = int(node.attr("p", 2))
     return None if p in (1, 2) else f"p={p} is not defined by ONNX (p must be 1 or 2)"
 

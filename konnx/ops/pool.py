@@ -1,7 +1,7 @@
 """MaxPool, AveragePool (pads, ceil_mode, count_include_pad, dilations), global pooling."""
 from __future__ import annotations
 
-import keras
+from ..lazy_keras import keras
 
 from .. import layout as L
 from .. import padding as P
@@ -15,7 +15,7 @@ _GAP = {1: keras.layers.GlobalAveragePooling1D, 2: keras.layers.GlobalAveragePoo
 _GMP = {1: keras.layers.GlobalMaxPooling1D, 2: keras.layers.GlobalMaxPooling2D, 3: keras.layers.GlobalMaxPooling3D}
 
 
-def _check_maxpool(node):
+def _check_maxpool(node, facts):
     if len(node.outputs) > 1 and node.outputs[1] and node.opset < 8:
         return "the Indices output of MaxPool needs opset >= 8"
     return None

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-from ..layers import fn_loss  # noqa: F401  (registers the loss/quantization functions)
 from ..values import Const
 from .elementwise import broadcast, dtype_of
 from .registry import converter
@@ -69,7 +68,7 @@ def _quant_type(node, zero) -> str:
     return "uint8"
 
 
-def _check_quant(node):
+def _check_quant(node, facts):
     out = node.attr("output_dtype")
     if out:
         name = onnx.TensorProto.DataType.Name(int(out))

@@ -4,8 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import layout as L
-from ..layers import fn_math  # noqa: F401  (registers the math.* functions)
-from .registry import converter
+from .registry import AXIS, converter
 
 # op type -> (function op name, opset from which axes is an input)
 _REDUCE = {
@@ -49,7 +48,7 @@ def _reduce(op: str, since: int):
 
 
 for _onnx, (_op, _since) in _REDUCE.items():
-    converter(_onnx, limits="axes known at conversion time")(_reduce(_op, _since))
+    converter(_onnx, consts=(1,), layout=AXIS, limits="axes known at conversion time")(_reduce(_op, _since))
 
 
 def _arg(op: str):

@@ -10,7 +10,7 @@ half_pixel/round_prefer_floor x2, ...) becomes keras.layers.UpSampling*D instead
 from __future__ import annotations
 
 import numpy as np
-import keras
+from ..lazy_keras import keras
 
 from .. import layout as L
 from ..values import Dim, static_dim
@@ -26,7 +26,7 @@ def _antialias(node) -> bool:
             and node.attr("mode", "nearest") != "nearest")
 
 
-def _check_resize(node):
+def _check_resize(node, facts):
     if _antialias(node) and node.attr("coordinate_transformation_mode") == "tf_crop_and_resize":
         return "antialias=1 together with tf_crop_and_resize is not supported"
     mode = node.attr("mode", "nearest")
@@ -167,18 +167,18 @@ def resize_common(ctx, node):
     return ctx.tensor(kt, cl)
 
 
-@converter("Resize", since=10, check=_check_resize, limits="roi/scales/sizes known at conversion time; static sizes of resized axes")
+@converter("Resize", since=10, consts=(1, 2, 3), check=_check_resize, limits="roi/scales/sizes known at conversion time; static sizes of resized axes")
 def resize(ctx, node):
     return resize_common(ctx, node)
 
 
-def _check_upsample(node):
+def _check_upsample(node, facts):
     mode = node.attr("mode", "nearest")
     if mode not in ("nearest", "linear", "bilinear"):
         return f"unknown Upsample mode {mode!r}"
     return None
 
 
-@converter("Upsample", since=7, check=_check_upsample, limits="scales known at conversion time")
+@converter("Upsample", since=7, consts=(1,), check=_check_upsample, limits="scales known at conversion time")
 def upsample(ctx, node):
     return resize_common(ctx, node)

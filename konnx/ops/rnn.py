@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers import fn_rnn  # noqa: F401  (registers the rnn function)
 from ..values import Const, Tensor
 from .elementwise import dtype_of
 from .registry import converter
@@ -27,7 +26,7 @@ def _activations(node, cell: str, n_dirs: int):
 
 
 def _check(cell):
-    def check(node):
+    def check(node, facts):
         direction = node.attr("direction", "forward") or "forward"
         if direction not in ("forward", "reverse", "bidirectional"):
             return f"unknown direction {direction!r}"

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers import fn_sample  # noqa: F401  (registers the sampling functions)
 from ..values import Const, static_dim
 from .elementwise import dtype_of
 from .registry import converter
@@ -11,7 +10,7 @@ from .registry import converter
 _MODES = {"bilinear": "linear", "bicubic": "cubic", "linear": "linear", "cubic": "cubic", "nearest": "nearest"}
 
 
-def _check_grid_sample(node):
+def _check_grid_sample(node, facts):
     mode = node.attr("mode", "linear")
     if mode not in _MODES:
         return f"unknown mode {mode!r}"
@@ -37,7 +36,7 @@ def grid_sample(ctx, node):
     return ctx.tensor(y, dtype=dtype_of(x))
 
 
-@converter("AffineGrid", since=20)
+@converter("AffineGrid", since=20, consts=(1,))
 def affine_grid(ctx, node):
     theta = ctx.input(0)
     size = [int(v) for v in np.asarray(ctx.const(1, "size")).reshape(-1)]
@@ -45,7 +44,7 @@ def affine_grid(ctx, node):
     return ctx.tensor(y, dtype=dtype_of(theta))
 
 
-@converter("Col2Im", since=18, limits="static channel count")
+@converter("Col2Im", since=18, consts=(1, 2), limits="static channel count")
 def col2im(ctx, node):
     x = ctx.input(0)
     image = [int(v) for v in np.asarray(ctx.const(1, "image_shape")).reshape(-1)]

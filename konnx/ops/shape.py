@@ -12,6 +12,7 @@ import numpy as np
 from onnx import numpy_helper
 
 from .. import layout as L
+from ..dims import runtime_shape, shape_spec  # noqa: F401  (used by the tensor ops)
 from ..values import Const, Dim, Tensor, has_dims, static_dim
 from .registry import converter
 
@@ -66,55 +67,6 @@ def dim_axis(dim, tensor_name: str, onnx_shape):
             return hits[0]
     if dim.source is not None and dim.source[0] == tensor_name:
         return int(dim.source[1])
-    return None
-
-
-def shape_spec(ctx, values, what: str = "shape"):
-    """(refs, spec) describing the shape `values` (ints and Dims) for the `shape_vector` family
-    of functions: refs are the Keras tensors whose sizes it reads. A Dim must name a dim of a
-    tensor already converted (by dim_param or by its source), or be an expression (Dim.expr)
-    over such dims and ints."""
-    refs, spec = [], []
-
-    def leaf(v):
-        if not isinstance(v, Dim):
-            return int(v)
-        if v.expr is not None:
-            op, a, b = v.expr
-            return {"op": op, "args": [leaf(a), leaf(b)]}
-        found = _find_dim(ctx, v)
-        if found is None:
-            raise ctx.error(f"the {what} holds a dynamic dimension ({v!r}) that is not the size of "
-                            "a tensor konnx has converted; fix the input sizes with input_shapes")
-        tensor, axis = found
-        if not any(r is tensor.kt for r in refs):
-            refs.append(tensor.kt)
-        t = next(i for i, r in enumerate(refs) if r is tensor.kt)
-        return {"t": t, "axis": L.keras_axis(tensor.perm, axis)}
-
-    for v in np.asarray(values, dtype=object).reshape(-1):
-        spec.append(leaf(v))
-    return refs, spec
-
-
-def runtime_shape(ctx, values, what: str = "shape"):
-    """A Keras int64 vector holding the shape `values` (ints and Dims) at run time, or None
-    when no entry is dynamic."""
-    refs, spec = shape_spec(ctx, values, what)
-    if not refs:
-        return None
-    return ctx.op("shape_vector", refs, suffix="shape", spec=spec)
-
-
-def _find_dim(ctx, dim):
-    if dim.source is not None:
-        v = ctx.values.get(dim.source[0])
-        if isinstance(v, Tensor):
-            return v, int(dim.source[1])
-    if dim.name:
-        for v in ctx.values.values():
-            if isinstance(v, Tensor) and dim.name in v.onnx_shape:
-                return v, list(v.onnx_shape).index(dim.name)
     return None
 
 
@@ -234,7 +186,7 @@ def _dropout_training(node, arrays) -> bool:
     return False
 
 
-def _check_dropout(node):
+def _check_dropout(node, facts):
     if node.opset >= 12 and node.has_input(2):
         return None  # decided at conversion time when the flag is constant
     if node.opset < 7 and not node.attr("is_test", 0):
@@ -249,7 +201,7 @@ def _fold_dropout(node, x, *rest):
     return [x, mask][:len(node.outputs)]
 
 
-@converter("Dropout", since=1, check=_check_dropout, fold=_fold_dropout, limits="inference (training_mode off or ratio 0)")
+@converter("Dropout", since=1, consts=(2,), params=(1,), check=_check_dropout, fold=_fold_dropout, limits="inference (training_mode off or ratio 0)")
 def dropout(ctx, node):
     x = ctx.input(0)
     if node.opset >= 12 and node.has_input(2):

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers import fn_spectral  # noqa: F401  (registers dft/stft)
 from ..values import Const, static_dim
 from .elementwise import dtype_of
 from .registry import converter
 
 
-@converter("DFT", since=17, limits="static signal length; dft_length and axis known at conversion time")
+@converter("DFT", since=17, consts=(1, 2), limits="static signal length; dft_length and axis known at conversion time")
 def dft(ctx, node):
     x = ctx.input(0)
     if node.opset >= 20:
@@ -32,7 +31,7 @@ def dft(ctx, node):
     return ctx.tensor(y, dtype=dtype_of(x))
 
 
-@converter("STFT", since=17, limits="static signal length; frame_step and frame_length known at conversion time")
+@converter("STFT", since=17, consts=(1, 3), limits="static signal length; frame_step and frame_length known at conversion time")
 def stft(ctx, node):
     x = ctx.input(0)
     if x.rank != 3 or static_dim(x.onnx_shape[1]) is None:

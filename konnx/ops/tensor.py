@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
-import keras
+from ..lazy_keras import keras
 
 from .. import layout as L
 from ..values import Const, Dim, Tensor, has_dims, static_dim
@@ -194,7 +194,7 @@ def reshape_to(ctx, x, entries, suffix=""):
     return ctx.op("reshape", [kt], suffix=suffix, shape=spec)
 
 
-@converter("Reshape", since=1, fold=fold_reshape)
+@converter("Reshape", since=1, consts=(1,), fold=fold_reshape)
 def reshape(ctx, node):
     x = ctx.input(0)
     if isinstance(ctx.input(1), Tensor):  # a shape computed by the graph at run time
@@ -304,7 +304,7 @@ def _fold_split(node, x, *rest):
     return list(np.split(x, bounds, axis=axis))
 
 
-@converter("Split", since=1, fold=_fold_split, limits="split sizes known at conversion time (dynamic dims allowed)")
+@converter("Split", since=1, consts=(1,), fold=_fold_split, limits="split sizes known at conversion time (dynamic dims allowed)")
 def split(ctx, node):
     x = ctx.input(0)
     axis = int(node.attr("axis", 0)) % x.rank
@@ -356,7 +356,7 @@ def _slice_dynamic(ctx, node, x):
     return ctx.tensor(y, x.perm)
 
 
-@converter("Slice", since=1, fold=fold_slice,
+@converter("Slice", since=1, consts=(3, 4), params=(1, 2), fold=fold_slice,
            limits="axes/steps known at conversion time; starts/ends computed at run time need step 1")
 def slice_(ctx, node):
     x = ctx.input(0)
@@ -373,7 +373,7 @@ def slice_(ctx, node):
 
 
 # ----------------------------------------------------------------------------- Squeeze / Unsqueeze
-@converter("Squeeze", since=1, fold=fold_squeeze, limits="axes known at conversion time")
+@converter("Squeeze", since=1, consts=(1,), fold=fold_squeeze, limits="axes known at conversion time")
 def squeeze(ctx, node):
     x = ctx.input(0)
     arrays = [None] + ([] if node.opset < 13 else const_inputs(ctx, 1))
@@ -402,7 +402,7 @@ def unsqueeze_perm(perm, new_axes):
     return tuple(order), sorted(order.index(a) for a in new_axes)
 
 
-@converter("Unsqueeze", since=1, fold=fold_unsqueeze, limits="axes known at conversion time")
+@converter("Unsqueeze", since=1, consts=(1,), fold=fold_unsqueeze, limits="axes known at conversion time")
 def unsqueeze(ctx, node):
     x = ctx.input(0)
     arrays = [None] + ([] if node.opset < 13 else const_inputs(ctx, 1))
@@ -423,7 +423,7 @@ def _fold_expand(node, x, shp):
             else np.broadcast_to(x, np.broadcast_shapes(x.shape, tuple(ints(shp)))).copy()]
 
 
-@converter("Expand", since=8, fold=_fold_expand, limits="shape known at conversion time (dynamic dims allowed)")
+@converter("Expand", since=8, consts=(1,), fold=_fold_expand, limits="shape known at conversion time (dynamic dims allowed)")
 def expand(ctx, node):
     x = ctx.input(0)
     target = list(np.asarray(ctx.const(1, "shape", allow_dims=True)).reshape(-1))
@@ -472,7 +472,7 @@ def _fold_tile(node, x, reps):
     return [np.tile(np.asarray(x), tuple(ints(reps)))]
 
 
-@converter("Tile", since=6, fold=_fold_tile, limits="repeats known at conversion time")
+@converter("Tile", since=6, consts=(1,), fold=_fold_tile, limits="repeats known at conversion time")
 def tile(ctx, node):
     x = ctx.input(0)
     reps = ints(ctx.const(1, "repeats"))

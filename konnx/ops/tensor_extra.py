@@ -7,7 +7,6 @@ import numpy as np
 import onnx
 
 from .. import layout as L
-from ..layers import fn_index  # noqa: F401  (registers the functions used here)
 from ..values import Const, Tensor, static_dim
 from .elementwise import broadcast, dtype_of
 from .pool import _pool_geometry
@@ -34,7 +33,7 @@ def _int_scalar(ctx, i, what):
 
 
 # ----------------------------------------------------------------------------- TopK
-@converter("TopK", since=1, limits="K known at conversion time; sorted output (also for sorted=0)")
+@converter("TopK", since=1, consts=(1,), limits="K known at conversion time; sorted output (also for sorted=0)")
 def top_k(ctx, node):
     x = ctx.input(0)
     k = int(node.attr("k")) if node.opset < 10 else _int_scalar(ctx, 1, "K")
@@ -86,7 +85,7 @@ def eye_like(ctx, node):
 
 
 # ----------------------------------------------------------------------------- scatter
-def _check_scatter(node):
+def _check_scatter(node, facts):
     r = node.attr("reduction", "none") or "none"
     return None if r in ("none", "add", "mul", "max", "min") else f"unknown reduction {r!r}"
 
@@ -128,7 +127,7 @@ def tensor_scatter(ctx, node):
 
 
 # ----------------------------------------------------------------------------- crop / pad
-@converter("CenterCropPad", since=18, limits="static input shape")
+@converter("CenterCropPad", since=18, consts=(1,), limits="static input shape")
 def center_crop_pad(ctx, node):
     x = ctx.input(0)
     dims = _static_shape(ctx, x)
@@ -155,7 +154,7 @@ def center_crop_pad(ctx, node):
 
 
 # ----------------------------------------------------------------------------- CumProd
-@converter("CumProd", since=26, limits="axis known at conversion time")
+@converter("CumProd", since=26, consts=(1,), limits="axis known at conversion time")
 def cumprod(ctx, node):
     x = ctx.input(0)
     axis = _int_scalar(ctx, 1, "axis") % x.rank
@@ -227,7 +226,7 @@ def optional_get_element(ctx, node):
 
 
 
-@converter("MaxUnpool", since=9, limits="static input shape")
+@converter("MaxUnpool", since=9, consts=(2,), limits="static input shape")
 def max_unpool(ctx, node):
     x = ctx.input(0)
     dims = _static_shape(ctx, x)

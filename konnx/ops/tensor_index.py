@@ -117,7 +117,7 @@ def gather_nd(ctx, node):
 
 
 # ----------------------------------------------------------------------------- Trilu
-@converter("Trilu", since=14, limits="k known at conversion time")
+@converter("Trilu", since=14, consts=(1,), limits="k known at conversion time")
 def trilu(ctx, node):
     x = ctx.input(0)
     k = int(np.asarray(ctx.const(1, "k")).reshape(())) if node.has_input(1) else 0
@@ -134,7 +134,7 @@ def trilu(ctx, node):
 
 
 # ----------------------------------------------------------------------------- OneHot
-@converter("OneHot", since=9, limits="depth known at conversion time")
+@converter("OneHot", since=9, consts=(1,), limits="depth known at conversion time")
 def one_hot(ctx, node):
     ind = ctx.input(0)
     depth = int(np.asarray(ctx.const(1, "depth")).reshape(-1)[0])
@@ -148,7 +148,7 @@ def one_hot(ctx, node):
 
 
 # ----------------------------------------------------------------------------- CumSum
-@converter("CumSum", since=11, limits="axis known at conversion time")
+@converter("CumSum", since=11, consts=(1,), limits="axis known at conversion time")
 def cumsum(ctx, node):
     x = ctx.input(0)
     axis = int(np.asarray(ctx.const(1, "axis")).reshape(-1)[0]) % x.rank

@@ -3,7 +3,7 @@ SpaceToDepth on channels-last tensors."""
 from __future__ import annotations
 
 import numpy as np
-import keras
+from ..lazy_keras import keras
 
 from .. import layout as L
 from ..values import Const, static_dim
@@ -62,7 +62,7 @@ def _fold_pad(node, x, *rest):
     return [np.pad(x, pos, mode=np_mode)]
 
 
-@converter("Pad", since=1, fold=_fold_pad, limits="pads and axes known at conversion time")
+@converter("Pad", since=1, consts=(1, 3), fold=_fold_pad, limits="pads and axes known at conversion time")
 def pad(ctx, node):
     x = ctx.input(0)
     per_axis, mode, value = pad_spec(ctx, node, x.rank)
