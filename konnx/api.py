@@ -11,10 +11,10 @@ from onnx import numpy_helper
 
 from . import layout as L
 from . import loader
-from .errors import ConversionError, InvalidModelError, UnsupportedOpError
+from .errors import ConversionError
 from .graph import Node
 from .ops import load_all
-from .plan import Plan, plan
+from .plan import Plan, plan_model
 from .values import Const, Tensor, has_dims
 
 
@@ -62,19 +62,6 @@ def convert_detailed(model, *, input_shapes=None, channels_last_io=False, progre
     result = _emit(proto, weights, opset, channels_last_io, progress, the_plan)
     result.decisions.extend(folded)
     return result
-
-
-def plan_model(proto: onnx.ModelProto, opset: int, weights: dict, input_shapes=None) -> tuple:
-    """check -> normalize -> plan: the normalized model and its Plan. Nodes without a converter
-    are reported even when shape inference cannot run on the model."""
-    missing = loader.unsupported_nodes(proto, opset, weights)
-    try:
-        proto = loader.normalize(proto, input_shapes)
-    except InvalidModelError:
-        if missing:
-            raise UnsupportedOpError(missing) from None
-        raise
-    return proto, plan(proto, opset, weights)
 
 
 def _io_perm(rank: int, channels_last_io: bool):

@@ -188,6 +188,18 @@ def cmd_ops(args) -> int:
     return EXIT_OK
 
 
+def cmd_check(args) -> int:
+    """konnx check: support status of every op and every refusal known before building; no Keras."""
+    from .check import run
+    from .errors import ConversionError
+
+    try:
+        return run(args.model, _parse_shapes(args.input_shape), args.json, sys.stdout)
+    except ConversionError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+
+
 def _common(p) -> None:
     from .verify import DEFAULT_ATOL, DEFAULT_RTOL
 
@@ -230,6 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--bisect", action="store_true", help="name the first node whose output diverges")
     _common(v)
     v.set_defaults(func=cmd_verify)
+
+    k = sub.add_parser("check", help="list a model's ops and every refusal known before building "
+                       "(no TensorFlow; exit 4 if some node cannot be converted)")
+    k.add_argument("model", help="path to the .onnx file")
+    k.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,...",
+                   help="fix an input's shape (repeatable; ? keeps a dim dynamic)")
+    k.add_argument("--json", metavar="FILE", help="also write the result as JSON ('-' for stdout)")
+    k.set_defaults(func=cmd_check)
 
     o = sub.add_parser("ops", help="list the supported ONNX ops")
     o.set_defaults(func=cmd_ops)

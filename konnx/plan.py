@@ -26,7 +26,8 @@ import onnx
 from onnx import numpy_helper
 
 from . import padding as P
-from .errors import UnsupportedNode, UnsupportedOpError
+from . import loader
+from .errors import InvalidModelError, UnsupportedNode, UnsupportedOpError
 from .graph import Node
 from .loader import NONDETERMINISTIC
 from .ops import load_all
@@ -125,6 +126,19 @@ def plan(model: onnx.ModelProto, opset: int, weights: Optional[dict] = None) -> 
                 if decision is not None:
                     out.padding[node.name] = decision
     return out
+
+
+def plan_model(proto: onnx.ModelProto, opset: int, weights: dict, input_shapes=None) -> tuple:
+    """check -> normalize -> plan: the normalized model and its Plan. Nodes without a converter
+    are reported even when shape inference cannot run on the model."""
+    missing = loader.unsupported_nodes(proto, opset, weights)
+    try:
+        proto = loader.normalize(proto, input_shapes)
+    except InvalidModelError:
+        if missing:
+            raise UnsupportedOpError(missing) from None
+        raise
+    return proto, plan(proto, opset, weights)
 
 
 def _reasons(node: Node, spec, facts: Facts, data: set, graph_inputs: set) -> list[str]:

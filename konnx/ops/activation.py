@@ -7,7 +7,7 @@ from ..lazy_keras import keras
 from .. import layout as L
 from ..values import Const
 from .elementwise import broadcast, dtype_of, unary
-from .registry import converter
+from .registry import AXIS, FOLLOWS, converter
 
 _F32_MAX = float(np.finfo(np.float32).max)
 
@@ -30,7 +30,7 @@ def _same(a, b) -> bool:
     return np.float32(a) == np.float32(b)
 
 
-@converter("Relu")
+@converter("Relu", layout=FOLLOWS)
 def relu(ctx, node):
     x = ctx.input(0)
     if not _native(x):
@@ -38,7 +38,7 @@ def relu(ctx, node):
     return ctx.tensor(ctx.layer(keras.layers.ReLU(name=ctx.name()), ctx.keras(x)), x.perm)
 
 
-@converter("LeakyRelu")
+@converter("LeakyRelu", layout=FOLLOWS)
 def leaky_relu(ctx, node):
     x, alpha = ctx.input(0), float(node.attr("alpha", 0.01))
     if _native(x) and 0 <= alpha <= 1:
@@ -47,7 +47,7 @@ def leaky_relu(ctx, node):
     return _fn(ctx, x, "math.leaky_relu", alpha=alpha)
 
 
-@converter("PRelu")
+@converter("PRelu", layout=FOLLOWS)
 def prelu(ctx, node):
     x, slope = ctx.input(0), ctx.input(1)
     if node.opset < 7 and isinstance(slope, Const) and slope.rank == 1 and x.rank > 2 and slope.shape[0] > 1:
@@ -67,7 +67,7 @@ def prelu(ctx, node):
     return ctx.tensor(ctx.op("math.prelu", [kx, ks]), perm)
 
 
-@converter("Elu")
+@converter("Elu", layout=FOLLOWS)
 def elu(ctx, node):
     x, alpha = ctx.input(0), float(node.attr("alpha", 1.0))
     if _native(x) and _same(alpha, 1.0):
@@ -75,24 +75,24 @@ def elu(ctx, node):
     return _fn(ctx, x, "math.elu", alpha=alpha)
 
 
-@converter("Selu")
+@converter("Selu", layout=FOLLOWS)
 def selu(ctx, node):
     x = ctx.input(0)
     alpha, gamma = float(node.attr("alpha")), float(node.attr("gamma"))
     return _fn(ctx, x, "math.selu", alpha=alpha, gamma=gamma)
 
 
-@converter("Celu")
+@converter("Celu", layout=FOLLOWS)
 def celu(ctx, node):
     return _fn(ctx, ctx.input(0), "math.celu", alpha=float(node.attr("alpha", 1.0)))
 
 
-@converter("ThresholdedRelu")
+@converter("ThresholdedRelu", layout=FOLLOWS)
 def thresholded_relu(ctx, node):
     return _fn(ctx, ctx.input(0), "math.thresholded_relu", alpha=float(node.attr("alpha", 1.0)))
 
 
-@converter("HardSigmoid")
+@converter("HardSigmoid", layout=FOLLOWS)
 def hard_sigmoid(ctx, node):
     x = ctx.input(0)
     alpha, beta = float(node.attr("alpha", 0.2)), float(node.attr("beta", 0.5))
@@ -116,15 +116,15 @@ def _simple(name):
 
 
 for _onnx, _name in _SIMPLE.items():
-    converter(_onnx)(_simple(_name))
+    converter(_onnx, layout=FOLLOWS)(_simple(_name))
 
 
-@converter("Erf")
+@converter("Erf", layout=FOLLOWS)
 def erf(ctx, node):
     return unary(ctx, ctx.input(0), "erf")
 
 
-@converter("Gelu", since=20)
+@converter("Gelu", layout=FOLLOWS, since=20)
 def gelu(ctx, node):
     x = ctx.input(0)
     approximate = node.attr("approximate", "none") == "tanh"
@@ -140,7 +140,7 @@ def _clip_bounds(ctx, node):
     return ctx.input(1), ctx.input(2)
 
 
-@converter("Clip")
+@converter("Clip", layout=FOLLOWS)
 def clip(ctx, node):
     x = ctx.input(0)
     lo, hi = _clip_bounds(ctx, node)
@@ -197,11 +197,11 @@ def _softmax(log: bool):
     return conv
 
 
-converter("Softmax")(_softmax(False))
-converter("LogSoftmax")(_softmax(True))
+converter("Softmax", layout=AXIS)(_softmax(False))
+converter("LogSoftmax", layout=AXIS)(_softmax(True))
 
 
-@converter("Hardmax")
+@converter("Hardmax", layout=AXIS)
 def hardmax(ctx, node):
     x = ctx.input(0)
     axes = _softmax_axes(node, x)

@@ -7,7 +7,7 @@ from ..lazy_keras import keras
 from .. import layout as L
 from .. import padding as P
 from ..values import static_dim
-from .registry import converter
+from .registry import SPATIAL, converter
 
 _CONV = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
 _DEPTHWISE = {1: keras.layers.DepthwiseConv1D, 2: keras.layers.DepthwiseConv2D}
@@ -34,7 +34,7 @@ def crop(ctx, kt, crops, nsp):
     return ctx.layer(_CROP[nsp](arg, name=ctx.name("crop")), kt)
 
 
-@converter("Conv", since=1, consts=(1, 2), limits="constant weights and bias")
+@converter("Conv", layout=SPATIAL, since=1, consts=(1, 2), limits="constant weights and bias")
 def conv(ctx, node):
     x = ctx.input(0)
     if x.rank not in (3, 4, 5):
@@ -121,7 +121,7 @@ def convtranspose_pads(node, sizes, kernel, strides, dilations, output_padding):
     return res
 
 
-@converter("ConvTranspose", since=1, consts=(1, 2), limits="constant weights and bias")
+@converter("ConvTranspose", layout=SPATIAL, since=1, consts=(1, 2), limits="constant weights and bias")
 def conv_transpose(ctx, node):
     x = ctx.input(0)
     if x.rank not in (3, 4, 5):

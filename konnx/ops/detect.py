@@ -5,7 +5,7 @@ import numpy as np
 
 from ..values import Const, static_dim
 from .elementwise import dtype_of
-from .registry import converter
+from .registry import SPATIAL, converter
 
 
 def _scalar(ctx, i, what, default=None):
@@ -32,7 +32,7 @@ def non_max_suppression(ctx, node):
     return ctx.tensor(y, dtype="int64")
 
 
-@converter("RoiAlign", since=10, limits="sampling_ratio > 0; static channel and spatial sizes")
+@converter("RoiAlign", layout=SPATIAL, since=10, limits="sampling_ratio > 0; static channel and spatial sizes")
 def roi_align(ctx, node):
     x = ctx.input(0)
     ratio = int(node.attr("sampling_ratio", 0))

@@ -8,7 +8,7 @@ from ..lazy_keras import keras
 from .. import layout as L
 from ..values import Const, Tensor, static_dim
 from .elementwise import align, dtype_of
-from .registry import converter
+from .registry import AXIS, SPATIAL, converter
 
 
 def _f32(x) -> bool:
@@ -42,7 +42,7 @@ def _check_bn(node, facts):
     return None
 
 
-@converter("BatchNormalization", check=_check_bn, limits="inference only (training_mode=0)")
+@converter("BatchNormalization", layout=SPATIAL, check=_check_bn, limits="inference only (training_mode=0)")
 def batch_norm(ctx, node):
     x = ctx.input(0)
     eps = float(node.attr("epsilon", 1e-5))
@@ -103,7 +103,7 @@ def _group_norm_fn(ctx, x, groups, scale, bias, eps):
     return ctx.tensor(ctx.op("math.group_norm", args, groups=int(groups), epsilon=eps), cl)
 
 
-@converter("InstanceNormalization")
+@converter("InstanceNormalization", layout=SPATIAL)
 def instance_norm(ctx, node):
     x, scale, bias = ctx.input(0), ctx.input(1), ctx.input(2)
     eps = float(node.attr("epsilon", 1e-5))
@@ -118,7 +118,7 @@ def instance_norm(ctx, node):
     return _group_norm_fn(ctx, x, c, scale, bias, eps)
 
 
-@converter("GroupNormalization", since=18, limits="static channel count")
+@converter("GroupNormalization", layout=SPATIAL, since=18, limits="static channel count")
 def group_norm(ctx, node):
     x, scale, bias = ctx.input(0), ctx.input(1), ctx.input(2)
     eps = float(node.attr("epsilon", 1e-5))
@@ -170,7 +170,7 @@ def _check_layer_norm(node, facts):
     return None
 
 
-@converter("LayerNormalization", since=17, check=_check_layer_norm, limits="stash_type=1 (float32)")
+@converter("LayerNormalization", layout=AXIS, since=17, check=_check_layer_norm, limits="stash_type=1 (float32)")
 def layer_norm(ctx, node):
     x, scale, bias = ctx.input(0), ctx.input(1), ctx.input(2)
     eps = float(node.attr("epsilon", 1e-5))
@@ -193,7 +193,7 @@ def layer_norm(ctx, node):
     return [ctx.tensor(o, x.perm) for o in outs]
 
 
-@converter("RMSNormalization", since=23, check=_check_layer_norm, limits="stash_type=1 (float32)")
+@converter("RMSNormalization", layout=AXIS, since=23, check=_check_layer_norm, limits="stash_type=1 (float32)")
 def rms_norm(ctx, node):
     x, scale = ctx.input(0), ctx.input(1)
     eps = float(node.attr("epsilon", 1e-5))
@@ -212,7 +212,7 @@ def rms_norm(ctx, node):
 
 
 # ----------------------------------------------------------------------------- LRN, Lp, MVN
-@converter("LRN")
+@converter("LRN", layout=SPATIAL)
 def lrn(ctx, node):
     x = ctx.input(0)
     k = L.keras_axis(x.perm, 1)
@@ -226,7 +226,7 @@ def _check_lp(node, facts):
     return None if p in (1, 2) else f"p={p} is not defined by ONNX (p must be 1 or 2)"
 
 
-@converter("LpNormalization", check=_check_lp, limits="p in {1, 2}")
+@converter("LpNormalization", layout=AXIS, check=_check_lp, limits="p in {1, 2}")
 def lp_norm(ctx, node):
     x = ctx.input(0)
     p = int(node.attr("p", 2))
@@ -236,7 +236,7 @@ def lp_norm(ctx, node):
     return ctx.tensor(ctx.op("math.lp_norm", [ctx.keras(x)], axis=k, p=p), x.perm)
 
 
-@converter("MeanVarianceNormalization")
+@converter("MeanVarianceNormalization", layout=AXIS)
 def mvn(ctx, node):
     x = ctx.input(0)
     axes = node.attr("axes") or [0, 2, 3]

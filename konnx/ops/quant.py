@@ -8,7 +8,7 @@ import onnx
 
 from ..values import Const
 from .elementwise import broadcast, dtype_of
-from .registry import converter
+from .registry import FOLLOWS, SPATIAL, converter
 
 _INT_QUANT = {"int8", "uint8", "int16", "uint16", "int32", "uint32"}
 
@@ -48,7 +48,7 @@ converter("SoftmaxCrossEntropyLoss", since=12)(_loss(True))
 
 
 # ----------------------------------------------------------------------------- BitShift
-@converter("BitShift", since=11)
+@converter("BitShift", layout=FOLLOWS, since=11)
 def bit_shift(ctx, node):
     direction = node.attr("direction")
     if direction not in ("LEFT", "RIGHT"):
@@ -77,7 +77,7 @@ def _check_quant(node, facts):
     return None
 
 
-@converter("QuantizeLinear", since=10, check=_check_quant, limits="8/16/32-bit integer targets")
+@converter("QuantizeLinear", layout=FOLLOWS, since=10, check=_check_quant, limits="8/16/32-bit integer targets")
 def quantize_linear(ctx, node):
     zero = ctx.input(2)
     qt = _quant_type(node, zero)
@@ -89,7 +89,7 @@ def quantize_linear(ctx, node):
     return ctx.tensor(y, dtype=qt)
 
 
-@converter("DequantizeLinear", since=10, limits="8/16/32-bit integer inputs")
+@converter("DequantizeLinear", layout=FOLLOWS, since=10, limits="8/16/32-bit integer inputs")
 def dequantize_linear(ctx, node):
     x, scale = ctx.input(0), ctx.input(1)
     if dtype_of(x) not in _INT_QUANT:
@@ -147,14 +147,14 @@ def _conv_geometry(ctx, node, w):
     return strides, dilations, begin + end
 
 
-@converter("ConvInteger", since=10, limits="group=1")
+@converter("ConvInteger", layout=SPATIAL, since=10, limits="group=1")
 def conv_integer(ctx, node):
     strides, dilations, pads = _conv_geometry(ctx, node, ctx.input(1))
     y = ctx.op("int_conv", [_arg(ctx, i) for i in range(4)], strides=strides, dilations=dilations, pads=pads)
     return ctx.tensor(y, dtype="int32")
 
 
-@converter("QLinearConv", since=10, limits="group=1")
+@converter("QLinearConv", layout=SPATIAL, since=10, limits="group=1")
 def qlinear_conv(ctx, node):
     strides, dilations, pads = _conv_geometry(ctx, node, ctx.input(3))
     qt = dtype_of(ctx.input(7))

@@ -67,5 +67,5 @@ def _arg(op: str):
     return conv
 
 
-converter("ArgMax")(_arg("max"))
-converter("ArgMin")(_arg("min"))
+converter("ArgMax", layout=AXIS)(_arg("max"))
+converter("ArgMin", layout=AXIS)(_arg("min"))

@@ -15,7 +15,7 @@ from ..lazy_keras import keras
 from .. import layout as L
 from ..values import Dim, static_dim
 from . import resize_math as RM
-from .registry import converter
+from .registry import SPATIAL, converter
 from .shape import dim_axis
 
 _UPSAMPLING = {1: keras.layers.UpSampling1D, 2: keras.layers.UpSampling2D, 3: keras.layers.UpSampling3D}
@@ -167,7 +167,7 @@ def resize_common(ctx, node):
     return ctx.tensor(kt, cl)
 
 
-@converter("Resize", since=10, consts=(1, 2, 3), check=_check_resize, limits="roi/scales/sizes known at conversion time; static sizes of resized axes")
+@converter("Resize", layout=SPATIAL, since=10, consts=(1, 2, 3), check=_check_resize, limits="roi/scales/sizes known at conversion time; static sizes of resized axes")
 def resize(ctx, node):
     return resize_common(ctx, node)
 
@@ -179,6 +179,6 @@ def _check_upsample(node, facts):
     return None
 
 
-@converter("Upsample", since=7, consts=(1,), check=_check_upsample, limits="scales known at conversion time")
+@converter("Upsample", layout=SPATIAL, since=7, consts=(1,), check=_check_upsample, limits="scales known at conversion time")
 def upsample(ctx, node):
     return resize_common(ctx, node)

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..values import Const, static_dim
 from .elementwise import dtype_of
-from .registry import converter
+from .registry import SPATIAL, converter
 
 _MODES = {"bilinear": "linear", "bicubic": "cubic", "linear": "linear", "cubic": "cubic", "nearest": "nearest"}
 
@@ -24,7 +24,7 @@ def _arg(ctx, i):
     return np.asarray(v.value) if isinstance(v, Const) else ctx.onnx_layout(v)
 
 
-@converter("GridSample", since=16, check=_check_grid_sample, limits="static spatial sizes of X")
+@converter("GridSample", layout=SPATIAL, since=16, check=_check_grid_sample, limits="static spatial sizes of X")
 def grid_sample(ctx, node):
     x, grid = ctx.input(0), ctx.input(1)
     if any(static_dim(d) is None for d in x.onnx_shape[1:]):
@@ -58,7 +58,7 @@ def col2im(ctx, node):
     return ctx.tensor(y, dtype=dtype_of(x))
 
 
-@converter("DeformConv", since=19, limits="2-D; static shapes")
+@converter("DeformConv", layout=SPATIAL, since=19, limits="2-D; static shapes")
 def deform_conv(ctx, node):
     x, w, offset = ctx.input(0), ctx.input(1), ctx.input(2)
     if x.rank != 4:

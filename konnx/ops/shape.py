@@ -14,7 +14,7 @@ from onnx import numpy_helper
 from .. import layout as L
 from ..dims import runtime_shape, shape_spec  # noqa: F401  (used by the tensor ops)
 from ..values import Const, Dim, Tensor, has_dims, static_dim
-from .registry import converter
+from .registry import FOLLOWS, converter
 
 INT64_MAX = np.iinfo(np.int64).max
 INT64_MIN = np.iinfo(np.int64).min
@@ -173,7 +173,7 @@ def _fold_identity(node, x, *rest):
     return [x]
 
 
-@converter("Identity", since=1, fold=_fold_identity)
+@converter("Identity", layout=FOLLOWS, since=1, fold=_fold_identity)
 def identity(ctx, node):
     return ctx.input(0)
 
@@ -201,7 +201,7 @@ def _fold_dropout(node, x, *rest):
     return [x, mask][:len(node.outputs)]
 
 
-@converter("Dropout", since=1, consts=(2,), params=(1,), check=_check_dropout, fold=_fold_dropout, limits="inference (training_mode off or ratio 0)")
+@converter("Dropout", layout=FOLLOWS, since=1, consts=(2,), params=(1,), check=_check_dropout, fold=_fold_dropout, limits="inference (training_mode off or ratio 0)")
 def dropout(ctx, node):
     x = ctx.input(0)
     if node.opset >= 12 and node.has_input(2):

@@ -10,7 +10,7 @@ from ..lazy_keras import keras
 
 from .. import layout as L
 from ..values import Const, Dim, Tensor, has_dims, static_dim
-from .registry import converter
+from .registry import AXIS, converter
 from .shape import (
     axes_arg, dim_axis, fold_concat, fold_flatten, fold_reshape, fold_slice, fold_squeeze,
     fold_transpose, fold_unsqueeze, ints, onnx_slice, runtime_shape, shape_spec, slice_params, squeeze_axes,
@@ -194,7 +194,7 @@ def reshape_to(ctx, x, entries, suffix=""):
     return ctx.op("reshape", [kt], suffix=suffix, shape=spec)
 
 
-@converter("Reshape", since=1, consts=(1,), fold=fold_reshape)
+@converter("Reshape", since=1, params=(1,), fold=fold_reshape)
 def reshape(ctx, node):
     x = ctx.input(0)
     if isinstance(ctx.input(1), Tensor):  # a shape computed by the graph at run time
@@ -239,7 +239,7 @@ def flatten(ctx, node):
 
 
 # ----------------------------------------------------------------------------- Transpose
-@converter("Transpose", since=1, fold=fold_transpose)
+@converter("Transpose", layout=AXIS, since=1, fold=fold_transpose)
 def transpose(ctx, node):
     x = ctx.input(0)
     perm = node.attr("perm")
@@ -250,7 +250,7 @@ def transpose(ctx, node):
 
 
 # ----------------------------------------------------------------------------- Concat / Split
-@converter("Concat", since=1, fold=fold_concat)
+@converter("Concat", layout=AXIS, since=1, fold=fold_concat)
 def concat(ctx, node):
     vals = [ctx.input(i) for i in range(ctx.n_inputs)]
     tensors = [v for v in vals if isinstance(v, Tensor)]
@@ -304,7 +304,7 @@ def _fold_split(node, x, *rest):
     return list(np.split(x, bounds, axis=axis))
 
 
-@converter("Split", since=1, consts=(1,), fold=_fold_split, limits="split sizes known at conversion time (dynamic dims allowed)")
+@converter("Split", layout=AXIS, since=1, consts=(1,), fold=_fold_split, limits="split sizes known at conversion time (dynamic dims allowed)")
 def split(ctx, node):
     x = ctx.input(0)
     axis = int(node.attr("axis", 0)) % x.rank
@@ -356,7 +356,7 @@ def _slice_dynamic(ctx, node, x):
     return ctx.tensor(y, x.perm)
 
 
-@converter("Slice", since=1, consts=(3, 4), params=(1, 2), fold=fold_slice,
+@converter("Slice", layout=AXIS, since=1, consts=(3, 4), params=(1, 2), fold=fold_slice,
            limits="axes/steps known at conversion time; starts/ends computed at run time need step 1")
 def slice_(ctx, node):
     x = ctx.input(0)
@@ -373,7 +373,7 @@ def slice_(ctx, node):
 
 
 # ----------------------------------------------------------------------------- Squeeze / Unsqueeze
-@converter("Squeeze", since=1, consts=(1,), fold=fold_squeeze, limits="axes known at conversion time")
+@converter("Squeeze", layout=AXIS, since=1, consts=(1,), fold=fold_squeeze, limits="axes known at conversion time")
 def squeeze(ctx, node):
     x = ctx.input(0)
     arrays = [None] + ([] if node.opset < 13 else const_inputs(ctx, 1))
@@ -402,7 +402,7 @@ def unsqueeze_perm(perm, new_axes):
     return tuple(order), sorted(order.index(a) for a in new_axes)
 
 
-@converter("Unsqueeze", since=1, consts=(1,), fold=fold_unsqueeze, limits="axes known at conversion time")
+@converter("Unsqueeze", layout=AXIS, since=1, consts=(1,), fold=fold_unsqueeze, limits="axes known at conversion time")
 def unsqueeze(ctx, node):
     x = ctx.input(0)
     arrays = [None] + ([] if node.opset < 13 else const_inputs(ctx, 1))
@@ -423,7 +423,7 @@ def _fold_expand(node, x, shp):
             else np.broadcast_to(x, np.broadcast_shapes(x.shape, tuple(ints(shp)))).copy()]
 
 
-@converter("Expand", since=8, consts=(1,), fold=_fold_expand, limits="shape known at conversion time (dynamic dims allowed)")
+@converter("Expand", layout=AXIS, since=8, consts=(1,), fold=_fold_expand, limits="shape known at conversion time (dynamic dims allowed)")
 def expand(ctx, node):
     x = ctx.input(0)
     target = list(np.asarray(ctx.const(1, "shape", allow_dims=True)).reshape(-1))
@@ -472,7 +472,7 @@ def _fold_tile(node, x, reps):
     return [np.tile(np.asarray(x), tuple(ints(reps)))]
 
 
-@converter("Tile", since=6, consts=(1,), fold=_fold_tile, limits="repeats known at conversion time")
+@converter("Tile", layout=AXIS, since=6, consts=(1,), fold=_fold_tile, limits="repeats known at conversion time")
 def tile(ctx, node):
     x = ctx.input(0)
     reps = ints(ctx.const(1, "repeats"))

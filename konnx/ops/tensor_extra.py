@@ -9,8 +9,8 @@ import onnx
 from .. import layout as L
 from ..values import Const, Tensor, static_dim
 from .elementwise import broadcast, dtype_of
-from .pool import _pool_geometry
-from .registry import converter
+from .pool import check_pool, pool_geometry
+from .registry import AXIS, FOLLOWS, SPATIAL, converter
 
 
 def _arg(ctx, i):
@@ -33,7 +33,7 @@ def _int_scalar(ctx, i, what):
 
 
 # ----------------------------------------------------------------------------- TopK
-@converter("TopK", since=1, consts=(1,), limits="K known at conversion time; sorted output (also for sorted=0)")
+@converter("TopK", layout=AXIS, since=1, consts=(1,), limits="K known at conversion time; sorted output (also for sorted=0)")
 def top_k(ctx, node):
     x = ctx.input(0)
     k = int(node.attr("k")) if node.opset < 10 else _int_scalar(ctx, 1, "K")
@@ -45,7 +45,7 @@ def top_k(ctx, node):
 
 
 # ----------------------------------------------------------------------------- sequences
-@converter("ReverseSequence", since=10)
+@converter("ReverseSequence", layout=AXIS, since=10)
 def reverse_sequence(ctx, node):
     x = ctx.input(0)
     y = ctx.op("reverse_sequence", [ctx.onnx_layout(x), _arg(ctx, 1)],
@@ -53,7 +53,7 @@ def reverse_sequence(ctx, node):
     return ctx.tensor(y, dtype=dtype_of(x))
 
 
-@converter("Compress", since=9, limits="output length known only at run time (TensorFlow backend)")
+@converter("Compress", layout=AXIS, since=9, limits="output length known only at run time (TensorFlow backend)")
 def compress(ctx, node):
     x, cond = ctx.input(0), ctx.input(1)
     axis = node.attr("axis")
@@ -127,7 +127,7 @@ def tensor_scatter(ctx, node):
 
 
 # ----------------------------------------------------------------------------- crop / pad
-@converter("CenterCropPad", since=18, consts=(1,), limits="static input shape")
+@converter("CenterCropPad", layout=AXIS, since=18, consts=(1,), limits="static input shape")
 def center_crop_pad(ctx, node):
     x = ctx.input(0)
     dims = _static_shape(ctx, x)
@@ -154,7 +154,7 @@ def center_crop_pad(ctx, node):
 
 
 # ----------------------------------------------------------------------------- CumProd
-@converter("CumProd", since=26, consts=(1,), limits="axis known at conversion time")
+@converter("CumProd", layout=AXIS, since=26, consts=(1,), limits="axis known at conversion time")
 def cumprod(ctx, node):
     x = ctx.input(0)
     axis = _int_scalar(ctx, 1, "axis") % x.rank
@@ -164,11 +164,11 @@ def cumprod(ctx, node):
 
 
 # ----------------------------------------------------------------------------- LpPool
-@converter("LpPool", since=2, limits="p >= 1")
+@converter("LpPool", layout=SPATIAL, since=2, check=check_pool, limits="p >= 1")
 def lp_pool(ctx, node):
     x = ctx.input(0)
     p = int(node.attr("p", 2))
-    kernel, sizes, strides, dilations, pads, ext, outs = _pool_geometry(ctx, node, x)
+    kernel, sizes, strides, dilations, pads, ext, outs = pool_geometry(ctx, node, x)
     cl = L.channels_last(x.rank)
     full = [[b, e + x_] for (b, e), x_ in zip(pads, ext)]
     y = ctx.op("lp_pool", [ctx.keras(x, cl)], p=p, kernel=kernel, strides=strides, dilations=dilations,
@@ -176,7 +176,7 @@ def lp_pool(ctx, node):
     return ctx.tensor(y, cl, dtype=dtype_of(x))
 
 
-@converter("GlobalLpPool", since=2)
+@converter("GlobalLpPool", layout=SPATIAL, since=2)
 def global_lp_pool(ctx, node):
     x = ctx.input(0)
     p = int(node.attr("p", 2))
@@ -190,7 +190,7 @@ def global_lp_pool(ctx, node):
 
 
 # ----------------------------------------------------------------------------- activations
-@converter("Swish", since=24)
+@converter("Swish", layout=FOLLOWS, since=24)
 def swish(ctx, node):
     x = ctx.input(0)
     y = ctx.op("swish", [ctx.keras(x)], alpha=float(node.attr("alpha", 1.0)))
@@ -204,7 +204,7 @@ def swiglu(ctx, node):
     return ctx.tensor(y, perm, dtype=dtype_of(ctx.input(0)))
 
 
-@converter("Shrink", since=9)
+@converter("Shrink", layout=FOLLOWS, since=9)
 def shrink(ctx, node):
     x = ctx.input(0)
     y = ctx.op("shrink", [ctx.keras(x)], lambd=float(node.attr("lambd", 0.5)), bias=float(node.attr("bias", 0.0)))
@@ -226,7 +226,7 @@ def optional_get_element(ctx, node):
 
 
 
-@converter("MaxUnpool", since=9, consts=(2,), limits="static input shape")
+@converter("MaxUnpool", layout=SPATIAL, since=9, consts=(2,), limits="static input shape")
 def max_unpool(ctx, node):
     x = ctx.input(0)
     dims = _static_shape(ctx, x)

@@ -5,12 +5,12 @@ import numpy as np
 
 from .. import layout as L
 from ..values import Const, Tensor, static_dim
-from .registry import converter
+from .registry import AXIS, converter
 from .shape import fold_gather
 
 
 # ----------------------------------------------------------------------------- Gather
-@converter("Gather", since=1, fold=fold_gather)
+@converter("Gather", layout=AXIS, since=1, fold=fold_gather)
 def gather(ctx, node):
     data, ind = ctx.input(0), ctx.input(1)
     axis = int(node.attr("axis", 0))
@@ -52,7 +52,7 @@ def _fold_gather_elements(node, data, idx):
     return [np.take_along_axis(np.asarray(data), idx, axis=axis)]
 
 
-@converter("GatherElements", since=11, fold=_fold_gather_elements)
+@converter("GatherElements", layout=AXIS, since=11, fold=_fold_gather_elements)
 def gather_elements(ctx, node):
     data, ind = ctx.input(0), ctx.input(1)
     rank = data.rank
@@ -117,7 +117,7 @@ def gather_nd(ctx, node):
 
 
 # ----------------------------------------------------------------------------- Trilu
-@converter("Trilu", since=14, consts=(1,), limits="k known at conversion time")
+@converter("Trilu", layout=AXIS, since=14, consts=(1,), limits="k known at conversion time")
 def trilu(ctx, node):
     x = ctx.input(0)
     k = int(np.asarray(ctx.const(1, "k")).reshape(())) if node.has_input(1) else 0
@@ -148,7 +148,7 @@ def one_hot(ctx, node):
 
 
 # ----------------------------------------------------------------------------- CumSum
-@converter("CumSum", since=11, consts=(1,), limits="axis known at conversion time")
+@converter("CumSum", layout=AXIS, since=11, consts=(1,), limits="axis known at conversion time")
 def cumsum(ctx, node):
     x = ctx.input(0)
     axis = int(np.asarray(ctx.const(1, "axis")).reshape(-1)[0]) % x.rank

@@ -7,7 +7,7 @@ from ..lazy_keras import keras
 
 from .. import layout as L
 from ..values import Const, static_dim
-from .registry import converter
+from .registry import AXIS, SPATIAL, converter
 from .shape import ints
 
 _ZEROPAD = {1: keras.layers.ZeroPadding1D, 2: keras.layers.ZeroPadding2D, 3: keras.layers.ZeroPadding3D}
@@ -62,7 +62,7 @@ def _fold_pad(node, x, *rest):
     return [np.pad(x, pos, mode=np_mode)]
 
 
-@converter("Pad", since=1, consts=(1, 3), fold=_fold_pad, limits="pads and axes known at conversion time")
+@converter("Pad", layout=AXIS, since=1, consts=(1, 3), fold=_fold_pad, limits="pads and axes known at conversion time")
 def pad(ctx, node):
     x = ctx.input(0)
     per_axis, mode, value = pad_spec(ctx, node, x.rank)
@@ -118,7 +118,7 @@ def _fold_depth_to_space(node, x):
     return [y.reshape(n, c // (b * b), h * b, w * b)]
 
 
-@converter("DepthToSpace", since=1, fold=_fold_depth_to_space)
+@converter("DepthToSpace", layout=SPATIAL, since=1, fold=_fold_depth_to_space)
 def depth_to_space(ctx, node):
     x = ctx.input(0)
     if x.rank != 4:
@@ -146,7 +146,7 @@ def _fold_space_to_depth(node, x):
     return [y.reshape(n, c * b * b, h // b, w // b)]
 
 
-@converter("SpaceToDepth", since=1, fold=_fold_space_to_depth)
+@converter("SpaceToDepth", layout=SPATIAL, since=1, fold=_fold_space_to_depth)
 def space_to_depth(ctx, node):
     x = ctx.input(0)
     if x.rank != 4:
