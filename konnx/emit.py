@@ -268,7 +268,9 @@ def _built_facts(ctx: Context, node: Node, ins) -> Facts:
     shapes.update({o: ctx.value_shapes[o] for o in node.outputs if o in ctx.value_shapes})
     known = {n: v.value for n, v in zip(node.inputs, ins) if isinstance(v, Const)}
     computed = {n for n, v in zip(node.inputs, ins) if isinstance(v, Tensor)}
-    return Facts(node, shapes, known, computed)
+    types = {n: ("int64" if v.value.dtype == object else str(v.value.dtype)) if isinstance(v, Const)
+             else keras.backend.standardize_dtype(v.dtype) for n, v in zip(node.inputs, ins) if v is not None}
+    return Facts(node, shapes, known, computed, built=True, types=types)
 
 
 def _assign(ctx: Context, node: Node, out) -> None:

@@ -95,7 +95,7 @@ def plan(model: onnx.ModelProto, opset: int, weights: Optional[dict] = None) -> 
     load_all()
     g = model.graph
     weights = weights or {}
-    shapes = _value_shapes(model)
+    shapes, types = _value_shapes(model)
     inits = {i.name: i for i in g.initializer}
     inits.update(weights)
     known = _KnownValues(inits)
@@ -114,15 +114,16 @@ def plan(model: onnx.ModelProto, opset: int, weights: Optional[dict] = None) -> 
         if node.op_type in NONDETERMINISTIC or (
                 node.op_type not in _SHAPE_READERS and any(i in data for i in node.inputs if i)):
             data.update(o for o in node.outputs if o)
+        facts = Facts(node, shapes, known, data, types=types)
         reasons = [] if folds and (spec is not None or node.domain == "") else \
-            _reasons(node, spec, Facts(node, shapes, known, data), data, graph_inputs)
+            _reasons(node, spec, facts, data, graph_inputs)
         if reasons:
             out.refusals.append(Refusal(node.name, node.op_type, opset, "; ".join(reasons), node.domain))
         out.nodes.append((node, "refused" if reasons else "folded" if folds else "supported"))
         if spec is not None and not folds:
             out.layout[node.name] = LayoutDecision(node.name, node.op_type, spec.layout, _planned_layout(spec.layout))
             if node.op_type in ("Conv", "ConvTranspose") + _POOLS and not reasons:
-                decision = padding_decision(node, Facts(node, shapes, known, data))
+                decision = padding_decision(node, facts)
                 if decision is not None:
                     out.padding[node.name] = decision
     return out
@@ -203,17 +204,28 @@ def padding_decision(node: Node, facts: Facts) -> Optional[PaddingDecision]:
     return PaddingDecision(**common, pads=tuple(tuple(p) for p in d.pads), mode=d.mode, reason=d.reason, **extra)
 
 
-def _value_shapes(model: onnx.ModelProto) -> dict:
-    shapes = {}
+def _value_shapes(model: onnx.ModelProto) -> tuple[dict, dict]:
+    """name -> inferred ONNX shape, name -> numpy dtype name."""
+    shapes, types = {}, {}
     g = model.graph
     for vi in list(g.input) + list(g.value_info) + list(g.output):
         tt = vi.type.tensor_type
         if vi.type.HasField("tensor_type") and tt.HasField("shape"):
             shapes[vi.name] = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
                                     for d in tt.shape.dim)
+        if vi.type.HasField("tensor_type") and tt.elem_type:
+            types[vi.name] = _dtype_name(tt.elem_type)
     for init in g.initializer:
         shapes.setdefault(init.name, tuple(init.dims))
-    return shapes
+        types.setdefault(init.name, _dtype_name(init.data_type))
+    return shapes, types
+
+
+def _dtype_name(elem_type: int) -> Optional[str]:
+    try:
+        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type)).name
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 class _KnownValues(dict):

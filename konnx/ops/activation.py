@@ -107,12 +107,12 @@ _FALLBACK = {"hard_silu": "hard_swish"}
 
 
 def _simple(name):
-    def conv(ctx, node):
+    def convert(ctx, node):
         x = ctx.input(0)
         if _native(x):
             return _activation(ctx, x, name)
         return unary(ctx, x, _FALLBACK.get(name, name))
-    return conv
+    return convert
 
 
 for _onnx, _name in _SIMPLE.items():
@@ -182,7 +182,7 @@ def _softmax_axes(node, x):
 
 
 def _softmax(log: bool):
-    def conv(ctx, node):
+    def convert(ctx, node):
         x = ctx.input(0)
         axes = _softmax_axes(node, x)
         kaxes = sorted(L.keras_axis(x.perm, a) for a in axes)
@@ -194,7 +194,7 @@ def _softmax(log: bool):
         else:
             y = ctx.op("math.softmax", [kt], axes=kaxes, log=log)
         return ctx.tensor(y, x.perm)
-    return conv
+    return convert
 
 
 converter("Softmax", layout=AXIS)(_softmax(False))

@@ -10,23 +10,31 @@ from .registry import converter
 MAX_UNROLL = 256
 
 
-@converter("If", since=1, limits="constant condition (the branch is inlined)")
+def _check_if(node, facts):
+    if facts.computed(0):
+        return "the condition is computed at run time; a Keras graph cannot branch on it"
+    return None
+
+
+def _check_loop(node, facts):
+    if not node.has_input(0) and not node.has_input(1):
+        return "a Loop without trip count or condition never ends"
+    return None
+
+
+@converter("If", since=1, check=_check_if, limits="constant condition (the branch is inlined)")
 def if_(ctx, node):
     cond = ctx.input(0)
-    if not isinstance(cond, Const):
-        raise ctx.error("the condition is computed at run time; a Keras graph cannot branch on it")
     take = bool(np.asarray(cond.value).reshape(-1)[0])
     branch = node.attr("then_branch" if take else "else_branch")
     return ctx.subgraph(branch, node.opset, {})
 
 
-@converter("Loop", since=1, consts=(0, 1), limits=f"constant trip count and condition (unrolled, at most {MAX_UNROLL} steps)")
+@converter("Loop", since=1, consts=(0, 1), check=_check_loop, limits=f"constant trip count and condition (unrolled, at most {MAX_UNROLL} steps)")
 def loop(ctx, node):
     body = node.attr("body")
     trip = ctx.input(0)
     cond = ctx.input(1)
-    if trip is None and cond is None:
-        raise ctx.error("a Loop without trip count or condition never ends")
     if trip is not None and not isinstance(trip, Const):
         raise ctx.error("the trip count is computed at run time; a Keras graph needs it at conversion time")
     n = int(np.asarray(trip.value).reshape(-1)[0]) if trip is not None else MAX_UNROLL + 1

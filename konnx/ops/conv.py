@@ -34,11 +34,17 @@ def crop(ctx, kt, crops, nsp):
     return ctx.layer(_CROP[nsp](arg, name=ctx.name("crop")), kt)
 
 
-@converter("Conv", layout=SPATIAL, since=1, consts=(1, 2), limits="constant weights and bias")
+def check_conv(node, facts):
+    """Conv/ConvTranspose convolve a 1D/2D/3D input."""
+    rank = facts.rank(0)
+    if rank is not None and rank not in (3, 4, 5):
+        return f"expected a 1D/2D/3D convolution input (rank 3-5), got rank {rank}"
+    return None
+
+
+@converter("Conv", layout=SPATIAL, check=check_conv, since=1, consts=(1, 2), limits="constant weights and bias")
 def conv(ctx, node):
     x = ctx.input(0)
-    if x.rank not in (3, 4, 5):
-        raise ctx.error(f"expected a 1D/2D/3D convolution input (rank 3-5), got rank {x.rank}")
     w = ctx.const(1, "weights")
     b = ctx.const(2, "bias") if node.has_input(2) else None
     nsp = x.rank - 2
@@ -121,11 +127,9 @@ def convtranspose_pads(node, sizes, kernel, strides, dilations, output_padding):
     return res
 
 
-@converter("ConvTranspose", layout=SPATIAL, since=1, consts=(1, 2), limits="constant weights and bias")
+@converter("ConvTranspose", layout=SPATIAL, check=check_conv, since=1, consts=(1, 2), limits="constant weights and bias")
 def conv_transpose(ctx, node):
     x = ctx.input(0)
-    if x.rank not in (3, 4, 5):
-        raise ctx.error(f"expected a 1D/2D/3D input (rank 3-5), got rank {x.rank}")
     w = ctx.const(1, "weights")
     b = ctx.const(2, "bias") if node.has_input(2) else None
     nsp = x.rank - 2

@@ -32,18 +32,22 @@ def non_max_suppression(ctx, node):
     return ctx.tensor(y, dtype="int64")
 
 
-@converter("RoiAlign", layout=SPATIAL, since=10, limits="sampling_ratio > 0; static channel and spatial sizes")
+def _check_roi_align(node, facts):
+    if node.int("sampling_ratio") <= 0:
+        return ("sampling_ratio=0 samples a number of points that depends on each ROI's size; "
+                "konnx needs a fixed sampling_ratio")
+    if node.string("mode") not in ("avg", "max"):
+        return f"unknown mode {node.string('mode')!r}"
+    return None
+
+
+@converter("RoiAlign", layout=SPATIAL, since=10, check=_check_roi_align, limits="sampling_ratio > 0; static channel and spatial sizes")
 def roi_align(ctx, node):
     x = ctx.input(0)
-    ratio = int(node.attr("sampling_ratio", 0))
-    if ratio <= 0:
-        raise ctx.error("sampling_ratio=0 samples a number of points that depends on each ROI's size; "
-                        "konnx needs a fixed sampling_ratio")
+    ratio = node.int("sampling_ratio")
     if any(static_dim(d) is None for d in x.onnx_shape[1:]):
         raise ctx.error("RoiAlign needs static channel and spatial sizes")
-    mode = node.attr("mode", "avg")
-    if mode not in ("avg", "max"):
-        raise ctx.error(f"unknown mode {mode!r}")
+    mode = node.string("mode")
     half = (node.attr("coordinate_transformation_mode", "half_pixel") if node.opset >= 16
             else "output_half_pixel") == "half_pixel"
     args = [np.asarray(v.value) if isinstance(v, Const) else ctx.onnx_layout(v)

@@ -261,12 +261,12 @@ def mod(ctx, node):
 
 
 def _variadic(op):
-    def conv(ctx, node):
+    def convert(ctx, node):
         vals = [ctx.input(i) for i in range(ctx.n_inputs) if node.has_input(i)]
         if len(vals) == 1:
             return vals[0]
         return apply_nary(ctx, vals, op)
-    return conv
+    return convert
 
 
 converter("Max", layout=FOLLOWS)(_variadic("max"))
@@ -286,9 +286,9 @@ _UNARY_OPS = {
 
 
 def _unary_converter(op):
-    def conv(ctx, node):
+    def convert(ctx, node):
         return unary(ctx, ctx.input(0), op)
-    return conv
+    return convert
 
 
 for _onnx, _op in _UNARY_OPS.items():
@@ -310,12 +310,12 @@ _BINARY_OPS = {"Less": "less", "LessOrEqual": "less_equal", "Greater": "greater"
 
 
 def _binary_converter(op):
-    def conv(ctx, node):
+    def convert(ctx, node):
         args, perm, _ = broadcast(ctx, [ctx.input(0), ctx.input(1)])
         if op.startswith("bitwise"):
             return ctx.tensor(ctx.op("math.bitwise", args, op=op), perm)
         return ctx.tensor(ctx.op("binary", args, suffix=op, op=op), perm)
-    return conv
+    return convert
 
 
 for _onnx, _op in _BINARY_OPS.items():

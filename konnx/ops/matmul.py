@@ -156,14 +156,18 @@ def _parse(equation: str, n: int):
     return terms, rhs
 
 
-@converter("Einsum", since=12)
+def _check_einsum(node, facts):
+    equation = node.string("equation")
+    if _parse(equation, len(node.inputs)) is None:
+        return f"cannot parse equation {equation!r} for {len(node.inputs)} inputs"
+    return None
+
+
+@converter("Einsum", since=12, check=_check_einsum)
 def einsum(ctx, node):
     vals = [ctx.input(i) for i in range(ctx.n_inputs)]
     equation = node.attr("equation")
-    parsed = _parse(equation, len(vals))
-    if parsed is None:
-        raise ctx.error(f"cannot parse equation {equation!r} for {len(vals)} inputs")
-    terms, rhs = parsed
+    terms, rhs = _parse(equation, len(vals))
     if "." in equation or any(len(t) != v.rank for t, v in zip(terms, vals)):
         args = [_arg(ctx, v, L.identity(v.rank)) for v in vals]
         y = ctx.op("math.einsum", args, equation=equation)

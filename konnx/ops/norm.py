@@ -103,29 +103,41 @@ def _group_norm_fn(ctx, x, groups, scale, bias, eps):
     return ctx.tensor(ctx.op("math.group_norm", args, groups=int(groups), epsilon=eps), cl)
 
 
-@converter("InstanceNormalization", layout=SPATIAL)
+def _check_instance_norm(node, facts):
+    rank = facts.rank(0)
+    if rank is not None and rank < 3:
+        return f"expected an input of rank >= 3 (N, C, D1, ...), got rank {rank}"
+    if facts.built and facts.dim(1, 0) is None:
+        return "the number of channels must be static"
+    return None
+
+
+@converter("InstanceNormalization", layout=SPATIAL, check=_check_instance_norm)
 def instance_norm(ctx, node):
     x, scale, bias = ctx.input(0), ctx.input(1), ctx.input(2)
     eps = float(node.attr("epsilon", 1e-5))
-    if x.rank < 3:
-        raise ctx.error(f"expected an input of rank >= 3 (N, C, D1, ...), got rank {x.rank}")
-    c = int(scale.shape[0]) if scale.shape and static_dim(scale.shape[0]) else None
-    if c is None:
-        raise ctx.error("the number of channels must be static")
+    c = int(scale.shape[0])
     static_c = bool(x.onnx_shape) and static_dim(x.onnx_shape[1]) is not None
     if isinstance(scale, Const) and isinstance(bias, Const) and _f32(x) and static_c:
         return _keras_group_norm(ctx, x, c, np.asarray(scale.value), np.asarray(bias.value), eps)
     return _group_norm_fn(ctx, x, c, scale, bias, eps)
 
 
-@converter("GroupNormalization", layout=SPATIAL, since=18, limits="static channel count")
+def _check_group_norm(node, facts):
+    rank = facts.rank(0)
+    if (rank is not None and rank < 3) or (facts.built and facts.dim(0, 1) is None):
+        return "GroupNormalization needs an input of rank >= 3 with a static channel count"
+    if node.opset < 21 and (facts.computed(1) or facts.computed(2)):
+        return "GroupNormalization-18 with computed scale/bias is not supported"
+    return None
+
+
+@converter("GroupNormalization", layout=SPATIAL, since=18, check=_check_group_norm, limits="static channel count")
 def group_norm(ctx, node):
     x, scale, bias = ctx.input(0), ctx.input(1), ctx.input(2)
     eps = float(node.attr("epsilon", 1e-5))
     groups = int(node.attr("num_groups"))
-    c = static_dim(x.onnx_shape[1]) if x.onnx_shape else None
-    if x.rank < 3 or c is None:
-        raise ctx.error("GroupNormalization needs an input of rank >= 3 with a static channel count")
+    c = static_dim(x.onnx_shape[1])
     per_group = node.opset < 21
     if isinstance(scale, Const) and isinstance(bias, Const):
         s, b = np.asarray(scale.value), np.asarray(bias.value)
@@ -134,8 +146,6 @@ def group_norm(ctx, node):
         if _f32(x):
             return _keras_group_norm(ctx, x, groups, s, b, eps)
         return _group_norm_fn(ctx, x, groups, Const(s), Const(b), eps)
-    if per_group:
-        raise ctx.error("GroupNormalization-18 with computed scale/bias is not supported")
     return _group_norm_fn(ctx, x, groups, scale, bias, eps)
 
 
@@ -230,8 +240,6 @@ def _check_lp(node, facts):
 def lp_norm(ctx, node):
     x = ctx.input(0)
     p = int(node.attr("p", 2))
-    if p not in (1, 2):
-        raise ctx.error(f"p must be 1 or 2, got {p}")
     k = L.keras_axis(x.perm, int(node.attr("axis", -1)))
     return ctx.tensor(ctx.op("math.lp_norm", [ctx.keras(x)], axis=k, p=p), x.perm)
 

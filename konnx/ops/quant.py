@@ -24,15 +24,20 @@ def _arg(ctx, i, dtype=None):
 
 
 # ----------------------------------------------------------------------------- losses
+def _check_loss(node, facts):
+    rank = facts.rank(0)
+    if rank is not None and rank < 2:
+        return f"the input must have rank >= 2 (N, C, ...), got rank {rank}"
+    if node.string("reduction") not in ("none", "sum", "mean"):
+        return f"unknown reduction {node.string('reduction')!r}"
+    return None
+
+
 def _loss(log_softmax: bool):
-    def conv(ctx, node):
+    def loss(ctx, node):
         x = ctx.input(0)
-        if x.rank < 2:
-            raise ctx.error(f"the input must have rank >= 2 (N, C, ...), got rank {x.rank}")
         ii = node.attr("ignore_index") if "ignore_index" in node.explicit_attrs else None
-        reduction = node.attr("reduction", "mean")
-        if reduction not in ("none", "sum", "mean"):
-            raise ctx.error(f"unknown reduction {reduction!r}")
+        reduction = node.string("reduction")
         args = [_arg(ctx, 0), _arg(ctx, 1), _arg(ctx, 2)]
         out = ctx.op("nll_loss", args, ignore_index=None if ii is None else int(ii), reduction=reduction,
                      log_softmax=log_softmax)
@@ -40,19 +45,22 @@ def _loss(log_softmax: bool):
         if not log_softmax:
             return ctx.tensor(out, dtype=dt)
         return [ctx.tensor(o, dtype=dt) for o in out][:len(node.outputs)]
-    return conv
+    return loss
 
 
-converter("NegativeLogLikelihoodLoss", since=12)(_loss(False))
-converter("SoftmaxCrossEntropyLoss", since=12)(_loss(True))
+converter("NegativeLogLikelihoodLoss", since=12, check=_check_loss)(_loss(False))
+converter("SoftmaxCrossEntropyLoss", since=12, check=_check_loss)(_loss(True))
 
 
 # ----------------------------------------------------------------------------- BitShift
-@converter("BitShift", layout=FOLLOWS, since=11)
+def _check_bit_shift(node, facts):
+    direction = node.string("direction")
+    return None if direction in ("LEFT", "RIGHT") else f"direction must be LEFT or RIGHT, got {direction!r}"
+
+
+@converter("BitShift", layout=FOLLOWS, since=11, check=_check_bit_shift)
 def bit_shift(ctx, node):
-    direction = node.attr("direction")
-    if direction not in ("LEFT", "RIGHT"):
-        raise ctx.error(f"direction must be LEFT or RIGHT, got {direction!r}")
+    direction = node.string("direction")
     x, y = ctx.input(0), ctx.input(1)
     args, perm, _ = broadcast(ctx, [x, y])
     return ctx.tensor(ctx.op("bit_shift", args, left=direction == "LEFT"), perm, dtype=dtype_of(x))
@@ -69,31 +77,39 @@ def _quant_type(node, zero) -> str:
 
 
 def _check_quant(node, facts):
+    zero = facts.dtype(2)
+    if zero is not None and zero not in _INT_QUANT:
+        return f"quantization to {zero} has no Keras dtype"
     out = node.attr("output_dtype")
-    if out:
+    if out and not node.has_input(2):
         name = onnx.TensorProto.DataType.Name(int(out))
         if name.lower() not in _INT_QUANT:
             return f"quantization to {name} has no Keras dtype"
     return None
 
 
+def _check_dequant(node, facts):
+    dt = facts.dtype(0)
+    return f"dequantization of {dt} is not supported" if dt is not None and dt not in _INT_QUANT else None
+
+
+def _check_int_conv(node, facts):
+    return "grouped integer convolutions are not supported" if node.int("group") != 1 else None
+
+
 @converter("QuantizeLinear", layout=FOLLOWS, since=10, check=_check_quant, limits="8/16/32-bit integer targets")
 def quantize_linear(ctx, node):
     zero = ctx.input(2)
     qt = _quant_type(node, zero)
-    if qt not in _INT_QUANT:
-        raise ctx.error(f"quantization to {qt} has no Keras dtype")
     args = [_arg(ctx, 0), _arg(ctx, 1), _arg(ctx, 2)]
     y = ctx.op("quantize_linear", args, axis=int(node.attr("axis", 1)), block=int(node.attr("block_size", 0) or 0),
                out_dtype=qt)
     return ctx.tensor(y, dtype=qt)
 
 
-@converter("DequantizeLinear", layout=FOLLOWS, since=10, limits="8/16/32-bit integer inputs")
+@converter("DequantizeLinear", layout=FOLLOWS, since=10, check=_check_dequant, limits="8/16/32-bit integer inputs")
 def dequantize_linear(ctx, node):
     x, scale = ctx.input(0), ctx.input(1)
-    if dtype_of(x) not in _INT_QUANT:
-        raise ctx.error(f"dequantization of {dtype_of(x)} is not supported")
     out = node.attr("output_dtype")
     out_dt = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(int(out))).name if out else dtype_of(scale)
     args = [_arg(ctx, 0), _arg(ctx, 1), _arg(ctx, 2)]
@@ -126,8 +142,6 @@ def _conv_geometry(ctx, node, w):
     """strides, dilations and explicit (begin..., end...) pads of an integer convolution."""
     x = ctx.input(0)
     nsp = x.rank - 2
-    if int(node.attr("group", 1)) != 1:
-        raise ctx.error("grouped integer convolutions are not supported")
     kernel = list(node.attr("kernel_shape") or w.shape[2:])
     strides = list(node.attr("strides") or [1] * nsp)
     dilations = list(node.attr("dilations") or [1] * nsp)
@@ -147,14 +161,14 @@ def _conv_geometry(ctx, node, w):
     return strides, dilations, begin + end
 
 
-@converter("ConvInteger", layout=SPATIAL, since=10, limits="group=1")
+@converter("ConvInteger", layout=SPATIAL, since=10, check=_check_int_conv, limits="group=1")
 def conv_integer(ctx, node):
     strides, dilations, pads = _conv_geometry(ctx, node, ctx.input(1))
     y = ctx.op("int_conv", [_arg(ctx, i) for i in range(4)], strides=strides, dilations=dilations, pads=pads)
     return ctx.tensor(y, dtype="int32")
 
 
-@converter("QLinearConv", layout=SPATIAL, since=10, limits="group=1")
+@converter("QLinearConv", layout=SPATIAL, since=10, check=_check_int_conv, limits="group=1")
 def qlinear_conv(ctx, node):
     strides, dilations, pads = _conv_geometry(ctx, node, ctx.input(3))
     qt = dtype_of(ctx.input(7))
@@ -164,7 +178,7 @@ def qlinear_conv(ctx, node):
 
 
 def _window(kind: str):
-    def conv(ctx, node):
+    def convert(ctx, node):
         dt = node.attr("output_datatype")
         dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(int(dt))).name if dt else "float32"
         size = ctx.input(0)
@@ -173,7 +187,7 @@ def _window(kind: str):
         y = ctx.op("window", [ctx.onnx_layout(size)], kind=kind, periodic=bool(int(node.attr("periodic", 1))),
                    dtype=dtype)
         return ctx.tensor(y, dtype=dtype)
-    return conv
+    return convert
 
 
 converter("HannWindow", since=17, limits="run-time size")(_window("hann"))

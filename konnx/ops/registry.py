@@ -53,8 +53,13 @@ class Facts:
     known at conversion time and which inputs are computed at run time. The plan gives the
     inferred shapes (before building); emit gives the built ones."""
 
-    def __init__(self, node, shapes: dict, known: dict, computed=frozenset()):
+    def __init__(self, node, shapes: dict, known: dict, computed=frozenset(), built: bool = False,
+                 types: Optional[dict] = None):
         self.node = node
+        self._types = types or {}
+        # False in the plan (inferred shapes: an unknown size may still become static when
+        # built), True at emit (a size unknown now stays dynamic)
+        self.built = built
         self._shapes = shapes
         self._known = known
         self._computed = computed
@@ -76,7 +81,11 @@ class Facts:
         if s is None or not -len(s) <= axis < len(s):
             return None
         d = s[axis]
-        return int(d) if isinstance(d, (int, np.integer)) and d > 0 else None
+        return int(d) if isinstance(d, (int, np.integer)) and d >= 0 else None
+
+    def dtype(self, i: int) -> Optional[str]:
+        """Input i's element type as a numpy dtype name ('float32', 'int64', ...), or None."""
+        return self._types.get(self.node.inputs[i]) if self.node.has_input(i) else None
 
     def computed(self, i: int) -> bool:
         """Input i is computed by the graph at run time (not a conversion-time value)."""

@@ -26,6 +26,29 @@ def _antialias(node) -> bool:
             and node.attr("mode", "nearest") != "nearest")
 
 
+def _check_params(node, facts):
+    """scales/sizes: one of them given, one entry per resized axis (when known before building)."""
+    rank = facts.rank(0)
+    if node.op_type == "Upsample" and node.opset < 9:
+        return None
+    idx = (1,) if node.op_type == "Upsample" or node.opset < 11 else (2, 3)
+    given = {}
+    for i in idx:
+        if node.has_input(i):
+            v = facts.value(i)
+            if v is None or np.size(v):
+                given[i] = v
+    if not given:
+        return "neither scales nor sizes is given"
+    axes = node.attr("axes") if node.opset >= 18 and node.op_type == "Resize" else None
+    n = len(axes) if axes else rank
+    i = min(given)
+    what = "scales" if i == idx[0] else "sizes"
+    if n is not None and given[i] is not None and np.size(given[i]) != n:
+        return f"{np.size(given[i])} {what} for {n} axes"
+    return None
+
+
 def _check_resize(node, facts):
     if _antialias(node) and node.attr("coordinate_transformation_mode") == "tf_crop_and_resize":
         return "antialias=1 together with tf_crop_and_resize is not supported"
@@ -34,7 +57,7 @@ def _check_resize(node, facts):
         return f"unknown mode {mode!r}"
     if node.opset >= 11 and node.attr("coordinate_transformation_mode", "half_pixel") not in RM.COORD_MODES:
         return f"unknown coordinate_transformation_mode {node.attr('coordinate_transformation_mode')!r}"
-    return None
+    return _check_params(node, facts)
 
 
 def _nonempty(ctx, i, what, allow_dims=False):
@@ -59,8 +82,6 @@ def _plan(ctx, node, x):
         sizes = _nonempty(ctx, 3, "sizes", allow_dims=True) if scales is None else None
         axes = node.attr("axes") if node.opset >= 18 else None
         axes = [int(a) % rank for a in axes] if axes else list(range(rank))
-    if scales is None and sizes is None:
-        raise ctx.error("neither scales nor sizes is given")
     n = len(axes)
     rois = [(0.0, 1.0)] * rank
     if roi is not None and len(roi) == 2 * n:
@@ -68,8 +89,6 @@ def _plan(ctx, node, x):
             rois[a] = (float(roi[i]), float(roi[i + n]))
     plan = [(shape[a], shape[a], 1.0, rois[a]) for a in range(rank)]
     if scales is not None:
-        if len(scales) != n:
-            raise ctx.error(f"{len(scales)} scales for {n} axes")
         for a, s in zip(axes, scales):
             s = float(np.float32(s))
             if s == 1.0:
@@ -78,8 +97,6 @@ def _plan(ctx, node, x):
                 raise ctx.error(f"resizing axis {a} needs its static size; fix it with input_shapes")
             plan[a] = (shape[a], RM.output_size_from_scale(s, shape[a]), s, rois[a])
         return plan
-    if len(sizes) != n:
-        raise ctx.error(f"{len(sizes)} sizes for {n} axes")
     scale_of = {}
     for a, s in zip(axes, sizes):
         if isinstance(s, Dim):
@@ -118,8 +135,6 @@ def _modes(node):
 def resize_common(ctx, node):
     x = ctx.input(0)
     mode, coord, nearest = _modes(node)
-    if mode not in ("nearest", "linear", "cubic"):
-        raise ctx.error(f"unknown mode {mode!r}")
     plan = _plan(ctx, node, x)
     if all(i == o for i, o, _, _ in plan):
         return x  # onnxruntime copies when no output dim changes
@@ -176,7 +191,7 @@ def _check_upsample(node, facts):
     mode = node.attr("mode", "nearest")
     if mode not in ("nearest", "linear", "bilinear"):
         return f"unknown Upsample mode {mode!r}"
-    return None
+    return _check_params(node, facts)
 
 
 @converter("Upsample", layout=SPATIAL, since=7, consts=(1,), check=_check_upsample, limits="scales known at conversion time")

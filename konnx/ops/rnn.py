@@ -27,6 +27,9 @@ def _activations(node, cell: str, n_dirs: int):
 
 def _check(cell):
     def check(node, facts):
+        rank = facts.rank(0)
+        if rank is not None and rank != 3:
+            return f"the input must be 3-D (sequence, batch, features), got rank {rank}"
         direction = node.attr("direction", "forward") or "forward"
         if direction not in ("forward", "reverse", "bidirectional"):
             return f"unknown direction {direction!r}"
@@ -36,11 +39,9 @@ def _check(cell):
 
 
 def _recurrent(cell: str):
-    def conv(ctx, node):
+    def convert(ctx, node):
         x = ctx.input(0)
         layout = int(node.attr("layout", 0) or 0)
-        if x.rank != 3:
-            raise ctx.error(f"the input must be 3-D (sequence, batch, features), got rank {x.rank}")
         direction = node.attr("direction", "forward") or "forward"
         n_dirs = 2 if direction == "bidirectional" else 1
         hidden = node.attr("hidden_size")
@@ -71,7 +72,7 @@ def _recurrent(cell: str):
                       batch_major=batch_major)
         perms = [(2, 0, 1, 3) if batch_major else (0, 1, 2, 3), (0, 1, 2), (0, 1, 2)]
         return [ctx.tensor(o, p, dtype=dt) for o, p in zip(outs, perms)][:len(node.outputs)]
-    return conv
+    return convert
 
 
 converter("RNN", since=7, check=_check("RNN"), limits="")(_recurrent("RNN"))

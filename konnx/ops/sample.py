@@ -16,7 +16,16 @@ def _check_grid_sample(node, facts):
         return f"unknown mode {mode!r}"
     if node.attr("padding_mode", "zeros") not in ("zeros", "border", "reflection"):
         return f"unknown padding_mode {node.attr('padding_mode')!r}"
+    rank, grid_rank, coords = facts.rank(0), facts.rank(1), facts.dim(1, -1)
+    if rank is not None and grid_rank is not None and (grid_rank != rank or (
+            coords is not None or facts.built) and coords != rank - 2):
+        return f"grid must have rank {rank} and {rank - 2} coordinates"
     return None
+
+
+def _check_deform_conv(node, facts):
+    rank = facts.rank(0)
+    return "only 2-D DeformConv is supported" if rank is not None and rank != 4 else None
 
 
 def _arg(ctx, i):
@@ -29,8 +38,6 @@ def grid_sample(ctx, node):
     x, grid = ctx.input(0), ctx.input(1)
     if any(static_dim(d) is None for d in x.onnx_shape[1:]):
         raise ctx.error("GridSample needs static channel and spatial sizes; fix them with input_shapes")
-    if grid.rank != x.rank or static_dim(grid.shape[-1]) != x.rank - 2:
-        raise ctx.error(f"grid must have rank {x.rank} and {x.rank - 2} coordinates")
     y = ctx.op("grid_sample", [_arg(ctx, 0), _arg(ctx, 1)], mode=_MODES[node.attr("mode", "linear")],
                padding=node.attr("padding_mode", "zeros"), align=bool(int(node.attr("align_corners", 0))))
     return ctx.tensor(y, dtype=dtype_of(x))
@@ -58,11 +65,9 @@ def col2im(ctx, node):
     return ctx.tensor(y, dtype=dtype_of(x))
 
 
-@converter("DeformConv", layout=SPATIAL, since=19, limits="2-D; static shapes")
+@converter("DeformConv", layout=SPATIAL, since=19, check=_check_deform_conv, limits="2-D; static shapes")
 def deform_conv(ctx, node):
     x, w, offset = ctx.input(0), ctx.input(1), ctx.input(2)
-    if x.rank != 4:
-        raise ctx.error("only 2-D DeformConv is supported")
     if any(static_dim(d) is None for d in list(x.onnx_shape[1:]) + list(offset.shape[2:]) + list(w.shape)):
         raise ctx.error("DeformConv needs static channel, spatial, weight and offset sizes")
     pads = list(node.attr("pads") or [0, 0, 0, 0])

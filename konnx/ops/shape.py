@@ -188,7 +188,12 @@ def _dropout_training(node, arrays) -> bool:
 
 def _check_dropout(node, facts):
     if node.opset >= 12 and node.has_input(2):
-        return None  # decided at conversion time when the flag is constant
+        training = facts.value(2)
+        ratio = facts.value(1) if node.has_input(1) else np.array(0.5)
+        if training is not None and bool(np.asarray(training).reshape(-1)[0]) and ratio is not None \
+                and float(np.asarray(ratio).reshape(-1)[0]) != 0.0:
+            return "Dropout with training_mode=True is random; export the model in eval mode"
+        return None
     if node.opset < 7 and not node.attr("is_test", 0):
         return "Dropout in training mode (is_test=0) is random; export the model in eval mode"
     return None
@@ -205,13 +210,9 @@ def _fold_dropout(node, x, *rest):
 def dropout(ctx, node):
     x = ctx.input(0)
     if node.opset >= 12 and node.has_input(2):
-        training = ctx.const(2, "training_mode")
-        if bool(np.asarray(training).reshape(-1)[0]):
-            ratio = ctx.const(1, "ratio") if node.has_input(1) else np.array(0.5)
-            if float(np.asarray(ratio).reshape(-1)[0]) != 0.0:
-                raise ctx.error("Dropout with training_mode=True is random; export the model in eval mode")
-    elif _dropout_training(node, ()):
-        raise ctx.error("Dropout in training mode (is_test=0) is random; export the model in eval mode")
+        # the declared check refuses training mode with a non-zero ratio; both must be constants
+        if bool(np.asarray(ctx.const(2, "training_mode")).reshape(-1)[0]) and node.has_input(1):
+            ctx.const(1, "ratio")
     outs = [x]
     if len(node.outputs) > 1 and node.outputs[1]:
         # onnxruntime's Dropout-7..11 (an identity kernel) returns an all-false / zero mask;

@@ -336,6 +336,14 @@ def _bounds_dynamic(ctx, node) -> bool:
                for v in (ctx.input(1), ctx.input(2)))
 
 
+def _check_slice(node, facts):
+    steps = facts.value(4) if node.has_input(4) else None
+    if node.opset >= 10 and (facts.computed(1) or facts.computed(2)) and steps is not None \
+            and any(int(s) != 1 for s in ints(steps)):
+        return f"a Slice with bounds computed at run time is supported with step 1 only; got steps {ints(steps)}"
+    return None
+
+
 def _slice_dynamic(ctx, node, x):
     axes = ctx.const(3, "axes") if node.has_input(3) else None
     steps = ctx.const(4, "steps") if node.has_input(4) else None
@@ -356,7 +364,7 @@ def _slice_dynamic(ctx, node, x):
     return ctx.tensor(y, x.perm)
 
 
-@converter("Slice", layout=AXIS, since=1, consts=(3, 4), params=(1, 2), fold=fold_slice,
+@converter("Slice", layout=AXIS, since=1, consts=(3, 4), params=(1, 2), check=_check_slice, fold=fold_slice,
            limits="axes/steps known at conversion time; starts/ends computed at run time need step 1")
 def slice_(ctx, node):
     x = ctx.input(0)

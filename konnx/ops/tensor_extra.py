@@ -111,16 +111,21 @@ def scatter_nd(ctx, node):
     return ctx.tensor(y, dtype=dtype_of(data))
 
 
-@converter("TensorScatter", since=24)
+def _check_tensor_scatter(node, facts):
+    if node.string("mode") not in ("linear", "circular"):
+        return f"unknown mode {node.string('mode')!r}"
+    rank = facts.rank(0)
+    if rank is not None and node.int("axis") % rank == 0:
+        return "axis 0 is the batch axis; TensorScatter writes along a later axis"
+    return None
+
+
+@converter("TensorScatter", since=24, check=_check_tensor_scatter)
 def tensor_scatter(ctx, node):
     cache = ctx.input(0)
-    mode = node.attr("mode", "linear")
-    if mode not in ("linear", "circular"):
-        raise ctx.error(f"unknown mode {mode!r}")
+    mode = node.string("mode")
     _static_shape(ctx, cache, "past_cache")
-    axis = int(node.attr("axis", -2)) % cache.rank
-    if axis == 0:
-        raise ctx.error("axis 0 is the batch axis; TensorScatter writes along a later axis")
+    axis = node.int("axis") % cache.rank
     y = ctx.op("tensor_scatter", [_arg(ctx, 0), _arg(ctx, 1), _arg(ctx, 2)], axis=axis,
                circular=mode == "circular")
     return ctx.tensor(y, dtype=dtype_of(cache))
@@ -242,14 +247,19 @@ def max_unpool(ctx, node):
     return ctx.tensor(y, dtype=dtype_of(x))
 
 
-@converter("Unique", since=11, limits="static element count; O(n^2) comparisons; output length known at run time")
+def _check_unique(node, facts):
+    axis, rank = node.attr("axis"), facts.rank(0)
+    if axis is not None and rank is not None and facts.dim(0, int(axis) % rank) == 0:
+        return "Unique of an empty axis"
+    return None
+
+
+@converter("Unique", since=11, check=_check_unique, limits="static element count; O(n^2) comparisons; output length known at run time")
 def unique(ctx, node):
     x = ctx.input(0)
     axis = node.attr("axis")
     axis = None if axis is None else int(axis) % x.rank
-    dims = _static_shape(ctx, x)
-    if axis is not None and dims[axis] == 0:
-        raise ctx.error("Unique of an empty axis")
+    _static_shape(ctx, x)
     outs = ctx.op("unique", [ctx.onnx_layout(x)], axis=axis, sort=bool(int(node.attr("sorted", 1))))
     return [ctx.tensor(outs[0], dtype=dtype_of(x))] + [ctx.tensor(o, dtype="int64") for o in outs[1:]]
 
@@ -271,12 +281,16 @@ def _tfidf_windows(length, min_n, max_n, max_skip):
     return out
 
 
-@converter("TfIdfVectorizer", since=9, limits="integer pools; static sequence length")
+def _check_tfidf(node, facts):
+    if node.attr("pool_int64s") is None:
+        return "string pools are not supported (Keras has no string tensors)"
+    return None
+
+
+@converter("TfIdfVectorizer", since=9, check=_check_tfidf, limits="integer pools; static sequence length")
 def tfidf_vectorizer(ctx, node):
     x = ctx.input(0)
     pool = node.attr("pool_int64s")
-    if pool is None:
-        raise ctx.error("string pools are not supported (Keras has no string tensors)")
     length = static_dim(x.onnx_shape[-1])
     if length is None:
         raise ctx.error("TfIdfVectorizer needs a static sequence length")

@@ -29,8 +29,6 @@ def pad_spec(ctx, node, rank):
             value = arr[0].item() if arr.size else 0
         axes = ints(ctx.const(3, "axes")) if node.opset >= 18 and node.has_input(3) else list(range(rank))
     n = len(axes)
-    if len(pads) != 2 * n:
-        raise ctx.error(f"pads has {len(pads)} values, expected {2 * n}")
     per_axis = [(0, 0)] * rank
     for i, a in enumerate(axes):
         per_axis[a % rank] = (pads[i], pads[i + n])
@@ -62,12 +60,28 @@ def _fold_pad(node, x, *rest):
     return [np.pad(x, pos, mode=np_mode)]
 
 
-@converter("Pad", layout=AXIS, since=1, consts=(1, 3), fold=_fold_pad, limits="pads and axes known at conversion time")
+def _check_pad(node, facts):
+    mode = node.string("mode") or "constant"
+    if mode not in ("constant", "reflect", "edge", "wrap"):
+        return f"unknown Pad mode {mode!r}"
+    rank = facts.rank(0)
+    if node.opset < 11:
+        pads = node.ints("pads") if node.attr("pads") is not None else node.ints("paddings")
+        n = rank
+    else:
+        v = facts.value(1)
+        pads = None if v is None else ints(v)
+        axes = facts.value(3) if node.opset >= 18 and node.has_input(3) else None
+        n = len(ints(axes)) if axes is not None else None if node.opset >= 18 and node.has_input(3) else rank
+    if pads is not None and n is not None and len(pads) != 2 * n:
+        return f"pads has {len(pads)} values, expected {2 * n}"
+    return None
+
+
+@converter("Pad", layout=AXIS, since=1, consts=(1, 3), check=_check_pad, fold=_fold_pad, limits="pads and axes known at conversion time")
 def pad(ctx, node):
     x = ctx.input(0)
     per_axis, mode, value = pad_spec(ctx, node, x.rank)
-    if mode not in ("constant", "reflect", "edge", "wrap"):
-        raise ctx.error(f"unknown Pad mode {mode!r}")
     kt = ctx.keras(x)
     kpads = [per_axis[p] for p in x.perm]
     # ONNX (and onnxruntime) crop first, then pad what is left
@@ -118,16 +132,21 @@ def _fold_depth_to_space(node, x):
     return [y.reshape(n, c // (b * b), h * b, w * b)]
 
 
-@converter("DepthToSpace", layout=SPATIAL, since=1, fold=_fold_depth_to_space)
+def _check_depth_to_space(node, facts):
+    rank = facts.rank(0)
+    if rank is not None and rank != 4:
+        return f"expected a 4D input, got rank {rank}"
+    b, c = node.int("blocksize"), facts.dim(0, 1)
+    if (c is None and facts.built) or (c is not None and c % (b * b)):
+        return f"channels ({facts.shape(0)[1]}) must be static and divisible by blocksize^2 = {b * b}"
+    return None
+
+
+@converter("DepthToSpace", layout=SPATIAL, since=1, check=_check_depth_to_space, fold=_fold_depth_to_space)
 def depth_to_space(ctx, node):
     x = ctx.input(0)
-    if x.rank != 4:
-        raise ctx.error(f"expected a 4D input, got rank {x.rank}")
     b = int(node.attr("blocksize"))
     mode = (node.attr("mode", "DCR") or "DCR") if node.opset >= 11 else "DCR"
-    c = static_dim(x.onnx_shape[1])
-    if c is None or c % (b * b):
-        raise ctx.error(f"channels ({x.onnx_shape[1]}) must be static and divisible by blocksize^2 = {b * b}")
     cl = L.channels_last(4)
     y = ctx.op("depth_to_space", [ctx.keras(x, cl)], block=b, mode=mode)
     return ctx.tensor(y, cl)
@@ -146,16 +165,21 @@ def _fold_space_to_depth(node, x):
     return [y.reshape(n, c * b * b, h // b, w // b)]
 
 
-@converter("SpaceToDepth", layout=SPATIAL, since=1, fold=_fold_space_to_depth)
+def _check_space_to_depth(node, facts):
+    rank = facts.rank(0)
+    if rank is not None and rank != 4:
+        return f"expected a 4D input, got rank {rank}"
+    if _s2d_mode(node) not in ("DCR", "CRD"):
+        return f"unknown mode {_s2d_mode(node)!r}"
+    return None
+
+
+@converter("SpaceToDepth", layout=SPATIAL, since=1, check=_check_space_to_depth, fold=_fold_space_to_depth)
 def space_to_depth(ctx, node):
     x = ctx.input(0)
-    if x.rank != 4:
-        raise ctx.error(f"expected a 4D input, got rank {x.rank}")
     b = int(node.attr("blocksize"))
     cl = L.channels_last(4)
     mode = _s2d_mode(node)
-    if mode not in ("DCR", "CRD"):
-        raise ctx.error(f"unknown mode {mode!r}")
     params = {} if mode == "DCR" else {"mode": mode}
     y = ctx.op("space_to_depth", [ctx.keras(x, cl)], block=b, **params)
     return ctx.tensor(y, cl)
