@@ -96,12 +96,3 @@ def run(model_path: str, input_shapes: Optional[dict], as_json: Optional[str], o
             with open(as_json, "w", encoding="utf-8") as f:
                 f.write(text + "\n")
     return EXIT_OK if result.ok else EXIT_UNSUPPORTED
-
-
-def list_ops() -> list[tuple[str, str, list[int], str]]:
-    """(domain, op type, since-opsets, limits) of every registered converter (no Keras)."""
-    from .ops import load_all
-    from .ops.registry import REGISTRY
-
-    load_all()
-    return [(dom, op, [s.since for s in specs], specs[-1].limits) for (dom, op), specs in sorted(REGISTRY.items())]

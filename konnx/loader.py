@@ -82,13 +82,13 @@ def check(model: onnx.ModelProto) -> int:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as e:
         msg = str(e)
-        # Graph outputs without a declared type/shape are accepted by onnxruntime; check the
-        # rest of the model after shape inference has filled them in.
         if "is deprecated in domain_version" in msg:
             # e.g. GroupNormalization-18: deprecated in the spec, still defined and run by
             # onnxruntime; konnx converts what the op means at the model's opset.
             return opset
         if "of 'type' is required" in msg or "of 'value_info' is required" in msg:
+            # Graph outputs without a declared type/shape are accepted by onnxruntime; check
+            # the rest of the model after shape inference has filled them in.
             try:
                 onnx.checker.check_model(_with_output_types(model))
                 return opset
@@ -208,7 +208,7 @@ def normalize(model: onnx.ModelProto, input_shapes: Optional[dict] = None) -> on
                 d.dim_value = int(s)
     try:
         model = onnx.shape_inference.infer_shapes(model, data_prop=True)
-    except Exception as e:  # noqa: BLE001 - inference errors are reported, conversion goes on
+    except Exception as e:  # noqa: BLE001 - onnx raises several types; all stop the conversion with a konnx error
         raise InvalidModelError(f"ONNX shape inference failed: {e}") from e
     return model
 

@@ -174,14 +174,13 @@ def _planned_layout(wants: str) -> str:
 
 def padding_decision(node: Node, facts: Facts) -> Optional[PaddingDecision]:
     """The padding decision for a Conv/ConvTranspose/pooling node from its attributes and the
-    inferred input shape; None when the kernel or the rank is unknown."""
-    rank = facts.rank(0)
+    inferred input shape; None when the kernel is unknown."""
     if node.op_type in ("Conv", "ConvTranspose"):
         wshape = facts.shape(1)
         kernel = node.ints("kernel_shape") or (list(wshape[2:]) if wshape else None)
     else:
         kernel = node.ints("kernel_shape")
-    if rank is None or not kernel or any(not isinstance(k, (int, np.integer)) for k in kernel):
+    if not kernel or any(not isinstance(k, (int, np.integer)) for k in kernel):
         return None
     n = len(kernel)
     sizes = [facts.dim(0, 2 + a) for a in range(n)]

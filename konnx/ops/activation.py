@@ -40,7 +40,7 @@ def relu(ctx, node):
 
 @converter("LeakyRelu", layout=FOLLOWS)
 def leaky_relu(ctx, node):
-    x, alpha = ctx.input(0), float(node.attr("alpha", 0.01))
+    x, alpha = ctx.input(0), float(node.attr("alpha"))
     if _native(x) and 0 <= alpha <= 1:
         layer = keras.layers.LeakyReLU(negative_slope=alpha, name=ctx.name())
         return ctx.tensor(ctx.layer(layer, ctx.keras(x)), x.perm)
@@ -69,7 +69,7 @@ def prelu(ctx, node):
 
 @converter("Elu", layout=FOLLOWS)
 def elu(ctx, node):
-    x, alpha = ctx.input(0), float(node.attr("alpha", 1.0))
+    x, alpha = ctx.input(0), float(node.attr("alpha"))
     if _native(x) and _same(alpha, 1.0):
         return _activation(ctx, x, "elu")
     return _fn(ctx, x, "math.elu", alpha=alpha)
@@ -84,18 +84,18 @@ def selu(ctx, node):
 
 @converter("Celu", layout=FOLLOWS)
 def celu(ctx, node):
-    return _fn(ctx, ctx.input(0), "math.celu", alpha=float(node.attr("alpha", 1.0)))
+    return _fn(ctx, ctx.input(0), "math.celu", alpha=float(node.attr("alpha")))
 
 
 @converter("ThresholdedRelu", layout=FOLLOWS)
 def thresholded_relu(ctx, node):
-    return _fn(ctx, ctx.input(0), "math.thresholded_relu", alpha=float(node.attr("alpha", 1.0)))
+    return _fn(ctx, ctx.input(0), "math.thresholded_relu", alpha=float(node.attr("alpha")))
 
 
 @converter("HardSigmoid", layout=FOLLOWS)
 def hard_sigmoid(ctx, node):
     x = ctx.input(0)
-    alpha, beta = float(node.attr("alpha", 0.2)), float(node.attr("beta", 0.5))
+    alpha, beta = float(node.attr("alpha")), float(node.attr("beta"))
     if _native(x) and _same(alpha, 1.0 / 6.0) and _same(beta, 0.5):
         return _activation(ctx, x, "hard_sigmoid")
     return _fn(ctx, x, "math.hard_sigmoid", alpha=alpha, beta=beta)
@@ -127,7 +127,7 @@ def erf(ctx, node):
 @converter("Gelu", layout=FOLLOWS, since=20)
 def gelu(ctx, node):
     x = ctx.input(0)
-    approximate = node.attr("approximate", "none") == "tanh"
+    approximate = node.attr("approximate") == "tanh"
     if _native(x) and not approximate:
         return _activation(ctx, x, "gelu")
     return _fn(ctx, x, "math.gelu", approximate=approximate)
@@ -136,7 +136,7 @@ def gelu(ctx, node):
 # ----------------------------------------------------------------------------- Clip
 def _clip_bounds(ctx, node):
     if node.opset < 11:
-        return (np.float32(node.attr("min", -_F32_MAX)), np.float32(node.attr("max", _F32_MAX)))
+        return (np.float32(node.attr("min")), np.float32(node.attr("max")))
     return ctx.input(1), ctx.input(2)
 
 
@@ -174,10 +174,10 @@ def clip(ctx, node):
 def _softmax_axes(node, x):
     rank = x.rank
     if node.opset < 13:
-        axis = int(node.attr("axis", 1))
+        axis = int(node.attr("axis"))
         axis = axis + rank if axis < 0 else axis
         return list(range(axis, rank))
-    axis = int(node.attr("axis", -1))
+    axis = int(node.attr("axis"))
     return [axis + rank if axis < 0 else axis]
 
 

@@ -66,10 +66,10 @@ def attention(ctx, node):
     sp = node.attr("softmax_precision")
     params = dict(
         scale=None if scale is None else float(scale),
-        causal=bool(int(node.attr("is_causal", 0) or 0)),
+        causal=bool(int(node.attr("is_causal") or 0)),
         q_heads=node.attr("q_num_heads"), kv_heads=node.attr("kv_num_heads"),
-        softcap=float(node.attr("softcap", 0.0) or 0.0),
-        mode=int(node.attr("qk_matmul_output_mode", 0) or 0),
+        softcap=float(node.attr("softcap") or 0.0),
+        mode=int(node.attr("qk_matmul_output_mode") or 0),
         softmax_dtype=_np_name(sp) if sp else None,
         left=int(node.attr("left_window_size", -1)), right=int(node.attr("right_window_size", -1)),
     )
@@ -94,15 +94,15 @@ def rotary_embedding(ctx, node):
     x = ctx.input(0)
     heads = int(node.attr("num_heads", 0) or 0)
     args = [_arg(ctx, i) for i in range(4)]
-    y = ctx.op("rotary_embedding", args, interleaved=int(node.attr("interleaved", 0) or 0),
-               rotary_dim=int(node.attr("rotary_embedding_dim", 0) or 0), num_heads=heads)
+    y = ctx.op("rotary_embedding", args, interleaved=int(node.attr("interleaved") or 0),
+               rotary_dim=int(node.attr("rotary_embedding_dim") or 0), num_heads=heads)
     return ctx.tensor(y, dtype=dtype_of(x))
 
 
 @converter("LinearAttention", since=27, check=_check_linear_attention, limits="static sequence length (unrolled)")
 def linear_attention(ctx, node):
     q = ctx.input(0)
-    rule = node.attr("update_rule", "gated_delta")
+    rule = node.attr("update_rule")
     qh, kvh = node.attr("q_num_heads"), node.attr("kv_num_heads")
     args = [_arg(ctx, i) for i in range(6)]
     outs = ctx.op("linear_attention", args, q_heads=int(qh), kv_heads=int(kvh),
@@ -115,6 +115,6 @@ def linear_attention(ctx, node):
 @converter("CausalConvWithState", since=27, check=_check_causal_conv)
 def causal_conv_with_state(ctx, node):
     x = ctx.input(0)
-    act = node.attr("activation", "none")
+    act = node.attr("activation")
     outs = ctx.op("causal_conv_with_state", [_arg(ctx, i) for i in range(4)], silu=act != "none")
     return [ctx.tensor(o, dtype=dtype_of(x)) for o in outs][:len(node.outputs)]

@@ -49,12 +49,13 @@ def conv(ctx, node):
     b = ctx.const(2, "bias") if node.has_input(2) else None
     nsp = x.rank - 2
     kernel = [int(k) for k in w.shape[2:]]
-    group = int(node.attr("group", 1))
+    group = int(node.attr("group"))
     sizes, strides, dilations = spatial_geometry(node, x, kernel)
     pads = P.node_pads(node.attrs, sizes, kernel, strides, dilations)
     if any(p is None for p in pads):
         raise ctx.error("auto_pad SAME with stride > 1 needs static spatial sizes; pass input_shapes")
-    decision = P.decide(sizes, kernel, strides, dilations, pads, op="Conv")
+    decision = (ctx.planned_padding(node, sizes, kernel, strides, dilations)
+                or P.decide(sizes, kernel, strides, dilations, pads, op="Conv"))
     cl = L.channels_last(x.rank)
     kt = ctx.keras(x, cl)
     if decision.mode == "explicit":
@@ -104,7 +105,7 @@ def convtranspose_pads(node, sizes, kernel, strides, dilations, output_padding):
     onnxruntime: output_shape or auto_pad SAME_* decide the pads from the total padding."""
     n = len(kernel)
     out_shape = node.attr("output_shape")
-    auto = node.attr("auto_pad", "NOTSET") or "NOTSET"
+    auto = node.attr("auto_pad") or "NOTSET"
     if out_shape is None and auto in ("NOTSET", "VALID"):
         if auto == "VALID":
             return [(0, 0)] * n
@@ -134,7 +135,7 @@ def conv_transpose(ctx, node):
     b = ctx.const(2, "bias") if node.has_input(2) else None
     nsp = x.rank - 2
     kernel = [int(k) for k in w.shape[2:]]
-    group = int(node.attr("group", 1))
+    group = int(node.attr("group"))
     sizes, strides, dilations = spatial_geometry(node, x, kernel)
     out_pad = list(node.attr("output_padding") or [0] * nsp)
     crops = convtranspose_pads(node, sizes, kernel, strides, dilations, out_pad)

@@ -28,7 +28,7 @@ def non_max_suppression(ctx, node):
     args = [np.asarray(v.value) if isinstance(v, Const) else ctx.onnx_layout(v) for v in (boxes, scores)]
     y = ctx.op("non_max_suppression", args, max_out=max(max_out, 0), iou_threshold=iou,
                score_threshold=None if score is None else float(score),
-               center=int(node.attr("center_point_box", 0) or 0))
+               center=int(node.attr("center_point_box") or 0))
     return ctx.tensor(y, dtype="int64")
 
 
@@ -52,6 +52,6 @@ def roi_align(ctx, node):
             else "output_half_pixel") == "half_pixel"
     args = [np.asarray(v.value) if isinstance(v, Const) else ctx.onnx_layout(v)
             for v in (ctx.input(0), ctx.input(1), ctx.input(2))]
-    y = ctx.op("roi_align", args, out_h=int(node.attr("output_height", 1)), out_w=int(node.attr("output_width", 1)),
-               ratio=ratio, scale=float(node.attr("spatial_scale", 1.0)), mode=mode, half_pixel=half)
+    y = ctx.op("roi_align", args, out_h=int(node.attr("output_height")), out_w=int(node.attr("output_width")),
+               ratio=ratio, scale=float(node.attr("spatial_scale")), mode=mode, half_pixel=half)
     return ctx.tensor(y, dtype=dtype_of(x))

@@ -244,7 +244,7 @@ def pow_(ctx, node):
 
 
 def _fold_mod(node, a, b):
-    fmod = int(node.attr("fmod", 0))
+    fmod = int(node.attr("fmod"))
     if a.dtype == object or b.dtype == object:
         if fmod:
             return None
@@ -257,7 +257,7 @@ def _fold_mod(node, a, b):
 @converter("Mod", layout=FOLLOWS, fold=_fold_mod)
 def mod(ctx, node):
     args, perm, _ = broadcast(ctx, [ctx.input(0), ctx.input(1)])
-    return ctx.tensor(ctx.op("math.mod", args, fmod=int(node.attr("fmod", 0))), perm)
+    return ctx.tensor(ctx.op("math.mod", args, fmod=int(node.attr("fmod"))), perm)
 
 
 def _variadic(op):
@@ -298,8 +298,8 @@ for _onnx, _op in _UNARY_OPS.items():
 @converter("IsInf", layout=FOLLOWS)
 def is_inf(ctx, node):
     x = ctx.input(0)
-    kt = ctx.op("math.is_inf", [ctx.keras(x)], positive=int(node.attr("detect_positive", 1)),
-                negative=int(node.attr("detect_negative", 1)))
+    kt = ctx.op("math.is_inf", [ctx.keras(x)], positive=int(node.attr("detect_positive")),
+                negative=int(node.attr("detect_negative")))
     return ctx.tensor(kt, x.perm)
 
 

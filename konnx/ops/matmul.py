@@ -34,8 +34,8 @@ def _arg(ctx, v, perm=None):
 @converter("Gemm")
 def gemm(ctx, node):
     a, b, c = ctx.input(0), ctx.input(1), ctx.input(2)
-    alpha, beta = float(node.attr("alpha", 1.0)), float(node.attr("beta", 1.0))
-    ta, tb = int(node.attr("transA", 0)), int(node.attr("transB", 0))
+    alpha, beta = float(node.attr("alpha")), float(node.attr("beta"))
+    ta, tb = int(node.attr("transA")), int(node.attr("transB"))
     if beta == 0.0:
         c = None
     if (isinstance(a, Tensor) and isinstance(b, Const) and a.rank == 2 and dtype_of(a) == "float32"

@@ -45,9 +45,9 @@ def _check_bn(node, facts):
 @converter("BatchNormalization", layout=SPATIAL, check=_check_bn, limits="inference only (training_mode=0)")
 def batch_norm(ctx, node):
     x = ctx.input(0)
-    eps = float(node.attr("epsilon", 1e-5))
+    eps = float(node.attr("epsilon"))
     consts = _all_const(ctx, range(1, 5))
-    spatial = int(node.attr("spatial", 1) if node.opset < 9 else 1)
+    spatial = int(node.attr("spatial") if node.opset < 9 else 1)
     per_channel = consts and (spatial or x.rank == 2) and all(np.ndim(ctx.const(i)) <= 1 for i in range(1, 5))
     static_c = bool(x.onnx_shape) and static_dim(x.onnx_shape[1]) is not None
     if per_channel and _f32(x) and x.rank >= 2 and static_c:
@@ -56,7 +56,7 @@ def batch_norm(ctx, node):
         axis = L.keras_axis(perm, 1)
         # ONNX's momentum follows Keras' convention (PyTorch's 0.1 is exported as 0.9), so
         # fine-tuning updates the moving statistics as the source framework would.
-        layer = keras.layers.BatchNormalization(axis=axis, epsilon=eps, momentum=float(node.attr("momentum", 0.9)),
+        layer = keras.layers.BatchNormalization(axis=axis, epsilon=eps, momentum=float(node.attr("momentum")),
                                                 name=ctx.name())
         y = ctx.layer(layer, kt)
         c = max(np.size(ctx.const(i)) for i in range(1, 5))
@@ -115,7 +115,7 @@ def _check_instance_norm(node, facts):
 @converter("InstanceNormalization", layout=SPATIAL, check=_check_instance_norm)
 def instance_norm(ctx, node):
     x, scale, bias = ctx.input(0), ctx.input(1), ctx.input(2)
-    eps = float(node.attr("epsilon", 1e-5))
+    eps = float(node.attr("epsilon"))
     c = int(scale.shape[0])
     static_c = bool(x.onnx_shape) and static_dim(x.onnx_shape[1]) is not None
     if isinstance(scale, Const) and isinstance(bias, Const) and _f32(x) and static_c:
@@ -135,7 +135,7 @@ def _check_group_norm(node, facts):
 @converter("GroupNormalization", layout=SPATIAL, since=18, check=_check_group_norm, limits="static channel count")
 def group_norm(ctx, node):
     x, scale, bias = ctx.input(0), ctx.input(1), ctx.input(2)
-    eps = float(node.attr("epsilon", 1e-5))
+    eps = float(node.attr("epsilon"))
     groups = int(node.attr("num_groups"))
     c = static_dim(x.onnx_shape[1])
     per_group = node.opset < 21
@@ -151,7 +151,7 @@ def group_norm(ctx, node):
 
 # ----------------------------------------------------------------------------- Layer / RMS norm
 def _trailing(node, x):
-    axis = int(node.attr("axis", -1))
+    axis = int(node.attr("axis"))
     axis = axis + x.rank if axis < 0 else axis
     return axis, list(range(axis, x.rank))
 
@@ -175,7 +175,7 @@ def _param_arg(ctx, v, x):
 
 
 def _check_layer_norm(node, facts):
-    if int(node.attr("stash_type", 1)) != 1:
+    if int(node.attr("stash_type")) != 1:
         return "stash_type other than float32 is not supported"
     return None
 
@@ -183,7 +183,7 @@ def _check_layer_norm(node, facts):
 @converter("LayerNormalization", layout=AXIS, since=17, check=_check_layer_norm, limits="stash_type=1 (float32)")
 def layer_norm(ctx, node):
     x, scale, bias = ctx.input(0), ctx.input(1), ctx.input(2)
-    eps = float(node.attr("epsilon", 1e-5))
+    eps = float(node.attr("epsilon"))
     axis, axes = _trailing(node, x)
     kaxes = sorted(L.keras_axis(x.perm, a) for a in axes)
     extra = [o for o in node.outputs[1:] if o]
@@ -206,7 +206,7 @@ def layer_norm(ctx, node):
 @converter("RMSNormalization", layout=AXIS, since=23, check=_check_layer_norm, limits="stash_type=1 (float32)")
 def rms_norm(ctx, node):
     x, scale = ctx.input(0), ctx.input(1)
-    eps = float(node.attr("epsilon", 1e-5))
+    eps = float(node.attr("epsilon"))
     axis, axes = _trailing(node, x)
     kaxes = sorted(L.keras_axis(x.perm, a) for a in axes)
     trailing = kaxes == list(range(x.rank - len(kaxes), x.rank))
@@ -226,21 +226,21 @@ def rms_norm(ctx, node):
 def lrn(ctx, node):
     x = ctx.input(0)
     k = L.keras_axis(x.perm, 1)
-    y = ctx.op("math.lrn", [ctx.keras(x)], size=int(node.attr("size")), alpha=float(node.attr("alpha", 1e-4)),
-               beta=float(node.attr("beta", 0.75)), bias=float(node.attr("bias", 1.0)), axis=k)
+    y = ctx.op("math.lrn", [ctx.keras(x)], size=int(node.attr("size")), alpha=float(node.attr("alpha")),
+               beta=float(node.attr("beta")), bias=float(node.attr("bias")), axis=k)
     return ctx.tensor(y, x.perm)
 
 
 def _check_lp(node, facts):
-    p = int(node.attr("p", 2))
+    p = int(node.attr("p"))
     return None if p in (1, 2) else f"p={p} is not defined by ONNX (p must be 1 or 2)"
 
 
 @converter("LpNormalization", layout=AXIS, check=_check_lp, limits="p in {1, 2}")
 def lp_norm(ctx, node):
     x = ctx.input(0)
-    p = int(node.attr("p", 2))
-    k = L.keras_axis(x.perm, int(node.attr("axis", -1)))
+    p = int(node.attr("p"))
+    k = L.keras_axis(x.perm, int(node.attr("axis")))
     return ctx.tensor(ctx.op("math.lp_norm", [ctx.keras(x)], axis=k, p=p), x.perm)
 
 

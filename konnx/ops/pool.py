@@ -54,8 +54,8 @@ def pool_geometry(ctx, node, x):
     nsp = len(kernel)
     sizes, strides, dilations = spatial_geometry(node, x, kernel)
     pads = P.node_pads(node.attrs, sizes, kernel, strides, dilations, clamp=False)
-    ceil_mode = bool(node.attr("ceil_mode", 0))
-    auto = node.attr("auto_pad", "NOTSET") or "NOTSET"
+    ceil_mode = bool(node.attr("ceil_mode"))
+    auto = node.attr("auto_pad") or "NOTSET"
     if any(p is None for p in pads):
         raise ctx.error("auto_pad SAME with stride > 1 needs static spatial sizes; pass input_shapes")
     ext, outs = [], []
@@ -100,7 +100,8 @@ def max_pool(ctx, node):
     cl = L.channels_last(x.rank)
     kt = ctx.keras(x, cl)
     no_ext = not any(ext)
-    decision = P.decide(sizes, kernel, strides, dilations, pads, op="MaxPool")
+    decision = (ctx.planned_padding(node, sizes, kernel, strides, dilations)
+                or P.decide(sizes, kernel, strides, dilations, pads, op="MaxPool"))
     if all(d == 1 for d in dilations) and no_ext and decision.mode in ("same", "valid"):
         y = ctx.layer(_MAXPOOL[nsp](pool_size=tuple(kernel), strides=tuple(strides), padding=decision.mode,
                                     name=ctx.name()), kt)
@@ -120,7 +121,7 @@ def max_pool(ctx, node):
         if any(d > 1 for d in dilations):
             reason += "; dilated windows are gathered explicitly"
     ctx.record(kind="maxpool", pads=pads, ceil_extension=ext, strides=strides, kernel=kernel,
-               dilations=dilations, ceil_mode=bool(node.attr("ceil_mode", 0)),
+               dilations=dilations, ceil_mode=bool(node.attr("ceil_mode")),
                input_size=sizes, decision=mode, reason=reason)
     return ctx.tensor(y, cl)
 
@@ -141,12 +142,13 @@ def average_pool(ctx, node):
     x = ctx.input(0)
     kernel, sizes, strides, dilations, pads, ext, outs = pool_geometry(ctx, node, x)
     nsp = len(kernel)
-    include = bool(node.attr("count_include_pad", 0))
+    include = bool(node.attr("count_include_pad"))
     cl = L.channels_last(x.rank)
     kt = ctx.keras(x, cl)
     no_ext = not any(ext)
     plain = all(d == 1 for d in dilations) and no_ext
-    decision = P.decide(sizes, kernel, strides, dilations, pads, op="AveragePool")
+    decision = (ctx.planned_padding(node, sizes, kernel, strides, dilations)
+                or P.decide(sizes, kernel, strides, dilations, pads, op="AveragePool"))
     if plain and decision.mode == "valid":
         mode, reason = "valid", "no padding: 'valid'"
     elif plain and include:
@@ -174,7 +176,7 @@ def average_pool(ctx, node):
         y = ctx.op("avg_pool", [kt], kernel=kernel, strides=strides, dilations=dilations, pads=full,
                    counted=counted, out_sizes=_crop_sizes(outs, no_ext, dilations))
     ctx.record(kind="avgpool", pads=pads, ceil_extension=ext, strides=strides, kernel=kernel,
-               dilations=dilations, ceil_mode=bool(node.attr("ceil_mode", 0)),
+               dilations=dilations, ceil_mode=bool(node.attr("ceil_mode")),
                count_include_pad=include, input_size=sizes, decision=mode, reason=reason)
     return ctx.tensor(y, cl)
 

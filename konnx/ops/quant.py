@@ -1,6 +1,6 @@
-"""Losses (NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss), BitShift and integer
-quantization (QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, MatMulInteger,
-QLinearMatMul). All in the ONNX layout."""
+"""Integer arithmetic and quantization: BitShift, QuantizeLinear, DequantizeLinear,
+DynamicQuantizeLinear, MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv. All in the ONNX
+layout."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,7 +13,8 @@ from .registry import FOLLOWS, SPATIAL, converter
 _INT_QUANT = {"int8", "uint8", "int16", "uint16", "int32", "uint32"}
 
 
-def _arg(ctx, i, dtype=None):
+def input_arg(ctx, i, dtype=None):
+    """Input i as a numpy array (a constant, optionally cast) or a Keras tensor in the ONNX layout."""
     v = ctx.input(i)
     if v is None:
         return None
@@ -21,35 +22,6 @@ def _arg(ctx, i, dtype=None):
         a = np.asarray(v.value)
         return a.astype(dtype) if dtype else a
     return ctx.onnx_layout(v)
-
-
-# ----------------------------------------------------------------------------- losses
-def _check_loss(node, facts):
-    rank = facts.rank(0)
-    if rank is not None and rank < 2:
-        return f"the input must have rank >= 2 (N, C, ...), got rank {rank}"
-    if node.string("reduction") not in ("none", "sum", "mean"):
-        return f"unknown reduction {node.string('reduction')!r}"
-    return None
-
-
-def _loss(log_softmax: bool):
-    def loss(ctx, node):
-        x = ctx.input(0)
-        ii = node.attr("ignore_index") if "ignore_index" in node.explicit_attrs else None
-        reduction = node.string("reduction")
-        args = [_arg(ctx, 0), _arg(ctx, 1), _arg(ctx, 2)]
-        out = ctx.op("nll_loss", args, ignore_index=None if ii is None else int(ii), reduction=reduction,
-                     log_softmax=log_softmax)
-        dt = dtype_of(x)
-        if not log_softmax:
-            return ctx.tensor(out, dtype=dt)
-        return [ctx.tensor(o, dtype=dt) for o in out][:len(node.outputs)]
-    return loss
-
-
-converter("NegativeLogLikelihoodLoss", since=12, check=_check_loss)(_loss(False))
-converter("SoftmaxCrossEntropyLoss", since=12, check=_check_loss)(_loss(True))
 
 
 # ----------------------------------------------------------------------------- BitShift
@@ -101,7 +73,7 @@ def _check_int_conv(node, facts):
 def quantize_linear(ctx, node):
     zero = ctx.input(2)
     qt = _quant_type(node, zero)
-    args = [_arg(ctx, 0), _arg(ctx, 1), _arg(ctx, 2)]
+    args = [input_arg(ctx, 0), input_arg(ctx, 1), input_arg(ctx, 2)]
     y = ctx.op("quantize_linear", args, axis=int(node.attr("axis", 1)), block=int(node.attr("block_size", 0) or 0),
                out_dtype=qt)
     return ctx.tensor(y, dtype=qt)
@@ -112,7 +84,7 @@ def dequantize_linear(ctx, node):
     x, scale = ctx.input(0), ctx.input(1)
     out = node.attr("output_dtype")
     out_dt = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(int(out))).name if out else dtype_of(scale)
-    args = [_arg(ctx, 0), _arg(ctx, 1), _arg(ctx, 2)]
+    args = [input_arg(ctx, 0), input_arg(ctx, 1), input_arg(ctx, 2)]
     y = ctx.op("dequantize_linear", args, axis=int(node.attr("axis", 1)),
                block=int(node.attr("block_size", 0) or 0), out_dtype=out_dt)
     return ctx.tensor(y, dtype=out_dt)
@@ -120,20 +92,20 @@ def dequantize_linear(ctx, node):
 
 @converter("DynamicQuantizeLinear", since=11)
 def dynamic_quantize_linear(ctx, node):
-    outs = ctx.op("dynamic_quantize_linear", [_arg(ctx, 0)])
+    outs = ctx.op("dynamic_quantize_linear", [input_arg(ctx, 0)])
     return [ctx.tensor(outs[0], dtype="uint8"), ctx.tensor(outs[1], dtype="float32"),
             ctx.tensor(outs[2], dtype="uint8")]
 
 
 @converter("MatMulInteger", since=10)
 def matmul_integer(ctx, node):
-    y = ctx.op("int_matmul", [_arg(ctx, i) for i in range(4)])
+    y = ctx.op("int_matmul", [input_arg(ctx, i) for i in range(4)])
     return ctx.tensor(y, dtype="int32")
 
 
 @converter("QLinearMatMul", since=10)
 def qlinear_matmul(ctx, node):
-    args = [_arg(ctx, i) for i in range(8)]
+    args = [input_arg(ctx, i) for i in range(8)]
     qt = dtype_of(ctx.input(7))
     return ctx.tensor(ctx.op("qlinear_matmul", args, out_dtype=qt), dtype=qt)
 
@@ -145,7 +117,7 @@ def _conv_geometry(ctx, node, w):
     kernel = list(node.attr("kernel_shape") or w.shape[2:])
     strides = list(node.attr("strides") or [1] * nsp)
     dilations = list(node.attr("dilations") or [1] * nsp)
-    auto = node.attr("auto_pad", "NOTSET") or "NOTSET"
+    auto = node.attr("auto_pad") or "NOTSET"
     if auto in ("NOTSET", "VALID"):
         pads = list(node.attr("pads") or [0] * (2 * nsp)) if auto == "NOTSET" else [0] * (2 * nsp)
         return strides, dilations, pads
@@ -164,7 +136,7 @@ def _conv_geometry(ctx, node, w):
 @converter("ConvInteger", layout=SPATIAL, since=10, check=_check_int_conv, limits="group=1")
 def conv_integer(ctx, node):
     strides, dilations, pads = _conv_geometry(ctx, node, ctx.input(1))
-    y = ctx.op("int_conv", [_arg(ctx, i) for i in range(4)], strides=strides, dilations=dilations, pads=pads)
+    y = ctx.op("int_conv", [input_arg(ctx, i) for i in range(4)], strides=strides, dilations=dilations, pads=pads)
     return ctx.tensor(y, dtype="int32")
 
 
@@ -172,24 +144,6 @@ def conv_integer(ctx, node):
 def qlinear_conv(ctx, node):
     strides, dilations, pads = _conv_geometry(ctx, node, ctx.input(3))
     qt = dtype_of(ctx.input(7))
-    y = ctx.op("qlinear_conv", [_arg(ctx, i) for i in range(9)], strides=strides, dilations=dilations, pads=pads,
+    y = ctx.op("qlinear_conv", [input_arg(ctx, i) for i in range(9)], strides=strides, dilations=dilations, pads=pads,
                out_dtype=qt)
     return ctx.tensor(y, dtype=qt)
-
-
-def _window(kind: str):
-    def convert(ctx, node):
-        dt = node.attr("output_datatype")
-        dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(int(dt))).name if dt else "float32"
-        size = ctx.input(0)
-        if isinstance(size, Const):
-            raise ctx.error("a window of constant size is a constant; it is folded, not converted")
-        y = ctx.op("window", [ctx.onnx_layout(size)], kind=kind, periodic=bool(int(node.attr("periodic", 1))),
-                   dtype=dtype)
-        return ctx.tensor(y, dtype=dtype)
-    return convert
-
-
-converter("HannWindow", since=17, limits="run-time size")(_window("hann"))
-converter("HammingWindow", since=17, limits="run-time size")(_window("hamming"))
-converter("BlackmanWindow", since=17, limits="run-time size")(_window("blackman"))

@@ -20,7 +20,7 @@ def _axes(ctx, node, axes_input_since: int):
     rank = ctx.input(0).rank
     if node.opset >= axes_input_since:
         axes = ctx.const(1, "axes") if node.has_input(1) else None
-        noop = int(node.attr("noop_with_empty_axes", 0) or 0)
+        noop = int(node.attr("noop_with_empty_axes") or 0)
     else:
         axes = node.attr("axes")
         noop = 0
@@ -54,7 +54,7 @@ def _reduce(op: str, since: int):
         axes = _axes(ctx, node, since)
         if axes is None:
             return x
-        keepdims = int(node.attr("keepdims", 1))
+        keepdims = int(node.attr("keepdims"))
         kaxes = sorted(L.keras_axis(x.perm, a) for a in axes)
         y = ctx.op("math.reduce", [ctx.keras(x)], suffix=op, op=op, axes=kaxes, keepdims=keepdims)
         perm = x.perm if keepdims else L.drop_axes(x.perm, axes)
@@ -71,7 +71,7 @@ def _arg(op: str):
     def convert(ctx, node):
         x = ctx.input(0)
         axis = node.int("axis") % x.rank
-        keepdims = int(node.attr("keepdims", 1))
+        keepdims = int(node.attr("keepdims"))
         last = int(node.attr("select_last_index", 0) or 0)
         k = L.keras_axis(x.perm, axis)
         y = ctx.op("math.arg", [ctx.keras(x)], suffix=op, op=op, axis=k, keepdims=keepdims, last=last)

@@ -22,8 +22,8 @@ _UPSAMPLING = {1: keras.layers.UpSampling1D, 2: keras.layers.UpSampling2D, 3: ke
 
 
 def _antialias(node) -> bool:
-    return (node.op_type == "Resize" and node.opset >= 18 and bool(int(node.attr("antialias", 0) or 0))
-            and node.attr("mode", "nearest") != "nearest")
+    return (node.op_type == "Resize" and node.opset >= 18 and bool(int(node.attr("antialias") or 0))
+            and node.attr("mode") != "nearest")
 
 
 def _check_params(node, facts):
@@ -52,10 +52,10 @@ def _check_params(node, facts):
 def _check_resize(node, facts):
     if _antialias(node) and node.attr("coordinate_transformation_mode") == "tf_crop_and_resize":
         return "antialias=1 together with tf_crop_and_resize is not supported"
-    mode = node.attr("mode", "nearest")
+    mode = node.attr("mode")
     if mode not in ("nearest", "linear", "cubic"):
         return f"unknown mode {mode!r}"
-    if node.opset >= 11 and node.attr("coordinate_transformation_mode", "half_pixel") not in RM.COORD_MODES:
+    if node.opset >= 11 and node.attr("coordinate_transformation_mode") not in RM.COORD_MODES:
         return f"unknown coordinate_transformation_mode {node.attr('coordinate_transformation_mode')!r}"
     return _check_params(node, facts)
 
@@ -108,7 +108,7 @@ def _plan(ctx, node, x):
             raise ctx.error(f"resizing axis {a} needs its static size; fix it with input_shapes")
         scale_of[a] = float(np.float32(s) / np.float32(shape[a])) if shape[a] else 1.0
         plan[a] = (shape[a], s, scale_of[a], rois[a])
-    policy = node.attr("keep_aspect_ratio_policy", "stretch") if node.opset >= 18 else "stretch"
+    policy = node.attr("keep_aspect_ratio_policy") if node.opset >= 18 else "stretch"
     if policy != "stretch":
         pick = min if policy == "not_larger" else max
         ss = [scale_of.get(a, 1.0) for a in axes]
@@ -123,12 +123,12 @@ def _plan(ctx, node, x):
 
 def _modes(node):
     if node.op_type == "Upsample" or node.opset < 11:
-        mode = node.attr("mode", "nearest")
+        mode = node.attr("mode")
         mode = "linear" if mode in ("bilinear", "trilinear") else mode
         return mode, "asymmetric", "simple"
-    mode = node.attr("mode", "nearest")
-    coord = node.attr("coordinate_transformation_mode", "half_pixel")
-    nearest = node.attr("nearest_mode", "round_prefer_floor") if mode == "nearest" else "simple"
+    mode = node.attr("mode")
+    coord = node.attr("coordinate_transformation_mode")
+    nearest = node.attr("nearest_mode") if mode == "nearest" else "simple"
     return mode, coord, nearest
 
 
@@ -188,7 +188,7 @@ def resize(ctx, node):
 
 
 def _check_upsample(node, facts):
-    mode = node.attr("mode", "nearest")
+    mode = node.attr("mode")
     if mode not in ("nearest", "linear", "bilinear"):
         return f"unknown Upsample mode {mode!r}"
     return _check_params(node, facts)

@@ -14,7 +14,7 @@ def _check_grid_sample(node, facts):
     mode = node.attr("mode", "linear")
     if mode not in _MODES:
         return f"unknown mode {mode!r}"
-    if node.attr("padding_mode", "zeros") not in ("zeros", "border", "reflection"):
+    if node.attr("padding_mode") not in ("zeros", "border", "reflection"):
         return f"unknown padding_mode {node.attr('padding_mode')!r}"
     rank, grid_rank, coords = facts.rank(0), facts.rank(1), facts.dim(1, -1)
     if rank is not None and grid_rank is not None and (grid_rank != rank or (
@@ -39,7 +39,7 @@ def grid_sample(ctx, node):
     if any(static_dim(d) is None for d in x.onnx_shape[1:]):
         raise ctx.error("GridSample needs static channel and spatial sizes; fix them with input_shapes")
     y = ctx.op("grid_sample", [_arg(ctx, 0), _arg(ctx, 1)], mode=_MODES[node.attr("mode", "linear")],
-               padding=node.attr("padding_mode", "zeros"), align=bool(int(node.attr("align_corners", 0))))
+               padding=node.attr("padding_mode"), align=bool(int(node.attr("align_corners"))))
     return ctx.tensor(y, dtype=dtype_of(x))
 
 
@@ -47,7 +47,7 @@ def grid_sample(ctx, node):
 def affine_grid(ctx, node):
     theta = ctx.input(0)
     size = [int(v) for v in np.asarray(ctx.const(1, "size")).reshape(-1)]
-    y = ctx.op("affine_grid", [_arg(ctx, 0)], size=size, align=bool(int(node.attr("align_corners", 0))))
+    y = ctx.op("affine_grid", [_arg(ctx, 0)], size=size, align=bool(int(node.attr("align_corners"))))
     return ctx.tensor(y, dtype=dtype_of(theta))
 
 
@@ -73,5 +73,5 @@ def deform_conv(ctx, node):
     pads = list(node.attr("pads") or [0, 0, 0, 0])
     y = ctx.op("deform_conv", [_arg(ctx, i) if ctx.input(i) is not None else None for i in range(5)],
                strides=list(node.attr("strides") or [1, 1]), dilations=list(node.attr("dilations") or [1, 1]),
-               pads=pads[:2], group=int(node.attr("group", 1)), offset_group=int(node.attr("offset_group", 1)))
+               pads=pads[:2], group=int(node.attr("group")), offset_group=int(node.attr("offset_group")))
     return ctx.tensor(y, dtype=dtype_of(x))

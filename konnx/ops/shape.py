@@ -107,7 +107,7 @@ def constant(ctx, node):
 
 # ---------------------------------------------------------------------------- Shape / Size
 def _shape_range(node, rank):
-    start = int(node.attr("start", 0) or 0) if node.opset >= 15 else 0
+    start = int(node.attr("start") or 0) if node.opset >= 15 else 0
     end = node.attr("end") if node.opset >= 15 else None
     return slice(start, None if end is None else int(end))
 
@@ -261,7 +261,7 @@ def range_(ctx, node):
 
 # ---------------------------------------------------------------------------- folds of tensor ops
 def fold_gather(node, data, indices):
-    axis = int(node.attr("axis", 0))
+    axis = int(node.attr("axis"))
     data = np.asarray(data)
     axis %= max(data.ndim, 1)
     idx = np.asarray(indices).astype(np.int64)

@@ -1,7 +1,9 @@
-"""DFT (opset 17/20) and STFT (opset 17) as products with constant cosine/sine tables."""
+"""DFT (opset 17/20) and STFT (opset 17) as products with constant cosine/sine tables; the
+Hann, Hamming and Blackman windows of a run-time size."""
 from __future__ import annotations
 
 import numpy as np
+import onnx
 
 from ..values import Const, static_dim
 from .elementwise import dtype_of
@@ -44,7 +46,7 @@ def dft(ctx, node):
     m = static_dim(x.onnx_shape[axis])
     if m is None or static_dim(x.onnx_shape[-1]) not in (1, 2):
         raise ctx.error("DFT needs a static signal length and a last axis of size 1 or 2")
-    inverse = bool(int(node.attr("inverse", 0)))
+    inverse = bool(int(node.attr("inverse")))
     onesided = bool(int(node.attr("onesided", 0)))
     if node.has_input(1):
         n = int(np.asarray(ctx.const(1, "dft_length")).reshape(-1)[0])
@@ -70,3 +72,22 @@ def stft(ctx, node):
     y = ctx.op("stft", [ctx.onnx_layout(x), win], step=step, length=length,
                onesided=bool(int(node.attr("onesided", 1))))
     return ctx.tensor(y, dtype=dtype_of(x))
+
+
+# ----------------------------------------------------------------------------- windows
+def _window(kind: str):
+    def convert(ctx, node):
+        dt = node.attr("output_datatype")
+        dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(int(dt))).name if dt else "float32"
+        size = ctx.input(0)
+        if isinstance(size, Const):
+            raise ctx.error("a window of constant size is a constant; it is folded, not converted")
+        y = ctx.op("window", [ctx.onnx_layout(size)], kind=kind, periodic=bool(int(node.attr("periodic"))),
+                   dtype=dtype)
+        return ctx.tensor(y, dtype=dtype)
+    return convert
+
+
+converter("HannWindow", since=17, limits="run-time size")(_window("hann"))
+converter("HammingWindow", since=17, limits="run-time size")(_window("hamming"))
+converter("BlackmanWindow", since=17, limits="run-time size")(_window("blackman"))

@@ -26,7 +26,7 @@ def const_inputs(ctx, start: int):
 # ----------------------------------------------------------------------------- Reshape
 def _reshape_entries(ctx, node, x, target):
     """Target entries as int (static), -1, or ("axis", onnx_axis) = copy that input dim."""
-    allowzero = node.opset >= 14 and int(node.attr("allowzero", 0) or 0)
+    allowzero = node.opset >= 14 and int(node.attr("allowzero") or 0)
     in_shape = x.onnx_shape
     entries = []
     for i, t in enumerate(target):
@@ -198,7 +198,7 @@ def reshape_to(ctx, x, entries, suffix=""):
 def reshape(ctx, node):
     x = ctx.input(0)
     if isinstance(ctx.input(1), Tensor):  # a shape computed by the graph at run time
-        allowzero = node.opset >= 14 and bool(int(node.attr("allowzero", 0) or 0))
+        allowzero = node.opset >= 14 and bool(int(node.attr("allowzero") or 0))
         y = ctx.op("reshape_runtime", [ctx.onnx_layout(x), ctx.keras(ctx.input(1))], allowzero=allowzero)
         return ctx.tensor(y)
     if node.opset < 5:
@@ -220,7 +220,7 @@ def reshape(ctx, node):
 @converter("Flatten", since=1, fold=fold_flatten)
 def flatten(ctx, node):
     x = ctx.input(0)
-    axis = int(node.attr("axis", 1))
+    axis = int(node.attr("axis"))
     if axis < 0:
         axis += x.rank
     shp = [static_dim(d) for d in x.onnx_shape]
@@ -307,7 +307,7 @@ def _fold_split(node, x, *rest):
 @converter("Split", layout=AXIS, since=1, consts=(1,), fold=_fold_split, limits="split sizes known at conversion time (dynamic dims allowed)")
 def split(ctx, node):
     x = ctx.input(0)
-    axis = int(node.attr("axis", 0)) % x.rank
+    axis = int(node.attr("axis")) % x.rank
     sizes = _split_sizes(ctx, node, x, axis, len(node.outputs))
     if len(sizes) == 1:
         return [x]

@@ -49,7 +49,7 @@ def top_k(ctx, node):
 def reverse_sequence(ctx, node):
     x = ctx.input(0)
     y = ctx.op("reverse_sequence", [ctx.onnx_layout(x), _arg(ctx, 1)],
-               batch_axis=int(node.attr("batch_axis", 1)), time_axis=int(node.attr("time_axis", 0)))
+               batch_axis=int(node.attr("batch_axis")), time_axis=int(node.attr("time_axis")))
     return ctx.tensor(y, dtype=dtype_of(x))
 
 
@@ -164,7 +164,7 @@ def cumprod(ctx, node):
     x = ctx.input(0)
     axis = _int_scalar(ctx, 1, "axis") % x.rank
     y = ctx.op("cumprod", [ctx.keras(x)], axis=L.keras_axis(x.perm, axis),
-               exclusive=bool(node.attr("exclusive", 0)), reverse=bool(node.attr("reverse", 0)))
+               exclusive=bool(node.attr("exclusive")), reverse=bool(node.attr("reverse")))
     return ctx.tensor(y, x.perm, dtype=dtype_of(x))
 
 
@@ -172,7 +172,7 @@ def cumprod(ctx, node):
 @converter("LpPool", layout=SPATIAL, since=2, check=check_pool, limits="p >= 1")
 def lp_pool(ctx, node):
     x = ctx.input(0)
-    p = int(node.attr("p", 2))
+    p = int(node.attr("p"))
     kernel, sizes, strides, dilations, pads, ext, outs = pool_geometry(ctx, node, x)
     cl = L.channels_last(x.rank)
     full = [[b, e + x_] for (b, e), x_ in zip(pads, ext)]
@@ -184,7 +184,7 @@ def lp_pool(ctx, node):
 @converter("GlobalLpPool", layout=SPATIAL, since=2)
 def global_lp_pool(ctx, node):
     x = ctx.input(0)
-    p = int(node.attr("p", 2))
+    p = int(node.attr("p"))
     axes = [L.keras_axis(x.perm, a) for a in range(2, x.rank)]
     kt = ctx.keras(x)
     a = ctx.op("math.unary", [kt], suffix="abs", op="abs")
@@ -198,21 +198,21 @@ def global_lp_pool(ctx, node):
 @converter("Swish", layout=FOLLOWS, since=24)
 def swish(ctx, node):
     x = ctx.input(0)
-    y = ctx.op("swish", [ctx.keras(x)], alpha=float(node.attr("alpha", 1.0)))
+    y = ctx.op("swish", [ctx.keras(x)], alpha=float(node.attr("alpha")))
     return ctx.tensor(y, x.perm, dtype=dtype_of(x))
 
 
 @converter("SwiGLU", since=28)
 def swiglu(ctx, node):
     args, perm, _ = broadcast(ctx, [ctx.input(0), ctx.input(1)])
-    y = ctx.op("swiglu", args, alpha=float(node.attr("alpha", 1.0)))
+    y = ctx.op("swiglu", args, alpha=float(node.attr("alpha")))
     return ctx.tensor(y, perm, dtype=dtype_of(ctx.input(0)))
 
 
 @converter("Shrink", layout=FOLLOWS, since=9)
 def shrink(ctx, node):
     x = ctx.input(0)
-    y = ctx.op("shrink", [ctx.keras(x)], lambd=float(node.attr("lambd", 0.5)), bias=float(node.attr("bias", 0.0)))
+    y = ctx.op("shrink", [ctx.keras(x)], lambd=float(node.attr("lambd")), bias=float(node.attr("bias")))
     return ctx.tensor(y, x.perm, dtype=dtype_of(x))
 
 

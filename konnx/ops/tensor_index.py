@@ -13,7 +13,7 @@ from .shape import fold_gather
 @converter("Gather", layout=AXIS, since=1, fold=fold_gather)
 def gather(ctx, node):
     data, ind = ctx.input(0), ctx.input(1)
-    axis = int(node.attr("axis", 0))
+    axis = int(node.attr("axis"))
     if isinstance(data, Const):
         # e.g. an embedding table indexed by a runtime tensor: ONNX layout throughout
         rank = data.rank
@@ -56,7 +56,7 @@ def _fold_gather_elements(node, data, idx):
 def gather_elements(ctx, node):
     data, ind = ctx.input(0), ctx.input(1)
     rank = data.rank
-    axis = int(node.attr("axis", 0)) % rank
+    axis = int(node.attr("axis")) % rank
     perm = data.perm if isinstance(data, Tensor) else ind.perm
     d = ctx.keras(data, perm)
     if isinstance(ind, Const):
@@ -121,7 +121,7 @@ def gather_nd(ctx, node):
 def trilu(ctx, node):
     x = ctx.input(0)
     k = int(np.asarray(ctx.const(1, "k")).reshape(())) if node.has_input(1) else 0
-    upper = int(node.attr("upper", 1))
+    upper = int(node.attr("upper"))
     h, w = (static_dim(d) for d in x.onnx_shape[-2:])
     if h is None or w is None:
         # e.g. a causal mask over a dynamic sequence length: the mask is built at run time
@@ -141,7 +141,7 @@ def one_hot(ctx, node):
     values = ctx.input(2)
     vals = ctx.keras(values) if isinstance(values, Tensor) else np.asarray(values.value)
     rank = ind.rank + 1
-    axis = int(node.attr("axis", -1)) % rank
+    axis = int(node.attr("axis")) % rank
     dtype = vals.dtype if isinstance(vals, np.ndarray) else values.dtype
     y = ctx.op("one_hot", [ctx.onnx_layout(ind), vals], depth=depth, axis=axis)
     return ctx.tensor(y, dtype=str(dtype))
@@ -153,5 +153,5 @@ def cumsum(ctx, node):
     x = ctx.input(0)
     axis = int(np.asarray(ctx.const(1, "axis")).reshape(-1)[0]) % x.rank
     y = ctx.op("cumsum", [ctx.keras(x)], axis=L.keras_axis(x.perm, axis),
-               exclusive=bool(node.attr("exclusive", 0)), reverse=bool(node.attr("reverse", 0)))
+               exclusive=bool(node.attr("exclusive")), reverse=bool(node.attr("reverse")))
     return ctx.tensor(y, x.perm)

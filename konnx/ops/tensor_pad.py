@@ -19,7 +19,7 @@ def pad_spec(ctx, node, rank):
     if node.opset < 11:
         pads = node.attr("pads") if node.attr("pads") is not None else node.attr("paddings")
         pads = [int(p) for p in pads]
-        value = float(node.attr("value", 0.0) or 0.0)
+        value = float(node.attr("value") or 0.0)
         axes = list(range(rank))
     else:
         pads = ints(ctx.const(1, "pads"))
@@ -146,7 +146,7 @@ def _check_depth_to_space(node, facts):
 def depth_to_space(ctx, node):
     x = ctx.input(0)
     b = int(node.attr("blocksize"))
-    mode = (node.attr("mode", "DCR") or "DCR") if node.opset >= 11 else "DCR"
+    mode = (node.attr("mode") or "DCR") if node.opset >= 11 else "DCR"
     cl = L.channels_last(4)
     y = ctx.op("depth_to_space", [ctx.keras(x, cl)], block=b, mode=mode)
     return ctx.tensor(y, cl)
