@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 
 _MODULES = ["conv", "pool", "norm", "elementwise", "activation", "tensor", "shape", "reduce",
-            "resize", "matmul", "attention", "quant", "loss", "tensor_extra", "rnn", "sample", "control", "spectral", "detect"]
+            "resize", "matmul", "attention", "quant", "loss", "select", "scatter", "text", "rnn", "sample", "control", "spectral", "detect"]
 _loaded = False
 
 

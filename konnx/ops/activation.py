@@ -1,4 +1,5 @@
-"""Activations: native Keras layers where they are exact, whitelisted functions otherwise."""
+"""Activations (Relu ... Softmax, Hardmax, Swish, SwiGLU, Shrink): native Keras layers where they
+are exact, whitelisted functions otherwise."""
 from __future__ import annotations
 
 import numpy as np
@@ -212,3 +213,24 @@ def hardmax(ctx, node):
     ident = L.identity(x.rank)
     y = ctx.op("math.hardmax", [ctx.keras(x, ident)], axis=axes[0], trailing=True)
     return ctx.tensor(y, ident)
+
+
+@converter("Swish", layout=FOLLOWS, since=24)
+def swish(ctx, node):
+    x = ctx.input(0)
+    y = ctx.op("swish", [ctx.keras(x)], alpha=float(node.attr("alpha")))
+    return ctx.tensor(y, x.perm, dtype=dtype_of(x))
+
+
+@converter("SwiGLU", since=28)
+def swiglu(ctx, node):
+    args, perm, _ = broadcast(ctx, [ctx.input(0), ctx.input(1)])
+    y = ctx.op("swiglu", args, alpha=float(node.attr("alpha")))
+    return ctx.tensor(y, perm, dtype=dtype_of(ctx.input(0)))
+
+
+@converter("Shrink", layout=FOLLOWS, since=9)
+def shrink(ctx, node):
+    x = ctx.input(0)
+    y = ctx.op("shrink", [ctx.keras(x)], lambd=float(node.attr("lambd")), bias=float(node.attr("bias")))
+    return ctx.tensor(y, x.perm, dtype=dtype_of(x))

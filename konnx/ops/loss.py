@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .elementwise import dtype_of
-from .quant import input_arg
+from .args import input_arg
 from .registry import converter
 
 

@@ -1,4 +1,5 @@
-"""Gemm, MatMul and Einsum. A constant right operand becomes a keras.layers.Dense."""
+"""Linear algebra: Gemm, MatMul, Einsum and Det. A constant right operand becomes a
+keras.layers.Dense."""
 from __future__ import annotations
 
 import numpy as np
@@ -180,3 +181,9 @@ def einsum(ctx, node):
         kterms.append("".join(t[p] for p in perm))
     y = ctx.op("math.einsum", args, equation=",".join(kterms) + "->" + rhs)
     return ctx.tensor(y, L.identity(len(rhs)))
+
+
+@converter("Det", since=11)
+def det(ctx, node):
+    x = ctx.input(0)
+    return ctx.tensor(ctx.op("det", [ctx.onnx_layout(x)]), dtype=dtype_of(x))

@@ -1,11 +1,16 @@
-"""MaxPool, AveragePool (pads, ceil_mode, count_include_pad, dilations), global pooling."""
+"""Pooling: MaxPool, AveragePool (pads, ceil_mode, count_include_pad, dilations), LpPool, global
+pooling and MaxUnpool."""
 from __future__ import annotations
+
+import numpy as np
 
 from ..lazy_keras import keras
 
 from .. import layout as L
 from .. import padding as P
+from .args import input_arg, static_shape
 from .conv import spatial_geometry, zero_pad
+from .elementwise import dtype_of
 from .registry import SPATIAL, converter
 
 _MAXPOOL = {1: keras.layers.MaxPooling1D, 2: keras.layers.MaxPooling2D, 3: keras.layers.MaxPooling3D}
@@ -198,3 +203,44 @@ def global_average_pool(ctx, node):
 @converter("GlobalMaxPool", since=1, check=_check_global, layout=SPATIAL)
 def global_max_pool(ctx, node):
     return _global(ctx, node, _GMP)
+
+
+@converter("LpPool", layout=SPATIAL, since=2, check=check_pool, limits="p >= 1")
+def lp_pool(ctx, node):
+    x = ctx.input(0)
+    p = int(node.attr("p"))
+    kernel, sizes, strides, dilations, pads, ext, outs = pool_geometry(ctx, node, x)
+    cl = L.channels_last(x.rank)
+    full = [[b, e + x_] for (b, e), x_ in zip(pads, ext)]
+    y = ctx.op("lp_pool", [ctx.keras(x, cl)], p=p, kernel=kernel, strides=strides, dilations=dilations,
+               pads=full, out_sizes=None if None in outs else outs)
+    return ctx.tensor(y, cl, dtype=dtype_of(x))
+
+
+@converter("GlobalLpPool", layout=SPATIAL, since=2)
+def global_lp_pool(ctx, node):
+    x = ctx.input(0)
+    p = int(node.attr("p"))
+    axes = [L.keras_axis(x.perm, a) for a in range(2, x.rank)]
+    kt = ctx.keras(x)
+    a = ctx.op("math.unary", [kt], suffix="abs", op="abs")
+    powed = ctx.op("math.pow", [a, np.asarray(float(p), dtype_of(x))], out_dtype=dtype_of(x))
+    s = ctx.op("math.reduce", [powed], op="sum", axes=sorted(axes), keepdims=1)
+    y = ctx.op("math.pow", [s, np.asarray(1.0 / p, dtype_of(x))], out_dtype=dtype_of(x))
+    return ctx.tensor(y, x.perm, dtype=dtype_of(x))
+
+
+@converter("MaxUnpool", layout=SPATIAL, since=9, consts=(2,), limits="static input shape")
+def max_unpool(ctx, node):
+    x = ctx.input(0)
+    dims = static_shape(ctx, x)
+    kernel = list(node.attr("kernel_shape"))
+    nsp = len(kernel)
+    strides = list(node.attr("strides") or [1] * nsp)
+    pads = list(node.attr("pads") or [0] * (2 * nsp))
+    inferred = dims[:2] + [(dims[2 + i] - 1) * strides[i] + kernel[i] - pads[i] - pads[i + nsp] for i in range(nsp)]
+    out = inferred
+    if node.has_input(2):
+        out = [int(v) for v in np.asarray(ctx.const(2, "output_shape")).reshape(-1)]
+    y = ctx.op("max_unpool", [input_arg(ctx, 0), input_arg(ctx, 1)], out_shape=out, index_shape=inferred)
+    return ctx.tensor(y, dtype=dtype_of(x))

@@ -6,22 +6,12 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-from ..values import Const
 from .elementwise import broadcast, dtype_of
+from .args import input_arg
 from .registry import FOLLOWS, SPATIAL, converter
 
 _INT_QUANT = {"int8", "uint8", "int16", "uint16", "int32", "uint32"}
 
-
-def input_arg(ctx, i, dtype=None):
-    """Input i as a numpy array (a constant, optionally cast) or a Keras tensor in the ONNX layout."""
-    v = ctx.input(i)
-    if v is None:
-        return None
-    if isinstance(v, Const):
-        a = np.asarray(v.value)
-        return a.astype(dtype) if dtype else a
-    return ctx.onnx_layout(v)
 
 
 # ----------------------------------------------------------------------------- BitShift

@@ -1,4 +1,5 @@
-"""Shape values: Constant, Shape, Size, ConstantOfShape, Identity, Dropout, Range.
+"""Shape values and constants: Constant, Shape, Size, ConstantOfShape, EyeLike, Identity,
+OptionalGetElement, Dropout, Range.
 
 Also the conversion-time `fold` functions of the tensor ops that shape arithmetic goes through
 (Gather, Unsqueeze, Squeeze, Concat, Slice, Reshape, Cast, ...). They work on numpy arrays,
@@ -9,11 +10,13 @@ constant shape whose only unknown entries are Dims, which Reshape resolves.
 from __future__ import annotations
 
 import numpy as np
+import onnx
 from onnx import numpy_helper
 
-from .. import layout as L
 from ..dims import runtime_shape, shape_spec  # noqa: F401  (used by the tensor ops)
 from ..values import Const, Dim, Tensor, has_dims, static_dim
+from .args import static_shape
+from .elementwise import dtype_of
 from .registry import FOLLOWS, converter
 
 INT64_MAX = np.iinfo(np.int64).max
@@ -374,3 +377,21 @@ def fold_transpose(node, x):
     x = np.asarray(x)
     perm = node.attr("perm")
     return [np.transpose(x, None if perm is None else [int(p) for p in perm])]
+
+
+@converter("EyeLike", since=9)
+def eye_like(ctx, node):
+    x = ctx.input(0)
+    rows, cols = static_shape(ctx, x)
+    dt = node.attr("dtype")
+    dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(int(dt))).name if dt is not None else dtype_of(x)
+    y = ctx.op("eye_like", [ctx.onnx_layout(x)], k=int(node.attr("k", 0)), dtype=dtype)
+    return ctx.tensor(y, dtype=dtype)
+
+
+@converter("OptionalGetElement", since=15, limits="tensor inputs only")
+def optional_get_element(ctx, node):
+    x = ctx.input(0)
+    if not isinstance(x, (Tensor, Const)):
+        raise ctx.error("only a plain tensor input is supported (no optional or sequence values)")
+    return x

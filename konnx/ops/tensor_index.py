@@ -1,10 +1,12 @@
-"""Indexing ops: Gather, GatherElements, GatherND, Trilu, OneHot, CumSum."""
+"""Indexing ops: Gather, GatherElements, GatherND, Trilu, OneHot, CumSum, CumProd."""
 from __future__ import annotations
 
 import numpy as np
 
 from .. import layout as L
 from ..values import Const, Tensor, static_dim
+from .args import int_scalar
+from .elementwise import dtype_of
 from .registry import AXIS, converter
 from .shape import fold_gather
 
@@ -155,3 +157,12 @@ def cumsum(ctx, node):
     y = ctx.op("cumsum", [ctx.keras(x)], axis=L.keras_axis(x.perm, axis),
                exclusive=bool(node.attr("exclusive")), reverse=bool(node.attr("reverse")))
     return ctx.tensor(y, x.perm)
+
+
+@converter("CumProd", layout=AXIS, since=26, consts=(1,), limits="axis known at conversion time")
+def cumprod(ctx, node):
+    x = ctx.input(0)
+    axis = int_scalar(ctx, 1, "axis") % x.rank
+    y = ctx.op("cumprod", [ctx.keras(x)], axis=L.keras_axis(x.perm, axis),
+               exclusive=bool(node.attr("exclusive")), reverse=bool(node.attr("reverse")))
+    return ctx.tensor(y, x.perm, dtype=dtype_of(x))

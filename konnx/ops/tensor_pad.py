@@ -1,5 +1,5 @@
-"""Pad (constant with any value, reflect, edge, wrap; negative pads crop), DepthToSpace and
-SpaceToDepth on channels-last tensors."""
+"""Pad (constant with any value, reflect, edge, wrap; negative pads crop), CenterCropPad,
+DepthToSpace and SpaceToDepth on channels-last tensors."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,6 +7,8 @@ from ..lazy_keras import keras
 
 from .. import layout as L
 from ..values import Const, static_dim
+from .args import static_shape
+from .elementwise import dtype_of
 from .registry import AXIS, SPATIAL, converter
 from .shape import ints
 
@@ -183,3 +185,29 @@ def space_to_depth(ctx, node):
     params = {} if mode == "DCR" else {"mode": mode}
     y = ctx.op("space_to_depth", [ctx.keras(x, cl)], block=b, **params)
     return ctx.tensor(y, cl)
+
+
+@converter("CenterCropPad", layout=AXIS, since=18, consts=(1,), limits="static input shape")
+def center_crop_pad(ctx, node):
+    x = ctx.input(0)
+    dims = static_shape(ctx, x)
+    target = [int(v) for v in np.asarray(ctx.const(1, "shape")).reshape(-1)]
+    axes = node.attr("axes")
+    axes = list(range(x.rank)) if axes is None else [int(a) % x.rank for a in axes]
+    slices = [[None, None, None] for _ in range(x.rank)]
+    pads = [[0, 0] for _ in range(x.rank)]
+    for a, t in zip(axes, target):
+        d = dims[a]
+        k = L.keras_axis(x.perm, a)
+        if t < d:
+            b = (d - t) // 2
+            slices[k] = [b, b + t, None]
+        elif t > d:
+            b = (t - d) // 2
+            pads[k] = [b, t - d - b]
+    kt = ctx.keras(x)
+    if any(s != [None, None, None] for s in slices):
+        kt = ctx.op("slice", [kt], suffix="crop", slices=slices)
+    if any(p != [0, 0] for p in pads):
+        kt = ctx.op("pad_constant", [kt], suffix="pad", pads=pads)
+    return ctx.tensor(kt, x.perm, dtype=dtype_of(x))
