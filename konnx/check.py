@@ -84,15 +84,16 @@ def _op_name(o: OpStatus) -> str:
 
 
 def run(model_path: str, input_shapes: Optional[dict], as_json: Optional[str], out) -> int:
-    """The `konnx check` command: print (and optionally write as JSON) the check; exit code 0
-    when every node converts, EXIT_UNSUPPORTED otherwise. ConversionErrors propagate."""
+    """The `konnx check` command: print the check (as JSON only with as_json='-', or also into the
+    file as_json); exit code 0 when every node converts, EXIT_UNSUPPORTED otherwise.
+    ConversionErrors propagate."""
     result = check_model(model_path, input_shapes)
-    print(render(result), file=out)
-    if as_json:
-        text = json.dumps(result.to_dict(), indent=2)
-        if as_json == "-":
-            print(text, file=out)
-        else:
+    text = json.dumps(result.to_dict(), indent=2)
+    if as_json == "-":  # the JSON alone on stdout, for tools
+        print(text, file=out)
+    else:
+        print(render(result), file=out)
+        if as_json:
             with open(as_json, "w", encoding="utf-8") as f:
                 f.write(text + "\n")
     return EXIT_OK if result.ok else EXIT_UNSUPPORTED

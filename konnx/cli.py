@@ -248,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("model", help="path to the .onnx file")
     k.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,...",
                    help="fix an input's shape (repeatable; ? keeps a dim dynamic)")
-    k.add_argument("--json", metavar="FILE", help="also write the result as JSON ('-' for stdout)")
+    k.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE ('-': only JSON, on stdout)")
     k.set_defaults(func=cmd_check)
 
     o = sub.add_parser("ops", help="list the supported ONNX ops")

@@ -104,6 +104,16 @@ def test_konnx_check_lists_the_three_without_keras(tmp_path):
     assert status == {"Conv": "refused", "Relu": "supported", "MaxPool": "refused", "Bernoulli": "refused"}
 
 
+def test_konnx_check_json_on_stdout(tmp_path):
+    path = tmp_path / "bad.onnx"
+    onnx.save(_three_problems(), path)
+    res = _run(_NO_INIT, "check", str(path), "--json", "-")
+    assert res.returncode == 4, res.stderr
+    data = json.loads(res.stdout.split("HEAVY=")[0])
+    assert data["supported"] is False and data["opset"] == 17
+    assert sorted(r["node"] for r in data["refusals"]) == sorted(BAD_NODES)
+
+
 def test_konnx_check_passes_a_supported_model(tmp_path):
     path = tmp_path / "ok.onnx"
     onnx.save(make_model([helper.make_node("Relu", ["x"], ["y"])], [("x", np.float32, (1, 3))],
