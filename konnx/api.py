@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 import numpy as np
 import onnx
@@ -16,6 +16,9 @@ from .graph import Node
 from .ops import load_all
 from .plan import Plan, plan_model
 from .values import Const, Tensor, has_dims
+
+if TYPE_CHECKING:
+    from .emit import Context
 
 
 @dataclass
@@ -120,20 +123,18 @@ def _emit(proto: onnx.ModelProto, weights: dict, opset: int, channels_last_io: b
                       channels_last_io=channels_last_io, plan=the_plan)
 
 
-def _const_output(ctx, name: str, v: Const, inputs: list) -> Tensor:
+def _const_output(ctx: Context, name: str, v: Const, inputs: list) -> Tensor:
     """A graph output known at conversion time (e.g. Shape of a static tensor), emitted by a
     layer that reads the model's first input (a Keras model's outputs must depend on one)."""
     if not inputs:
         raise ConversionError(f"graph output '{name}' is a constant and the model has no input; "
                               "a Keras model needs at least one input")
     if has_dims(v.value):
-        from .dims import runtime_shape
-
-        return ctx.tensor(runtime_shape(ctx, v.value, f"graph output '{name}'"))
+        return ctx.materialize(v)  # computed at run time, in the value's own shape
     return ctx.tensor(ctx.op("constant", [inputs[0], np.asarray(v.value)], suffix="const"))
 
 
-def _input_name(ctx, name: str) -> str:
+def _input_name(ctx: Context, name: str) -> str:
     saved = ctx.node
     ctx.node = Node(onnx.helper.make_node("Identity", [], [], name=name), 1)
     try:
