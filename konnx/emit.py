@@ -10,13 +10,13 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 import keras
-import onnx
 from onnx import numpy_helper
 
 from . import layout as L
 from . import padding as P
 from .dims import runtime_shape
 from .errors import ConversionError, NodeConversionError
+from .evaluate import fold_node
 from .graph import Node
 from .layers.op import KonnxOp, make_slots
 from .loader import NONDETERMINISTIC
@@ -258,7 +258,7 @@ def _node_outputs(ctx: Context, node: Node):
         if why and not _all_const(node, ins):
             raise NodeConversionError(node, why)
     if _all_const(node, ins):
-        folded = _fold(node, spec, ins)
+        folded = fold_node(node, spec, [None if v is None else v.value for v in ins])
         if folded is not None:
             return folded
     if spec is None:
@@ -297,34 +297,3 @@ def _assign(ctx: Context, node: Node, out) -> None:
         elif isinstance(v, np.ndarray):
             v = Const(v)
         ctx.values[name] = v
-
-
-def _fold(node: Node, spec, ins):
-    """Evaluate a node whose inputs are all constants. Returns None when it cannot."""
-    arrays = [None if v is None else v.value for v in ins]
-    if spec is not None and spec.fold is not None:
-        return spec.fold(node, *arrays)
-    if any(a is not None and has_dims(a) for a in arrays):
-        return None
-    if any(a is not None and a.dtype == object for a in arrays):
-        arrays = [a if a is None or a.dtype != object else a.astype(np.int64) for a in arrays]
-    from onnx.reference import ReferenceEvaluator
-
-    names = [f"in{i}" if a is not None else "" for i, a in enumerate(arrays)]
-    proto = onnx.NodeProto()
-    proto.CopyFrom(node.proto)
-    del proto.input[:]
-    proto.input.extend(names)
-    graph = onnx.helper.make_graph(
-        [proto], "fold",
-        [onnx.helper.make_tensor_value_info(n, onnx.helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
-         for n, a in zip(names, arrays) if a is not None],
-        [onnx.helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in node.outputs if o])
-    m = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", node.opset)])
-    try:
-        res = ReferenceEvaluator(m).run(None, {n: a for n, a in zip(names, arrays) if a is not None})
-    except Exception as e:  # noqa: BLE001 - the reference implementation cannot fold it
-        if spec is None:
-            raise NodeConversionError(node, f"cannot evaluate this constant node: {e}") from e
-        return None
-    return [np.asarray(r) for r in res]

@@ -90,8 +90,9 @@ class Plan:
             raise UnsupportedOpError([r.unsupported() for r in self.refusals])
 
 
-def plan(model: onnx.ModelProto, opset: int, weights: Optional[dict] = None) -> Plan:
-    """Plan the conversion of a normalized model (shape inference already run)."""
+def plan(model: onnx.ModelProto, opset: int, weights: Optional[dict] = None, folded: tuple = ()) -> Plan:
+    """Plan the conversion of a normalized model (shape inference already run); `folded`: the
+    nodes normalize evaluated away (listed with status "folded")."""
     load_all()
     g = model.graph
     weights = weights or {}
@@ -102,7 +103,7 @@ def plan(model: onnx.ModelProto, opset: int, weights: Optional[dict] = None) -> 
     data = {i.name for i in g.input if i.name not in inits}  # values computed at run time
     graph_inputs = set(data)
     foldable = set(inits) | {""}
-    out = Plan()
+    out = Plan(nodes=[(node, "folded") for node in folded])
     for idx, proto in enumerate(g.node):
         node = Node(proto, opset, idx)
         spec = lookup(node.op_type, opset, node.domain)
@@ -130,8 +131,10 @@ def plan(model: onnx.ModelProto, opset: int, weights: Optional[dict] = None) -> 
 
 
 def plan_model(proto: onnx.ModelProto, opset: int, weights: dict, input_shapes=None) -> tuple:
-    """check -> normalize -> plan: the normalized model and its Plan. Nodes without a converter
-    are reported even when shape inference cannot run on the model."""
+    """check -> normalize (with constant folding) -> plan: the normalized model and its Plan.
+    Nodes without a converter are reported even when shape inference cannot run on the model.
+    `weights` receives the large initializers constant folding creates."""
+    load_all()
     missing = loader.unsupported_nodes(proto, opset, weights)
     try:
         proto = loader.normalize(proto, input_shapes)
@@ -139,7 +142,8 @@ def plan_model(proto: onnx.ModelProto, opset: int, weights: dict, input_shapes=N
         if missing:
             raise UnsupportedOpError(missing) from None
         raise
-    return proto, plan(proto, opset, weights)
+    folded = loader.fold_constants(proto, opset, weights)
+    return proto, plan(proto, opset, weights, folded)
 
 
 def _reasons(node: Node, spec, facts: Facts, data: set, graph_inputs: set) -> list[str]:
