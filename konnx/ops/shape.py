@@ -1,11 +1,11 @@
 """Shape values and constants: Constant, Shape, Size, ConstantOfShape, EyeLike, Identity,
 OptionalGetElement, Dropout, Range.
 
-Also the conversion-time `fold` functions of the tensor ops that shape arithmetic goes through
-(Gather, Unsqueeze, Squeeze, Concat, Slice, Reshape, Cast, ...). They work on numpy arrays,
-including object arrays that hold `Dim` entries (unknown dims such as a dynamic batch): a
-PyTorch export's ``Shape -> Gather -> Unsqueeze -> Concat -> Reshape`` chain then folds to a
-constant shape whose only unknown entries are Dims, which Reshape resolves.
+Shape returns a shape value whose unknown entries are `Dim`s (a dynamic batch, ...). The
+tensor ops' `fold` functions (next to each converter: Gather in tensor_index.py, Unsqueeze,
+Concat, Slice in axes.py, Reshape in tensor.py, ...) work on such object arrays, so a PyTorch
+export's ``Shape -> Gather -> Unsqueeze -> Concat -> Reshape`` chain folds to a constant shape
+whose only unknown entries are Dims, which Reshape resolves. The helpers below are shared.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from ..dims import runtime_shape, shape_spec  # noqa: F401  (used by the tensor ops)
+from ..dims import runtime_shape, shape_spec
 from ..values import Const, Dim, Tensor, has_dims, static_dim
 from .args import static_shape
 from .elementwise import dtype_of
@@ -262,123 +262,7 @@ def range_(ctx, node):
     return ctx.tensor(ctx.op("range", args, dtype=dtype), dtype=dtype)
 
 
-# ---------------------------------------------------------------------------- folds of tensor ops
-def fold_gather(node, data, indices):
-    axis = int(node.attr("axis"))
-    data = np.asarray(data)
-    axis %= max(data.ndim, 1)
-    idx = np.asarray(indices).astype(np.int64)
-    idx = np.where(idx < 0, idx + data.shape[axis], idx)
-    return [normalize(np.take(data, idx, axis=axis))]
-
-
-def fold_unsqueeze(node, x, *rest):
-    axes = axes_arg(node, (x,) + rest, 1, 13)
-    x = np.asarray(x)
-    r = x.ndim + len(axes)
-    for a in sorted(a % r for a in axes):
-        x = np.expand_dims(x, a)
-    return [x]
-
-
-def squeeze_axes(node, shape, arrays):
-    axes = axes_arg(node, arrays, 1, 13)
-    if axes is None:
-        return [i for i, d in enumerate(shape) if d == 1]
-    return sorted(a % len(shape) for a in axes)
-
-
-def fold_squeeze(node, x, *rest):
-    x = np.asarray(x)
-    return [np.squeeze(x, axis=tuple(squeeze_axes(node, x.shape, (x,) + rest)))]
-
-
-def fold_concat(node, *xs):
-    axis = int(node.attr("axis"))
-    arrays = [np.asarray(x) for x in xs if x is not None]
-    if any(a.dtype == object for a in arrays):
-        arrays = [a.astype(object) for a in arrays]
-    return [normalize(np.concatenate(arrays, axis=axis))]
-
-
-def slice_params(node, rank, arrays):
-    """Per ONNX axis (start, end, step) lists from attributes (opset < 10) or inputs."""
-    if node.opset < 10:
-        starts, ends = list(node.attr("starts")), list(node.attr("ends"))
-        axes = node.attr("axes")
-        axes = list(axes) if axes is not None else list(range(len(starts)))
-        steps = [1] * len(starts)
-    else:
-        starts, ends = ints(arrays[1]), ints(arrays[2])
-        axes = ints(arrays[3]) if len(arrays) > 3 and arrays[3] is not None else list(range(len(starts)))
-        steps = ints(arrays[4]) if len(arrays) > 4 and arrays[4] is not None else [1] * len(starts)
-    return [(int(a) % rank, int(s), int(e), int(st)) for a, s, e, st in zip(axes, starts, ends, steps)]
-
-
-def onnx_slice(start: int, end: int, step: int, dim):
-    """ONNX Slice semantics as a Python slice. With a static `dim` the bounds are clamped
-    exactly as ONNX does; with an unknown dim Python's own clamping (identical for step > 0)
-    is used and the INT64 sentinels become None."""
-    if step == 0:
-        raise ValueError("Slice step cannot be 0")
-    if dim is None:
-        big = 2 ** 31 - 1
-        if step > 0:
-            s = None if start <= -big else start
-            e = None if end >= big else end
-        else:
-            s = None if start >= big else start
-            e = None if end <= -big else end
-        return slice(s, e, step)
-    if start < 0:
-        start += dim
-    if end < 0:
-        end += dim
-    if step > 0:
-        start, end = min(max(start, 0), dim), min(max(end, 0), dim)
-        return slice(start, end, step)
-    start, end = min(max(start, 0), dim - 1), min(max(end, -1), dim - 1)
-    return slice(start, None if end < 0 else end, step)
-
-
-def fold_slice(node, x, *rest):
-    if any(r is not None and has_dims(np.asarray(r, dtype=object)) for r in rest):
-        return None
-    x = np.asarray(x)
-    idx = [slice(None)] * x.ndim
-    for axis, s, e, st in slice_params(node, x.ndim, (x,) + rest):
-        idx[axis] = onnx_slice(s, e, st, x.shape[axis])
-    return [normalize(x[tuple(idx)])]
-
-
-def reshape_target(node, in_shape, target):
-    """ONNX Reshape's output shape from a static target (0 copies unless allowzero, -1 infers)."""
-    allowzero = node.opset >= 14 and int(node.attr("allowzero", 0) or 0)
-    out = [int(in_shape[i]) if (int(t) == 0 and not allowzero) else int(t) for i, t in enumerate(target)]
-    return out
-
-
-def fold_reshape(node, x, shp):
-    if has_dims(np.asarray(shp, dtype=object)):
-        return None
-    x = np.asarray(x)
-    target = reshape_target(node, x.shape, ints(shp)) if node.opset >= 5 else list(node.attr("shape"))
-    return [x.reshape(target)]
-
-
-def fold_flatten(node, x):
-    x = np.asarray(x)
-    axis = int(node.attr("axis", 1)) % (x.ndim + 1) if x.ndim else 0
-    lead = int(np.prod(x.shape[:axis], dtype=np.int64))
-    return [x.reshape(lead, -1) if x.size else x.reshape(lead, int(np.prod(x.shape[axis:])))]
-
-
-def fold_transpose(node, x):
-    x = np.asarray(x)
-    perm = node.attr("perm")
-    return [np.transpose(x, None if perm is None else [int(p) for p in perm])]
-
-
+# ---------------------------------------------------------------------------- EyeLike / OptionalGetElement
 @converter("EyeLike", since=9)
 def eye_like(ctx, node):
     x = ctx.input(0)

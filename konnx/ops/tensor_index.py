@@ -8,10 +8,19 @@ from ..values import Const, Tensor, static_dim
 from .args import int_scalar
 from .elementwise import dtype_of
 from .registry import AXIS, converter
-from .shape import fold_gather
+from .shape import normalize
 
 
 # ----------------------------------------------------------------------------- Gather
+def fold_gather(node, data, indices):
+    axis = int(node.attr("axis"))
+    data = np.asarray(data)
+    axis %= max(data.ndim, 1)
+    idx = np.asarray(indices).astype(np.int64)
+    idx = np.where(idx < 0, idx + data.shape[axis], idx)
+    return [normalize(np.take(data, idx, axis=axis))]
+
+
 @converter("Gather", layout=AXIS, since=1, fold=fold_gather)
 def gather(ctx, node):
     data, ind = ctx.input(0), ctx.input(1)

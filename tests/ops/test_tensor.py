@@ -229,7 +229,7 @@ def test_unsqueeze(axes, opset, channels_last):
 
 
 def test_unsqueeze_keeps_channels_last():
-    from konnx.ops.tensor import unsqueeze_perm
+    from konnx.ops.axes import unsqueeze_perm
     assert unsqueeze_perm((0, 2, 3, 1), [4]) == ((0, 2, 3, 4, 1), [3])
     assert unsqueeze_perm((0, 1, 2), [0]) == ((0, 1, 2, 3), [0])
 
