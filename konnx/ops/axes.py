@@ -143,7 +143,7 @@ def _split_sizes(ctx, node, x, axis, n_out):
 
 def _fold_split(node, x, *rest):
     x = np.asarray(x)
-    axis = int(node.attr("axis", 0)) % x.ndim
+    axis = int(node.attr("axis")) % x.ndim
     split = node.attr("split") if node.opset < 13 else (rest[0] if rest and rest[0] is not None else None)
     if split is None or not len(split):
         n = int(node.attr("num_outputs")) if node.opset >= 18 and node.attr("num_outputs") else len(node.outputs)

@@ -48,7 +48,7 @@ def roi_align(ctx, node):
     if any(static_dim(d) is None for d in x.onnx_shape[1:]):
         raise ctx.error("RoiAlign needs static channel and spatial sizes")
     mode = node.string("mode")
-    half = (node.attr("coordinate_transformation_mode", "half_pixel") if node.opset >= 16
+    half = (node.attr("coordinate_transformation_mode") if node.opset >= 16
             else "output_half_pixel") == "half_pixel"
     args = [np.asarray(v.value) if isinstance(v, Const) else ctx.onnx_layout(v)
             for v in (ctx.input(0), ctx.input(1), ctx.input(2))]

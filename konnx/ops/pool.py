@@ -137,7 +137,7 @@ def _max_pool_with_indices(ctx, node, x, kernel, sizes, strides, dilations, pads
         raise ctx.error("the Indices output needs static spatial sizes; pass input_shapes")
     full = [[b, e + x_] for (b, e), x_ in zip(pads, ext)]
     y, idx = ctx.op("max_pool_argmax", [ctx.onnx_layout(x)], kernel=kernel, strides=strides, dilations=dilations,
-                    pads=full, out_sizes=outs, column_major=bool(int(node.attr("storage_order", 0) or 0)))
+                    pads=full, out_sizes=outs, column_major=bool(int(node.attr("storage_order") or 0)))
     ctx.record(kind="maxpool", decision="argmax", reason="the Indices output is computed window by window")
     return [ctx.tensor(y, dtype=x.dtype), ctx.tensor(idx, dtype="int64")]
 

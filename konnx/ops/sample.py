@@ -11,7 +11,7 @@ _MODES = {"bilinear": "linear", "bicubic": "cubic", "linear": "linear", "cubic":
 
 
 def _check_grid_sample(node, facts):
-    mode = node.attr("mode", "linear")
+    mode = node.attr("mode")
     if mode not in _MODES:
         return f"unknown mode {mode!r}"
     if node.attr("padding_mode") not in ("zeros", "border", "reflection"):
@@ -38,7 +38,7 @@ def grid_sample(ctx, node):
     x, grid = ctx.input(0), ctx.input(1)
     if any(static_dim(d) is None for d in x.onnx_shape[1:]):
         raise ctx.error("GridSample needs static channel and spatial sizes; fix them with input_shapes")
-    y = ctx.op("grid_sample", [_arg(ctx, 0), _arg(ctx, 1)], mode=_MODES[node.attr("mode", "linear")],
+    y = ctx.op("grid_sample", [_arg(ctx, 0), _arg(ctx, 1)], mode=_MODES[node.attr("mode")],
                padding=node.attr("padding_mode"), align=bool(int(node.attr("align_corners"))))
     return ctx.tensor(y, dtype=dtype_of(x))
 

@@ -14,8 +14,8 @@ from .registry import AXIS, converter
 def top_k(ctx, node):
     x = ctx.input(0)
     k = int(node.attr("k")) if node.opset < 10 else int_scalar(ctx, 1, "K")
-    axis = int(node.attr("axis", -1)) % x.rank
-    largest = int(node.attr("largest", 1)) if node.opset >= 11 else 1
+    axis = int(node.attr("axis")) % x.rank
+    largest = int(node.attr("largest")) if node.opset >= 11 else 1
     kx = ctx.keras(x)
     vals, idx = ctx.op("top_k", [kx], k=k, axis=L.keras_axis(x.perm, axis), largest=largest)
     return [ctx.tensor(vals, x.perm, dtype=dtype_of(x)), ctx.tensor(idx, x.perm, dtype="int64")]
@@ -63,5 +63,5 @@ def unique(ctx, node):
     axis = node.attr("axis")
     axis = None if axis is None else int(axis) % x.rank
     static_shape(ctx, x)
-    outs = ctx.op("unique", [ctx.onnx_layout(x)], axis=axis, sort=bool(int(node.attr("sorted", 1))))
+    outs = ctx.op("unique", [ctx.onnx_layout(x)], axis=axis, sort=bool(int(node.attr("sorted"))))
     return [ctx.tensor(outs[0], dtype=dtype_of(x))] + [ctx.tensor(o, dtype="int64") for o in outs[1:]]

@@ -183,7 +183,7 @@ def identity(ctx, node):
 
 def _dropout_training(node, arrays) -> bool:
     if node.opset < 7:
-        return not node.attr("is_test", 0)
+        return not node.attr("is_test")
     if node.opset >= 12 and len(arrays) > 2 and arrays[2] is not None:
         return bool(np.asarray(arrays[2]).reshape(-1)[0])
     return False
@@ -197,7 +197,7 @@ def _check_dropout(node, facts):
                 and float(np.asarray(ratio).reshape(-1)[0]) != 0.0:
             return "Dropout with training_mode=True is random; export the model in eval mode"
         return None
-    if node.opset < 7 and not node.attr("is_test", 0):
+    if node.opset < 7 and not node.attr("is_test"):
         return "Dropout in training mode (is_test=0) is random; export the model in eval mode"
     return None
 
@@ -269,7 +269,7 @@ def eye_like(ctx, node):
     rows, cols = static_shape(ctx, x)
     dt = node.attr("dtype")
     dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(int(dt))).name if dt is not None else dtype_of(x)
-    y = ctx.op("eye_like", [ctx.onnx_layout(x)], k=int(node.attr("k", 0)), dtype=dtype)
+    y = ctx.op("eye_like", [ctx.onnx_layout(x)], k=int(node.attr("k")), dtype=dtype)
     return ctx.tensor(y, dtype=dtype)
 
 

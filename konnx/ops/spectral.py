@@ -41,13 +41,13 @@ def dft(ctx, node):
     if node.opset >= 20:
         axis = int(np.asarray(ctx.const(2, "axis")).reshape(-1)[0]) if node.has_input(2) else -2
     else:
-        axis = int(node.attr("axis", 1))
+        axis = int(node.attr("axis"))
     axis %= x.rank
     m = static_dim(x.onnx_shape[axis])
     if m is None or static_dim(x.onnx_shape[-1]) not in (1, 2):
         raise ctx.error("DFT needs a static signal length and a last axis of size 1 or 2")
     inverse = bool(int(node.attr("inverse")))
-    onesided = bool(int(node.attr("onesided", 0)))
+    onesided = bool(int(node.attr("onesided")))
     if node.has_input(1):
         n = int(np.asarray(ctx.const(1, "dft_length")).reshape(-1)[0])
     else:
@@ -70,7 +70,7 @@ def stft(ctx, node):
     win = None if window is None else (np.asarray(window.value) if isinstance(window, Const)
                                        else ctx.onnx_layout(window))
     y = ctx.op("stft", [ctx.onnx_layout(x), win], step=step, length=length,
-               onesided=bool(int(node.attr("onesided", 1))))
+               onesided=bool(int(node.attr("onesided"))))
     return ctx.tensor(y, dtype=dtype_of(x))
 
 

@@ -17,7 +17,7 @@ from .shape import dim_axis, ints
 # ----------------------------------------------------------------------------- Reshape
 def reshape_target(node, in_shape, target):
     """ONNX Reshape's output shape from a static target (0 copies unless allowzero, -1 infers)."""
-    allowzero = node.opset >= 14 and int(node.attr("allowzero", 0) or 0)
+    allowzero = node.opset >= 14 and int(node.attr("allowzero") or 0)
     out = [int(in_shape[i]) if (int(t) == 0 and not allowzero) else int(t) for i, t in enumerate(target)]
     return out
 
@@ -32,7 +32,7 @@ def fold_reshape(node, x, shp):
 
 def fold_flatten(node, x):
     x = np.asarray(x)
-    axis = int(node.attr("axis", 1)) % (x.ndim + 1) if x.ndim else 0
+    axis = int(node.attr("axis")) % (x.ndim + 1) if x.ndim else 0
     lead = int(np.prod(x.shape[:axis], dtype=np.int64))
     return [x.reshape(lead, -1) if x.size else x.reshape(lead, int(np.prod(x.shape[axis:])))]
 

@@ -57,7 +57,7 @@ def gather(ctx, node):
 
 
 def _fold_gather_elements(node, data, idx):
-    axis = int(node.attr("axis", 0)) % np.ndim(data)
+    axis = int(node.attr("axis")) % np.ndim(data)
     idx = np.asarray(idx).astype(np.int64)
     idx = np.where(idx < 0, idx + np.shape(data)[axis], idx)
     return [np.take_along_axis(np.asarray(data), idx, axis=axis)]

@@ -17,7 +17,7 @@ _ZEROPAD = {1: keras.layers.ZeroPadding1D, 2: keras.layers.ZeroPadding2D, 3: ker
 
 def pad_spec(ctx, node, rank):
     """(per-ONNX-axis (begin, end) pads, mode, constant value: number | Const | Tensor | None)."""
-    mode = node.attr("mode", "constant") or "constant"
+    mode = node.attr("mode") or "constant"
     if node.opset < 11:
         pads = node.attr("pads") if node.attr("pads") is not None else node.attr("paddings")
         pads = [int(p) for p in pads]
@@ -42,10 +42,10 @@ def _fold_pad(node, x, *rest):
     if x.dtype == object:
         return None
     rank = x.ndim
-    mode = node.attr("mode", "constant") or "constant"
+    mode = node.attr("mode") or "constant"
     if node.opset < 11:
         pads = [int(p) for p in (node.attr("pads") if node.attr("pads") is not None else node.attr("paddings"))]
-        value, axes = node.attr("value", 0.0) or 0.0, list(range(rank))
+        value, axes = node.attr("value") or 0.0, list(range(rank))
     else:
         pads = ints(rest[0])
         value = rest[1].reshape(-1)[0] if len(rest) > 1 and rest[1] is not None and rest[1].size else 0
@@ -127,7 +127,7 @@ def _fold_depth_to_space(node, x):
     x = np.asarray(x)
     b = int(node.attr("blocksize"))
     n, c, h, w = x.shape
-    if (node.attr("mode", "DCR") or "DCR") == "DCR":
+    if (node.attr("mode") or "DCR") == "DCR":
         y = x.reshape(n, b, b, c // (b * b), h, w).transpose(0, 3, 4, 1, 5, 2)
     else:
         y = x.reshape(n, c // (b * b), b, b, h, w).transpose(0, 1, 4, 2, 5, 3)
@@ -155,7 +155,7 @@ def depth_to_space(ctx, node):
 
 
 def _s2d_mode(node) -> str:
-    return (node.attr("mode", "DCR") or "DCR") if node.opset >= 28 else "DCR"
+    return (node.attr("mode") or "DCR") if node.opset >= 28 else "DCR"
 
 
 def _fold_space_to_depth(node, x):
