@@ -13,7 +13,6 @@ import keras
 from onnx import numpy_helper
 
 from . import layout as L
-from . import padding as P
 from .dims import runtime_shape
 from .errors import ConversionError, NodeConversionError
 from .evaluate import fold_node
@@ -225,18 +224,6 @@ class Context:
             for n in defined:
                 self.values.pop(n, None)
             self.values.update(shadowed)
-
-    def planned_padding(self, node: Node, sizes, kernel, strides, dilations):
-        """The plan's padding decision for `node` (a padding.PaddingDecision), when the plan
-        decided it on the same geometry emit sees; None otherwise (emit decides itself, e.g.
-        when only the built tensors know an input size)."""
-        p = self.plan.padding.get(node.name) if self.plan is not None else None
-        if p is None or p.mode is None or p.pads is None:
-            return None
-        if (list(p.input_size), list(p.kernel), list(p.strides), list(p.dilations)) != \
-                (list(sizes), list(kernel), list(strides), list(dilations)):
-            return None
-        return P.PaddingDecision(p.mode, [tuple(x) for x in p.pads], p.reason)
 
     def record(self, **decision):
         decision.setdefault("node", self.node.name)

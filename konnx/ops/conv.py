@@ -54,8 +54,7 @@ def conv(ctx, node):
     pads = P.node_pads(node.attrs, sizes, kernel, strides, dilations)
     if any(p is None for p in pads):
         raise ctx.error("auto_pad SAME with stride > 1 needs static spatial sizes; pass input_shapes")
-    decision = (ctx.planned_padding(node, sizes, kernel, strides, dilations)
-                or P.decide(sizes, kernel, strides, dilations, pads, op="Conv"))
+    decision = P.decide(sizes, kernel, strides, dilations, pads, op="Conv")
     cl = L.channels_last(x.rank)
     kt = ctx.keras(x, cl)
     if decision.mode == "explicit":

@@ -105,8 +105,7 @@ def max_pool(ctx, node):
     cl = L.channels_last(x.rank)
     kt = ctx.keras(x, cl)
     no_ext = not any(ext)
-    decision = (ctx.planned_padding(node, sizes, kernel, strides, dilations)
-                or P.decide(sizes, kernel, strides, dilations, pads, op="MaxPool"))
+    decision = P.decide(sizes, kernel, strides, dilations, pads, op="MaxPool")
     if all(d == 1 for d in dilations) and no_ext and decision.mode in ("same", "valid"):
         y = ctx.layer(_MAXPOOL[nsp](pool_size=tuple(kernel), strides=tuple(strides), padding=decision.mode,
                                     name=ctx.name()), kt)
@@ -152,8 +151,7 @@ def average_pool(ctx, node):
     kt = ctx.keras(x, cl)
     no_ext = not any(ext)
     plain = all(d == 1 for d in dilations) and no_ext
-    decision = (ctx.planned_padding(node, sizes, kernel, strides, dilations)
-                or P.decide(sizes, kernel, strides, dilations, pads, op="AveragePool"))
+    decision = P.decide(sizes, kernel, strides, dilations, pads, op="AveragePool")
     if plain and decision.mode == "valid":
         mode, reason = "valid", "no padding: 'valid'"
     elif plain and include:
