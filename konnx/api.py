@@ -1,9 +1,9 @@
-"""convert(): load -> check -> normalize -> emit -> keras.Model."""
+"""convert(): load -> check -> normalize -> plan -> emit -> keras.Model."""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 import numpy as np
 import onnx
@@ -11,13 +11,15 @@ from onnx import numpy_helper
 
 from . import layout as L
 from . import loader
-from .emit import Context, merge_shapes
-from .errors import ConversionError, NodeConversionError, UnsupportedOpError
+from .errors import ConversionError
 from .graph import Node
 from .inputs import check_input_shapes
 from .ops import load_all
-from .ops.registry import lookup
+from .plan import Plan, plan_model
 from .values import Const, Tensor, has_dims
+
+if TYPE_CHECKING:
+    from .emit import Context
 
 
 @dataclass
@@ -30,6 +32,7 @@ class Conversion:
     values: dict = field(default_factory=dict)
     opset: int = 0
     channels_last_io: bool = False
+    plan: Optional[Plan] = None
 
 
 def convert(model: Union[str, os.PathLike, onnx.ModelProto], *, input_shapes: Optional[dict] = None,
@@ -59,14 +62,9 @@ def convert_detailed(model, *, input_shapes=None, channels_last_io=False, progre
         proto, folded = fold_batch_norms(proto)
     proto, weights = loader.split_weights(proto)
     opset = loader.check(proto)
-    bad = loader.unsupported_nodes(proto, opset, weights)
-    if bad:
-        raise UnsupportedOpError(bad)
-    proto = loader.normalize(proto, input_shapes)
-    bad = loader.unsupported_nodes(proto, opset, weights)
-    if bad:
-        raise UnsupportedOpError(bad)
-    result = _emit(proto, weights, opset, channels_last_io, progress)
+    proto, the_plan = plan_model(proto, opset, weights, input_shapes)
+    the_plan.raise_refusals()  # every refusal known without building, at once, before any layer
+    result = _emit(proto, weights, opset, channels_last_io, progress, the_plan)
     result.decisions.extend(folded)
     if folded:
         from .tensor_map import add_decisions
@@ -79,11 +77,14 @@ def _io_perm(rank: int, channels_last_io: bool):
     return L.channels_last(rank) if channels_last_io and rank >= 3 else L.identity(rank)
 
 
-def _emit(proto: onnx.ModelProto, weights: dict, opset: int, channels_last_io: bool, progress=None) -> Conversion:
+def _emit(proto: onnx.ModelProto, weights: dict, opset: int, channels_last_io: bool, progress=None,
+          the_plan: Optional[Plan] = None) -> Conversion:
     import keras
 
+    from .emit import Context
+
     shapes, types = loader.value_info(proto)
-    ctx = Context(shapes, types)
+    ctx = Context(shapes, types, the_plan)
     g = proto.graph
     for init in list(g.initializer) + list(weights.values()):
         ctx.values[init.name] = Const(numpy_helper.to_array(init))
@@ -105,7 +106,7 @@ def _emit(proto: onnx.ModelProto, weights: dict, opset: int, channels_last_io: b
     nodes = [Node(p, opset, i) for i, p in enumerate(g.node)]
     for i, node in enumerate(nodes):
         ctx.node = node
-        _convert_node(ctx, node)
+        ctx.convert_node(node)
         if progress is not None:
             progress(i + 1, len(nodes))
 
@@ -128,7 +129,7 @@ def _emit(proto: onnx.ModelProto, weights: dict, opset: int, channels_last_io: b
 
     model = attach(model, proto, ctx.values, ctx.decisions, channels_last_io)
     return Conversion(model=model, decisions=ctx.decisions, onnx_model=proto, values=ctx.values, opset=opset,
-                      channels_last_io=channels_last_io)
+                      channels_last_io=channels_last_io, plan=the_plan)
 
 
 def _const_output(ctx: Context, name: str, v: Const, inputs: list) -> Tensor:
@@ -138,8 +139,7 @@ def _const_output(ctx: Context, name: str, v: Const, inputs: list) -> Tensor:
         raise ConversionError(f"graph output '{name}' is a constant and the model has no input; "
                               "a Keras model needs at least one input")
     if has_dims(v.value):
-        from .ops.shape import runtime_shape
-        return ctx.tensor(runtime_shape(ctx, v.value, f"graph output '{name}'"))
+        return ctx.materialize(v)  # computed at run time, in the value's own shape
     return ctx.tensor(ctx.op("constant", [inputs[0], np.asarray(v.value)], suffix="const"))
 
 
@@ -156,71 +156,3 @@ def _model_name(proto) -> str:
     import re
     name = re.sub(r"[^A-Za-z0-9_]+", "_", proto.graph.name or "converted").strip("_")
     return name or "converted"
-
-
-def _convert_node(ctx: Context, node: Node) -> None:
-    spec = lookup(node.op_type, node.opset, node.domain)
-    ins = [ctx.values.get(n) if n else None for n in node.inputs]
-    for n, v in zip(node.inputs, ins):
-        if n and n not in ctx.values:
-            raise NodeConversionError(node, f"input '{n}' is produced by no node before it "
-                                            "(the graph is not in topological order)")
-    all_const = all(v is None or isinstance(v, Const) for v in ins) and node.op_type not in loader._NONDETERMINISTIC
-    if all_const:
-        folded = _fold(ctx, node, spec, ins)
-        if folded is not None:
-            _assign(ctx, node, folded)
-            return
-    if spec is None:
-        raise NodeConversionError(node, "no converter for this op")
-    try:
-        out = spec.fn(ctx, node)
-    except ConversionError:
-        raise
-    except (ValueError, TypeError, NotImplementedError) as e:
-        raise NodeConversionError(node, f"conversion failed: {type(e).__name__}: {e}") from e
-    _assign(ctx, node, out)
-
-
-def _assign(ctx: Context, node: Node, out) -> None:
-    if not isinstance(out, (list, tuple)):
-        out = [out]
-    for name, v in zip(node.outputs, out):
-        if not name:
-            continue
-        if isinstance(v, Tensor):
-            v.onnx_shape = merge_shapes(ctx.value_shapes.get(name), v.onnx_shape)
-        elif isinstance(v, np.ndarray):
-            v = Const(v)
-        ctx.values[name] = v
-
-
-def _fold(ctx: Context, node: Node, spec, ins):
-    """Evaluate a node whose inputs are all constants. Returns None when it cannot."""
-    arrays = [None if v is None else v.value for v in ins]
-    if spec is not None and spec.fold is not None:
-        return spec.fold(node, *arrays)
-    if any(a is not None and has_dims(a) for a in arrays):
-        return None
-    if any(a is not None and a.dtype == object for a in arrays):
-        arrays = [a if a is None or a.dtype != object else a.astype(np.int64) for a in arrays]
-    from onnx.reference import ReferenceEvaluator
-
-    names = [f"in{i}" if a is not None else "" for i, a in enumerate(arrays)]
-    proto = onnx.NodeProto()
-    proto.CopyFrom(node.proto)
-    del proto.input[:]
-    proto.input.extend(names)
-    graph = onnx.helper.make_graph(
-        [proto], "fold",
-        [onnx.helper.make_tensor_value_info(n, onnx.helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
-         for n, a in zip(names, arrays) if a is not None],
-        [onnx.helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in node.outputs if o])
-    m = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", node.opset)])
-    try:
-        res = ReferenceEvaluator(m).run(None, {n: a for n, a in zip(names, arrays) if a is not None})
-    except Exception as e:  # noqa: BLE001 - the reference implementation cannot fold it
-        if spec is None:
-            raise NodeConversionError(node, f"cannot evaluate this constant node: {e}") from e
-        return None
-    return [np.asarray(r) for r in res]

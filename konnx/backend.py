@@ -24,21 +24,13 @@ from onnx import numpy_helper
 from onnx.backend.base import Backend, BackendRep, Device, DeviceType, namedtupledict
 
 from .api import convert
+from .ops import load_all
+from .ops.registry import parameter_inputs
 
-# op type -> indices of inputs konnx needs at conversion time: parameters that fix an output's
-# shape or rank, and convolution weights
-PARAMETER_INPUTS: dict[str, tuple[int, ...]] = {
-    "Reshape": (1,), "Expand": (1,), "Tile": (1,), "Squeeze": (1,), "Unsqueeze": (1,),
-    "Slice": (1, 2, 3, 4), "Pad": (1, 3), "Split": (1,), "TopK": (1,), "OneHot": (1,),
-    "CumSum": (1,), "CumProd": (1,), "Trilu": (1,), "Resize": (1, 2, 3), "Upsample": (1,),
-    "CenterCropPad": (1,), "Dropout": (1, 2), "Col2Im": (1, 2), "AffineGrid": (1,), "Loop": (0, 1),
-    "DFT": (1, 2), "STFT": (1, 3), "NonMaxSuppression": (2, 3, 4), "MaxUnpool": (2,),
-    # weights: konnx makes them Keras layer weights (real models carry them as initializers)
-    "Conv": (1, 2), "ConvTranspose": (1, 2),
-    **{op: (1,) for op in ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
-                           "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
-                           "ReduceSumSquare")},
-}
+# op type -> indices of inputs konnx needs at conversion time (parameters that fix an output's
+# shape or rank, and convolution weights), from the converters' declared contracts
+load_all()
+PARAMETER_INPUTS: dict[str, tuple[int, ...]] = parameter_inputs()
 
 
 _SHAPE_ONLY = {"Shape", "Size"}  # read only the shape of their input, never its values

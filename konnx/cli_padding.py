@@ -75,7 +75,7 @@ def render_text(ex, console) -> None:
     sentence per axis, and the Keras layers that reproduce the explicit pads."""
     from rich.table import Table
 
-    from .padding import _side_names
+    from .padding import side_names
 
     axes = ex.axes
     n = len(axes)
@@ -88,7 +88,7 @@ def render_text(ex, console) -> None:
     table = Table(show_header=True, header_style="bold")
     table.add_column("")
     for i in range(n):
-        name, before, after, _ = _side_names(i, n)
+        name, before, after, _ = side_names(i, n)
         table.add_column(f"{name} (axis {i})", justify="right")
     rows = [
         ("input size", [a.size for a in axes]),

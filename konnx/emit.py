@@ -10,11 +10,16 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 import keras
+from onnx import numpy_helper
 
 from . import layout as L
-from .errors import NodeConversionError
+from .dims import runtime_shape
+from .errors import ConversionError, NodeConversionError
+from .evaluate import fold_node
 from .graph import Node
 from .layers.op import KonnxOp, make_slots
+from .loader import NONDETERMINISTIC
+from .ops.registry import Facts, lookup
 from .values import Const, Tensor, has_dims, onnx_shape_from_keras
 
 _NAME_RE = re.compile(r"[^A-Za-z0-9_\-]+")  # no ".": the torch backend refuses it in variable paths
@@ -51,7 +56,8 @@ def keep_float_dtype(layer, inputs) -> None:
 class Context:
     """Per-conversion state shared by converters through a narrow API."""
 
-    def __init__(self, value_shapes: dict, value_types: dict):
+    def __init__(self, value_shapes: dict, value_types: dict, plan=None):
+        self.plan = plan  # the plan's records (konnx.plan.Plan), read by converters
         self.values: dict[str, Any] = {}
         self.value_shapes = value_shapes
         self.value_types = value_types
@@ -89,9 +95,6 @@ class Context:
                 "fix it with input_shapes={...}"
             )
         return v.value
-
-    def is_const(self, i: int) -> bool:
-        return isinstance(self.input(i), Const)
 
     def error(self, message: str) -> NodeConversionError:
         return NodeConversionError(self.node, message)
@@ -154,9 +157,7 @@ class Context:
 
     def materialize(self, value: Const) -> Tensor:
         """A shape value holding dynamic dims (e.g. ``H // 7``) as an int64 Keras tensor computed
-        at run time from the sizes of converted tensors (ops.shape.runtime_shape)."""
-        from .ops.shape import runtime_shape
-
+        at run time from the sizes of converted tensors (dims.runtime_shape)."""
         key = (id(value.value), "materialize")
         if key in self._perm_cache:
             return self._perm_cache[key][1]
@@ -196,7 +197,92 @@ class Context:
             raise self.error(f"internal: perm {perm} does not match rank {rank}")
         return Tensor(kt, perm, onnx_shape_from_keras(kt, perm), dtype or str(kt.dtype))
 
+    # ----------------------------------------------------------------- nodes and subgraphs
+    def convert_node(self, node: Node) -> None:
+        """Convert one node: fold it when its inputs are constants, else call its converter;
+        its outputs join the values in scope."""
+        self.node = node
+        _assign(self, node, _node_outputs(self, node))
+
+    def subgraph(self, graph, opset: int, bindings: dict) -> list:
+        """Convert the nodes of `graph` (an If branch, a Loop/Scan body) with `bindings`
+        (name -> value) in scope and return its outputs. The names the subgraph defines leave
+        the scope afterwards; the caller's node stays the current one."""
+        saved_node = self.node
+        shadowed = {n: self.values[n] for n in bindings if n in self.values}
+        defined = set(bindings)
+        self.values.update(bindings)
+        for init in graph.initializer:
+            self.values[init.name] = Const(numpy_helper.to_array(init))
+            defined.add(init.name)
+        try:
+            for i, proto in enumerate(graph.node):
+                node = Node(proto, opset, i)
+                self.convert_node(node)
+                defined.update(o for o in node.outputs if o)
+            return [self.values[o.name] for o in graph.output]
+        finally:
+            self.node = saved_node
+            for n in defined:
+                self.values.pop(n, None)
+            self.values.update(shadowed)
+
     def record(self, **decision):
         decision.setdefault("node", self.node.name)
         decision.setdefault("op_type", self.node.op_type)
         self.decisions.append(decision)
+
+
+def _node_outputs(ctx: Context, node: Node):
+    spec = lookup(node.op_type, node.opset, node.domain)
+    ins = [ctx.values.get(n) if n else None for n in node.inputs]
+    for n, v in zip(node.inputs, ins):
+        if n and n not in ctx.values:
+            raise NodeConversionError(node, f"input '{n}' is produced by no node before it "
+                                            "(the graph is not in topological order)")
+    if spec is not None and spec.check is not None:
+        # the declared check again, on the built values: it refuses what the plan could not
+        # see (sizes only the built tensors know, nodes of If/Loop/Scan bodies)
+        why = spec.check(node, _built_facts(ctx, node, ins))
+        if why and not _all_const(node, ins):
+            raise NodeConversionError(node, why)
+    if _all_const(node, ins):
+        folded = fold_node(node, spec, [None if v is None else v.value for v in ins])
+        if folded is not None:
+            return folded
+    if spec is None:
+        raise NodeConversionError(node, "no converter for this op")
+    try:
+        return spec.fn(ctx, node)
+    except ConversionError:
+        raise
+    except (ValueError, TypeError, NotImplementedError) as e:
+        raise NodeConversionError(node, f"conversion failed: {type(e).__name__}: {e}") from e
+
+
+def _all_const(node: Node, ins) -> bool:
+    return all(v is None or isinstance(v, Const) for v in ins) and node.op_type not in NONDETERMINISTIC
+
+
+def _built_facts(ctx: Context, node: Node, ins) -> Facts:
+    shapes = {n: (v.onnx_shape if isinstance(v, Tensor) else v.shape)
+              for n, v in zip(node.inputs, ins) if v is not None}
+    shapes.update({o: ctx.value_shapes[o] for o in node.outputs if o in ctx.value_shapes})
+    known = {n: v.value for n, v in zip(node.inputs, ins) if isinstance(v, Const)}
+    computed = {n for n, v in zip(node.inputs, ins) if isinstance(v, Tensor)}
+    types = {n: ("int64" if v.value.dtype == object else str(v.value.dtype)) if isinstance(v, Const)
+             else keras.backend.standardize_dtype(v.dtype) for n, v in zip(node.inputs, ins) if v is not None}
+    return Facts(node, shapes, known, computed, built=True, types=types)
+
+
+def _assign(ctx: Context, node: Node, out) -> None:
+    if not isinstance(out, (list, tuple)):
+        out = [out]
+    for name, v in zip(node.outputs, out):
+        if not name:
+            continue
+        if isinstance(v, Tensor):
+            v.onnx_shape = merge_shapes(ctx.value_shapes.get(name), v.onnx_shape)
+        elif isinstance(v, np.ndarray):
+            v = Const(v)
+        ctx.values[name] = v

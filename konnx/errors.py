@@ -25,15 +25,6 @@ class UnsupportedNode:
         return f"{dom}{self.op_type} (node '{self.name}', opset {self.opset}): {self.reason}"
 
 
-class UnsupportedOpError(ConversionError):
-    """One or more nodes cannot be converted. `nodes` lists every one of them."""
-
-    def __init__(self, nodes: list[UnsupportedNode]):
-        self.nodes = list(nodes)
-        lines = "\n".join(f"  - {n}" for n in self.nodes)
-        super().__init__(f"{len(self.nodes)} node(s) cannot be converted:\n{lines}")
-
-
 class NodeConversionError(ConversionError):
     """A converter failed on a specific node (names the node and what was expected)."""
 
@@ -41,3 +32,16 @@ class NodeConversionError(ConversionError):
         self.node_name = getattr(node, "name", "?")
         self.op_type = getattr(node, "op_type", "?")
         super().__init__(f"{self.op_type} node '{self.node_name}': {message}")
+
+
+class UnsupportedOpError(NodeConversionError):
+    """One or more nodes cannot be converted. `nodes` lists every one of them (found before
+    anything is built); `node_name`/`op_type` name the first."""
+
+    def __init__(self, nodes: list[UnsupportedNode]):
+        self.nodes = list(nodes)
+        first = self.nodes[0] if self.nodes else None
+        self.node_name = first.name if first else "?"
+        self.op_type = first.op_type if first else "?"
+        lines = "\n".join(f"  - {n}" for n in self.nodes)
+        ConversionError.__init__(self, f"{len(self.nodes)} node(s) cannot be converted:\n{lines}")

@@ -1,9 +1,11 @@
 """A thin read-only view of ONNX nodes with attribute defaults taken from the schema."""
 from __future__ import annotations
 
+import builtins
 from functools import lru_cache
-from typing import Any
+from typing import Any, Optional
 
+import numpy as np
 import onnx
 from onnx import helper
 
@@ -53,7 +55,33 @@ class Node:
         self.attrs = attrs
 
     def attr(self, name: str, default: Any = None) -> Any:
+        """An attribute's raw value: the node's, else the schema's default, else `default`
+        (only for attributes whose schema has no default, e.g. kernel_shape)."""
         return self.attrs.get(name, default)
+
+    # Typed accessors: the node's value or the schema's default; None when neither exists.
+    def ints(self, name: str) -> Optional[list]:
+        v = self.attrs.get(name)
+        return None if v is None else [builtins.int(x) for x in np.asarray(v).reshape(-1)]
+
+    def int(self, name: str) -> Optional[builtins.int]:
+        v = self.attrs.get(name)
+        return None if v is None else builtins.int(v)
+
+    def flag(self, name: str) -> bool:
+        return bool(builtins.int(self.attrs.get(name) or 0))
+
+    def floats(self, name: str) -> Optional[list]:
+        v = self.attrs.get(name)
+        return None if v is None else [builtins.float(x) for x in np.asarray(v).reshape(-1)]
+
+    def float(self, name: str) -> Optional[builtins.float]:
+        v = self.attrs.get(name)
+        return None if v is None else builtins.float(v)
+
+    def string(self, name: str) -> Optional[str]:
+        v = self.attrs.get(name)
+        return None if v is None else str(v)
 
     def has_input(self, i: int) -> bool:
         return i < len(self.inputs) and self.inputs[i] != ""

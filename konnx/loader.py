@@ -5,10 +5,11 @@ import os
 from pathlib import Path
 from typing import Optional, Union
 
+import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
 
-from .errors import InvalidModelError, UnsupportedNode
+from .errors import ConversionError, InvalidModelError, UnsupportedNode
 from .graph import Node
 from .ops.registry import lookup
 
@@ -82,13 +83,13 @@ def check(model: onnx.ModelProto) -> int:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as e:
         msg = str(e)
-        # Graph outputs without a declared type/shape are accepted by onnxruntime; check the
-        # rest of the model after shape inference has filled them in.
         if "is deprecated in domain_version" in msg:
             # e.g. GroupNormalization-18: deprecated in the spec, still defined and run by
             # onnxruntime; konnx converts what the op means at the model's opset.
             return opset
         if "of 'type' is required" in msg or "of 'value_info' is required" in msg:
+            # Graph outputs without a declared type/shape are accepted by onnxruntime; check
+            # the rest of the model after shape inference has filled them in.
             try:
                 onnx.checker.check_model(_with_output_types(model))
                 return opset
@@ -119,33 +120,29 @@ def _with_output_types(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def unsupported_nodes(model: onnx.ModelProto, opset: int, weights=()) -> list[UnsupportedNode]:
-    """Every node that has no converter or whose converter's check refuses it.
-    Nodes whose inputs are all constants are folded, so they need no converter."""
+    """Every node that has no converter (the check stage, before shape inference). Nodes whose
+    inputs are all constants are folded, so they need no converter. The converters' declared
+    checks run later, in the plan, where the inferred shapes are known."""
     g = model.graph
     known = {i.name for i in g.initializer} | set(weights) | {""}
     domain_opset = {imp.domain: imp.version for imp in model.opset_import}  # a custom op's own opset
     out = []
     for idx, proto in enumerate(g.node):
         node = Node(proto, opset, idx)
-        foldable = all(i in known for i in node.inputs) and node.op_type not in _NONDETERMINISTIC
-        spec = lookup(node.op_type, opset, node.domain)
-        if spec is None:
-            if not (foldable and node.domain == ""):
-                reason = ("no converter for this op" if node.domain == ""
-                          else f"custom domain '{node.domain}' is not supported")
-                out.append(UnsupportedNode(node.op_type, node.name, domain_opset.get(node.domain, opset), reason,
-                                           node.domain))
-        elif spec.check is not None and not foldable:
-            reason = spec.check(node)
-            if reason:
-                out.append(UnsupportedNode(node.op_type, node.name, opset, reason, node.domain))
+        foldable = all(i in known for i in node.inputs) and node.op_type not in NONDETERMINISTIC
+        if lookup(node.op_type, opset, node.domain) is None and not (foldable and node.domain == ""):
+            reason = ("no converter for this op" if node.domain == ""
+                      else f"custom domain '{node.domain}' is not supported")
+            out.append(UnsupportedNode(node.op_type, node.name, domain_opset.get(node.domain, opset), reason,
+                                       node.domain))
         if foldable:
             known.update(node.outputs)
     return out
 
 
-_NONDETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
-                     "Multinomial", "Bernoulli"}
+# ops whose outputs are random: never folded at conversion time
+NONDETERMINISTIC = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
+                              "Multinomial", "Bernoulli"})
 
 
 _LIGHT_LIMIT = 1024  # elements; larger initializers are weights, never shape values
@@ -214,9 +211,75 @@ def normalize(model: onnx.ModelProto, input_shapes: Optional[dict] = None) -> on
                 d.dim_value = int(s)
     try:
         model = onnx.shape_inference.infer_shapes(model, data_prop=True)
-    except Exception as e:  # noqa: BLE001 - inference errors are reported, conversion goes on
+    except Exception as e:  # noqa: BLE001 - onnx raises several types; all stop the conversion with a konnx error
         raise InvalidModelError(f"ONNX shape inference failed: {e}") from e
     return model
+
+
+def fold_constants(model: onnx.ModelProto, opset: int, weights: dict) -> list[Node]:
+    """normalize's constant folding: every node whose inputs are all initializers (or outputs of
+    nodes folded before it) is evaluated once (the converter's `fold`, else onnx's reference
+    implementation) and replaced by initializers holding its outputs; large ones join `weights`.
+    Nodes that produce graph outputs, random ops and nodes that cannot be evaluated here stay
+    for emit. Shape values holding dynamic dims are folded by emit, where those dims are built.
+    Returns the folded nodes."""
+    from .evaluate import fold_node
+
+    g = model.graph
+    protos = {i.name: i for i in g.initializer}
+    protos.update(weights)
+    arrays: dict = {}
+    graph_outputs = {o.name for o in g.output}
+    keep, folded = [], []
+    for idx, proto in enumerate(g.node):
+        node = Node(proto, opset, idx)
+        if (node.op_type in NONDETERMINISTIC or any(o in graph_outputs for o in node.outputs)
+                or not all(i == "" or i in protos for i in node.inputs)):
+            keep.append(proto)
+            continue
+        for i in node.inputs:
+            if i and i not in arrays:
+                arrays[i] = onnx.numpy_helper.to_array(protos[i])
+        ins = [arrays[i] if i else None for i in node.inputs]
+        try:
+            res = fold_node(node, lookup(node.op_type, opset, node.domain), ins)
+        except (ConversionError, ValueError, TypeError):
+            res = None  # emit meets the node again and reports it
+        tensors = _initializers(node, res)
+        if tensors is None:
+            keep.append(proto)
+            continue
+        for t, arr in tensors:
+            protos[t.name], arrays[t.name] = t, arr
+            if arr.size > _LIGHT_LIMIT:
+                weights[t.name] = t
+            else:
+                g.initializer.append(t)
+        folded.append(node)
+    if folded:
+        del g.node[:]
+        g.node.extend(keep)
+    return folded
+
+
+def _initializers(node: Node, res) -> Optional[list]:
+    """(TensorProto, array) for each named output of a folded node; None when a value cannot be
+    an initializer (no result, strings or dynamic dims, a type onnx cannot store)."""
+    if res is None:
+        return None
+    res = res if isinstance(res, (list, tuple)) else [res]
+    out = []
+    for name, value in zip(node.outputs, res):
+        if not name:
+            continue
+        arr = np.asarray(value)
+        if arr.dtype == object:
+            return None
+        try:
+            out.append((onnx.numpy_helper.from_array(arr, name), arr))
+        except (TypeError, ValueError, KeyError):
+            return None
+    return out if len(out) == len([o for o in node.outputs if o]) else None
 
 
 def value_info(model: onnx.ModelProto) -> tuple[dict, dict]:

@@ -226,7 +226,7 @@ def _decide(sizes, kernel, strides, dilations, pads, op, same_ok) -> PaddingDeci
 # 'same' (and where 'same' puts its zeros) and the given explicit pads, and which Keras layers
 # reproduce the explicit pads exactly.
 
-def _side_names(axis: int, n_axes: int) -> tuple[str, str, str, str]:
+def side_names(axis: int, n_axes: int) -> tuple[str, str, str, str]:
     """(axis name, before side, after side, unit) in ONNX order (..., depth, height, width)."""
     from_end = n_axes - 1 - axis
     if n_axes == 1 or from_end == 0:
@@ -276,7 +276,7 @@ class AxisPadding:
     def advice(self, axis: int = 0, n_axes: int = 1, same_everywhere: bool = True) -> str:
         """One plain sentence: what 'same' and 'valid' do on this axis, and what to use.
         same_everywhere=False: 'same' does not fit another axis (Keras pads all axes alike)."""
-        name, before, after, unit = _side_names(axis, n_axes)
+        name, before, after, unit = side_names(axis, n_axes)
         b, a = self.explicit_pads
         if self.same_pads == (0, 0):
             zeros = "adds no zeros"

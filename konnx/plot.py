@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from .padding import AxisPadding, PaddingExplanation, _side_names
+from .padding import AxisPadding, PaddingExplanation, side_names
 
 COLOURS = {"input": "#dbe7f3", "pad": "#f4a261", "crop": "#9e9e9e", "first": "#1f77b4", "last": "#d62728",
            "grid": "#ffffff", "text": "#222222", "background": "#ffffff"}
@@ -112,7 +112,7 @@ def _title(label, axes, pads, outs) -> str:
     shape = "x".join(str(o) for o in outs)
     sides = []
     for i, (b, a) in enumerate(pads[:len(axes)]):
-        _, before, after, _ = _side_names(i, len(axes))
+        _, before, after, _ = side_names(i, len(axes))
         sides.append(f"{before} {b} / {after} {a}")
     return f"{label}: output {shape}\npads " + ", ".join(sides)
 

@@ -1,9 +1,11 @@
 """The conversion report: every Conv, ConvTranspose and pooling node, its pads, the padding
 decision konnx took and a one-sentence reason, with the counts at the top.
 
-The rows come from the converters' `ctx.record(...)` decisions; the ONNX graph fills in what
-a record leaves out (dilations, auto_pad, ceil_mode) and proves the list complete: a spatial
-node without a record is listed as "unrecorded" rather than silently missing.
+The rows render the plan's typed records (konnx.plan.PaddingDecision: the node's geometry,
+auto_pad, ceil_mode, count_include_pad, as decided before building) completed by the decision
+emit took on the built tensors (`ctx.record(...)`: the final mode, e.g. a divisor map or -inf
+padding, and sizes only the built tensors know). The plan's node list proves the report
+complete: a spatial node without an emit record is listed as "unrecorded", never dropped.
 """
 from __future__ import annotations
 
@@ -54,44 +56,41 @@ def _sentence(text: str) -> str:
 
 
 def _graph_nodes(result):
-    """(Node, output shape) for every spatial/global node of the converted graph, by name."""
-    proto = getattr(result, "onnx_model", None)
-    if proto is None:
+    """node name -> (op type, the plan's PaddingDecision or None, output shape) for every
+    spatial/global node the plan saw, in graph order."""
+    the_plan = getattr(result, "plan", None)
+    if the_plan is None:
         return {}
-    from .graph import Node
-
     values = getattr(result, "values", {}) or {}
     out = {}
-    for i, p in enumerate(proto.graph.node):
-        if p.op_type in SPATIAL_OPS or p.op_type in GLOBAL_OPS:
-            node = Node(p, getattr(result, "opset", 0) or 17, i)
+    for node, _ in the_plan.nodes:
+        if node.op_type in SPATIAL_OPS or node.op_type in GLOBAL_OPS:
             v = values.get(node.outputs[0]) if node.outputs else None
             shape = getattr(v, "onnx_shape", None)
-            out[node.name] = (node, list(shape[2:]) if shape else None)
+            out[node.name] = (node.op_type, the_plan.padding.get(node.name), list(shape[2:]) if shape else None)
     return out
 
 
 def _row(d: dict, graph: dict) -> dict:
-    node, out_shape = graph.get(d.get("node"), (None, None))
-    attrs = node.attrs if node is not None else {}
+    _, planned, out_shape = graph.get(d.get("node"), (None, None, None))
     nsp = len(d.get("kernel") or []) or len(d.get("pads") or [])
     ext = list(d.get("ceil_extension") or [])
     row = {
         "node": d.get("node"), "op_type": d.get("op_type"),
         "input_size": list(d.get("input_size") or []), "output_size": out_shape,
-        "kernel": list(attrs.get("kernel_shape") or d.get("kernel") or []),
-        "strides": list(d.get("strides") or attrs.get("strides") or [1] * nsp),
-        "dilations": list(d.get("dilations") or attrs.get("dilations") or [1] * nsp),
+        "kernel": list((planned.kernel if planned else None) or d.get("kernel") or []),
+        "strides": list(d.get("strides") or (planned.strides if planned else None) or [1] * nsp),
+        "dilations": list(d.get("dilations") or (planned.dilations if planned else None) or [1] * nsp),
         "pads": [list(p) for p in d.get("pads") or []],
-        "auto_pad": attrs.get("auto_pad", "NOTSET") or "NOTSET",
+        "auto_pad": planned.auto_pad if planned else "NOTSET",
         "decision": label(d), "decision_raw": d.get("decision"),
         "reason": _sentence(d.get("reason")),
     }
     if d.get("kind") in ("maxpool", "avgpool", "lppool"):
-        row["ceil_mode"] = bool(d.get("ceil_mode", attrs.get("ceil_mode", 0)))
+        row["ceil_mode"] = bool(d.get("ceil_mode", planned.ceil_mode if planned else False))
         row["ceil_extension"] = ext
     if d.get("kind") == "avgpool":
-        row["count_include_pad"] = bool(d.get("count_include_pad", attrs.get("count_include_pad", 0)))
+        row["count_include_pad"] = bool(d.get("count_include_pad", planned.count_include_pad if planned else False))
     if d.get("kind") == "conv_transpose":
         row["output_padding"] = list(d.get("output_padding") or [])
     if d.get("conv_kind"):
@@ -126,11 +125,11 @@ def build(result) -> dict:
     recorded = {r["node"] for r in rows}
     counts = Counter(r["decision"] for r in rows)
     ordered = {k: counts[k] for k in list(LABELS) + sorted(set(counts) - set(LABELS)) if counts[k]}
-    globals_ = [{"node": name, "op_type": n.op_type, "output_size": shape,
+    globals_ = [{"node": name, "op_type": op, "output_size": shape,
                  "reason": "Global pooling covers the whole input, so there is no padding to decide."}
-                for name, (n, shape) in graph.items() if n.op_type in GLOBAL_OPS]
-    unrecorded = [{"node": name, "op_type": n.op_type} for name, (n, _) in graph.items()
-                  if n.op_type in SPATIAL_OPS and name not in recorded]
+                for name, (op, _, shape) in graph.items() if op in GLOBAL_OPS]
+    unrecorded = [{"node": name, "op_type": op} for name, (op, _, _) in graph.items()
+                  if op in SPATIAL_OPS and name not in recorded]
     return {
         "counts": ordered,
         "by_op": dict(Counter(r["op_type"] for r in rows)),

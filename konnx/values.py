@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .layout import Perm, identity
+from .layout import Perm
 
 _dim_ids = itertools.count()
 
@@ -18,7 +18,7 @@ class Dim:
     `name` is the ONNX dim_param it came from when there is one; `source` optionally records
     (tensor_name, onnx_axis). Integer arithmetic on a Dim gives a Dim whose `expr` is
     ``(op, a, b)`` (a, b: Dims or ints), so shape arithmetic such as ``H // 7 * 49`` stays
-    symbolic at conversion time and is evaluated at run time (ops.shape.runtime_shape).
+    symbolic at conversion time and is evaluated at run time (dims.runtime_shape).
     Shape values are integers: division is integer division, as for int64 ONNX shapes."""
 
     __slots__ = ("name", "source", "uid", "expr")
@@ -106,11 +106,6 @@ class Const:
     def shape(self) -> tuple:
         return tuple(self.value.shape)
 
-    @property
-    def is_static(self) -> bool:
-        return not has_dims(self.value)
-
-
 @dataclass
 class Tensor:
     """A Keras tensor plus its layout perm and its ONNX shape (ints, dim_param strings, None)."""
@@ -142,11 +137,3 @@ def onnx_shape_from_keras(kt, perm: Perm) -> tuple:
     for j, p in enumerate(perm):
         out[p] = kshape[j]
     return tuple(out)
-
-
-def const_tensor(value) -> Const:
-    return Const(np.asarray(value))
-
-
-def ident(rank: int) -> Perm:
-    return identity(rank)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import importlib
 
-_MODULES = ["conv", "pool", "norm", "elementwise", "activation", "tensor", "shape", "reduce",
-            "resize", "matmul", "attention", "quant", "tensor_extra", "rnn", "sample", "control", "spectral", "detect"]
+_MODULES = ["conv", "pool", "norm", "elementwise", "activation", "tensor", "axes", "tensor_index", "tensor_pad", "shape", "reduce",
+            "resize", "matmul", "attention", "quant", "loss", "select", "scatter", "text", "rnn", "sample", "control", "spectral", "detect"]
 _loaded = False
 
 

@@ -1,13 +1,14 @@
-"""Activations: native Keras layers where they are exact, whitelisted functions otherwise."""
+"""Activations (Relu ... Softmax, Hardmax, Swish, SwiGLU, Shrink): native Keras layers where they
+are exact, whitelisted functions otherwise."""
 from __future__ import annotations
 
 import numpy as np
-import keras
+from ..lazy_keras import keras
 
 from .. import layout as L
 from ..values import Const
 from .elementwise import broadcast, dtype_of, unary
-from .registry import converter
+from .registry import AXIS, FOLLOWS, converter
 
 _F32_MAX = float(np.finfo(np.float32).max)
 
@@ -30,7 +31,7 @@ def _same(a, b) -> bool:
     return np.float32(a) == np.float32(b)
 
 
-@converter("Relu")
+@converter("Relu", layout=FOLLOWS)
 def relu(ctx, node):
     x = ctx.input(0)
     if not _native(x):
@@ -38,16 +39,16 @@ def relu(ctx, node):
     return ctx.tensor(ctx.layer(keras.layers.ReLU(name=ctx.name()), ctx.keras(x)), x.perm)
 
 
-@converter("LeakyRelu")
+@converter("LeakyRelu", layout=FOLLOWS)
 def leaky_relu(ctx, node):
-    x, alpha = ctx.input(0), float(node.attr("alpha", 0.01))
+    x, alpha = ctx.input(0), float(node.attr("alpha"))
     if _native(x) and 0 <= alpha <= 1:
         layer = keras.layers.LeakyReLU(negative_slope=alpha, name=ctx.name())
         return ctx.tensor(ctx.layer(layer, ctx.keras(x)), x.perm)
     return _fn(ctx, x, "math.leaky_relu", alpha=alpha)
 
 
-@converter("PRelu")
+@converter("PRelu", layout=FOLLOWS)
 def prelu(ctx, node):
     x, slope = ctx.input(0), ctx.input(1)
     if node.opset < 7 and isinstance(slope, Const) and slope.rank == 1 and x.rank > 2 and slope.shape[0] > 1:
@@ -67,35 +68,35 @@ def prelu(ctx, node):
     return ctx.tensor(ctx.op("math.prelu", [kx, ks]), perm)
 
 
-@converter("Elu")
+@converter("Elu", layout=FOLLOWS)
 def elu(ctx, node):
-    x, alpha = ctx.input(0), float(node.attr("alpha", 1.0))
+    x, alpha = ctx.input(0), float(node.attr("alpha"))
     if _native(x) and _same(alpha, 1.0):
         return _activation(ctx, x, "elu")
     return _fn(ctx, x, "math.elu", alpha=alpha)
 
 
-@converter("Selu")
+@converter("Selu", layout=FOLLOWS)
 def selu(ctx, node):
     x = ctx.input(0)
     alpha, gamma = float(node.attr("alpha")), float(node.attr("gamma"))
     return _fn(ctx, x, "math.selu", alpha=alpha, gamma=gamma)
 
 
-@converter("Celu")
+@converter("Celu", layout=FOLLOWS)
 def celu(ctx, node):
-    return _fn(ctx, ctx.input(0), "math.celu", alpha=float(node.attr("alpha", 1.0)))
+    return _fn(ctx, ctx.input(0), "math.celu", alpha=float(node.attr("alpha")))
 
 
-@converter("ThresholdedRelu")
+@converter("ThresholdedRelu", layout=FOLLOWS)
 def thresholded_relu(ctx, node):
-    return _fn(ctx, ctx.input(0), "math.thresholded_relu", alpha=float(node.attr("alpha", 1.0)))
+    return _fn(ctx, ctx.input(0), "math.thresholded_relu", alpha=float(node.attr("alpha")))
 
 
-@converter("HardSigmoid")
+@converter("HardSigmoid", layout=FOLLOWS)
 def hard_sigmoid(ctx, node):
     x = ctx.input(0)
-    alpha, beta = float(node.attr("alpha", 0.2)), float(node.attr("beta", 0.5))
+    alpha, beta = float(node.attr("alpha")), float(node.attr("beta"))
     if _native(x) and _same(alpha, 1.0 / 6.0) and _same(beta, 0.5):
         return _activation(ctx, x, "hard_sigmoid")
     return _fn(ctx, x, "math.hard_sigmoid", alpha=alpha, beta=beta)
@@ -107,27 +108,27 @@ _FALLBACK = {"hard_silu": "hard_swish"}
 
 
 def _simple(name):
-    def conv(ctx, node):
+    def convert(ctx, node):
         x = ctx.input(0)
         if _native(x):
             return _activation(ctx, x, name)
         return unary(ctx, x, _FALLBACK.get(name, name))
-    return conv
+    return convert
 
 
 for _onnx, _name in _SIMPLE.items():
-    converter(_onnx)(_simple(_name))
+    converter(_onnx, layout=FOLLOWS)(_simple(_name))
 
 
-@converter("Erf")
+@converter("Erf", layout=FOLLOWS)
 def erf(ctx, node):
     return unary(ctx, ctx.input(0), "erf")
 
 
-@converter("Gelu", since=20)
+@converter("Gelu", layout=FOLLOWS, since=20)
 def gelu(ctx, node):
     x = ctx.input(0)
-    approximate = node.attr("approximate", "none") == "tanh"
+    approximate = node.attr("approximate") == "tanh"
     if _native(x) and not approximate:
         return _activation(ctx, x, "gelu")
     return _fn(ctx, x, "math.gelu", approximate=approximate)
@@ -136,11 +137,11 @@ def gelu(ctx, node):
 # ----------------------------------------------------------------------------- Clip
 def _clip_bounds(ctx, node):
     if node.opset < 11:
-        return (np.float32(node.attr("min", -_F32_MAX)), np.float32(node.attr("max", _F32_MAX)))
+        return (np.float32(node.attr("min")), np.float32(node.attr("max")))
     return ctx.input(1), ctx.input(2)
 
 
-@converter("Clip")
+@converter("Clip", layout=FOLLOWS)
 def clip(ctx, node):
     x = ctx.input(0)
     lo, hi = _clip_bounds(ctx, node)
@@ -174,15 +175,15 @@ def clip(ctx, node):
 def _softmax_axes(node, x):
     rank = x.rank
     if node.opset < 13:
-        axis = int(node.attr("axis", 1))
+        axis = int(node.attr("axis"))
         axis = axis + rank if axis < 0 else axis
         return list(range(axis, rank))
-    axis = int(node.attr("axis", -1))
+    axis = int(node.attr("axis"))
     return [axis + rank if axis < 0 else axis]
 
 
 def _softmax(log: bool):
-    def conv(ctx, node):
+    def convert(ctx, node):
         x = ctx.input(0)
         axes = _softmax_axes(node, x)
         kaxes = sorted(L.keras_axis(x.perm, a) for a in axes)
@@ -194,14 +195,14 @@ def _softmax(log: bool):
         else:
             y = ctx.op("math.softmax", [kt], axes=kaxes, log=log)
         return ctx.tensor(y, x.perm)
-    return conv
+    return convert
 
 
-converter("Softmax")(_softmax(False))
-converter("LogSoftmax")(_softmax(True))
+converter("Softmax", layout=AXIS)(_softmax(False))
+converter("LogSoftmax", layout=AXIS)(_softmax(True))
 
 
-@converter("Hardmax")
+@converter("Hardmax", layout=AXIS)
 def hardmax(ctx, node):
     x = ctx.input(0)
     axes = _softmax_axes(node, x)
@@ -212,3 +213,24 @@ def hardmax(ctx, node):
     ident = L.identity(x.rank)
     y = ctx.op("math.hardmax", [ctx.keras(x, ident)], axis=axes[0], trailing=True)
     return ctx.tensor(y, ident)
+
+
+@converter("Swish", layout=FOLLOWS, since=24)
+def swish(ctx, node):
+    x = ctx.input(0)
+    y = ctx.op("swish", [ctx.keras(x)], alpha=float(node.attr("alpha")))
+    return ctx.tensor(y, x.perm, dtype=dtype_of(x))
+
+
+@converter("SwiGLU", since=28)
+def swiglu(ctx, node):
+    args, perm, _ = broadcast(ctx, [ctx.input(0), ctx.input(1)])
+    y = ctx.op("swiglu", args, alpha=float(node.attr("alpha")))
+    return ctx.tensor(y, perm, dtype=dtype_of(ctx.input(0)))
+
+
+@converter("Shrink", layout=FOLLOWS, since=9)
+def shrink(ctx, node):
+    x = ctx.input(0)
+    y = ctx.op("shrink", [ctx.keras(x)], lambd=float(node.attr("lambd")), bias=float(node.attr("bias")))
+    return ctx.tensor(y, x.perm, dtype=dtype_of(x))

@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-from ..layers import fn_attention  # noqa: F401  (registers the attention functions)
 from ..values import Const, Tensor
 from .elementwise import dtype_of
 from .registry import converter
@@ -21,24 +20,59 @@ def _np_name(elem_type) -> str:
     return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(int(elem_type))).name
 
 
-@converter("Attention", since=23, limits="outputs in the input dtype; softmax_precision honoured")
+def _check_attention(node, facts):
+    rank = facts.rank(0)
+    if rank is not None and rank not in (3, 4):
+        return f"Q must have rank 3 or 4, got rank {rank}"
+    if rank == 3 and (node.attr("q_num_heads") is None or node.attr("kv_num_heads") is None):
+        return "3-D Q/K/V need the q_num_heads and kv_num_heads attributes"
+    return None
+
+
+def _check_rotary(node, facts):
+    rank = facts.rank(0)
+    if rank is not None and rank not in (3, 4):
+        return f"the input must have rank 3 or 4, got rank {rank}"
+    if rank == 3 and not node.int("num_heads"):
+        return "a 3-D input needs the num_heads attribute"
+    return None
+
+
+def _check_linear_attention(node, facts):
+    rule = node.string("update_rule")
+    if rule not in ("linear", "gated", "delta", "gated_delta"):
+        return f"unknown update_rule {rule!r}"
+    rank = facts.rank(0)
+    if node.attr("q_num_heads") is None or node.attr("kv_num_heads") is None or (rank is not None and rank != 3) \
+            or (facts.built and facts.dim(0, 1) is None):
+        return "needs q_num_heads, kv_num_heads and 3-D inputs with a static sequence length"
+    return None
+
+
+def _check_causal_conv(node, facts):
+    act = node.string("activation")
+    if act not in ("none", "silu", "swish"):
+        return f"unknown activation {act!r}"
+    rank = facts.rank(0)
+    if rank is not None and rank != 3:
+        return f"the input must be (batch, channels, length), got rank {rank}"
+    return None
+
+
+@converter("Attention", since=23, check=_check_attention, limits="outputs in the input dtype; softmax_precision honoured")
 def attention(ctx, node):
     q = ctx.input(0)
-    if q.rank not in (3, 4):
-        raise ctx.error(f"Q must have rank 3 or 4, got rank {q.rank}")
     scale = node.attr("scale")
     sp = node.attr("softmax_precision")
     params = dict(
         scale=None if scale is None else float(scale),
-        causal=bool(int(node.attr("is_causal", 0) or 0)),
+        causal=bool(int(node.attr("is_causal") or 0)),
         q_heads=node.attr("q_num_heads"), kv_heads=node.attr("kv_num_heads"),
-        softcap=float(node.attr("softcap", 0.0) or 0.0),
-        mode=int(node.attr("qk_matmul_output_mode", 0) or 0),
+        softcap=float(node.attr("softcap") or 0.0),
+        mode=int(node.attr("qk_matmul_output_mode") or 0),
         softmax_dtype=_np_name(sp) if sp else None,
         left=int(node.attr("left_window_size", -1)), right=int(node.attr("right_window_size", -1)),
     )
-    if q.rank == 3 and (params["q_heads"] is None or params["kv_heads"] is None):
-        raise ctx.error("3-D Q/K/V need the q_num_heads and kv_num_heads attributes")
     dt = dtype_of(q)
     k, v = ctx.input(1), ctx.input(2)
     bshd = (0, 2, 1, 3)
@@ -55,29 +89,21 @@ def attention(ctx, node):
     return [ctx.tensor(o, dtype=dt) for o in outs][:len(node.outputs)]
 
 
-@converter("RotaryEmbedding", since=23)
+@converter("RotaryEmbedding", since=23, check=_check_rotary)
 def rotary_embedding(ctx, node):
     x = ctx.input(0)
-    if x.rank not in (3, 4):
-        raise ctx.error(f"the input must have rank 3 or 4, got rank {x.rank}")
     heads = int(node.attr("num_heads", 0) or 0)
-    if x.rank == 3 and not heads:
-        raise ctx.error("a 3-D input needs the num_heads attribute")
     args = [_arg(ctx, i) for i in range(4)]
-    y = ctx.op("rotary_embedding", args, interleaved=int(node.attr("interleaved", 0) or 0),
-               rotary_dim=int(node.attr("rotary_embedding_dim", 0) or 0), num_heads=heads)
+    y = ctx.op("rotary_embedding", args, interleaved=int(node.attr("interleaved") or 0),
+               rotary_dim=int(node.attr("rotary_embedding_dim") or 0), num_heads=heads)
     return ctx.tensor(y, dtype=dtype_of(x))
 
 
-@converter("LinearAttention", since=27, limits="static sequence length (unrolled)")
+@converter("LinearAttention", since=27, check=_check_linear_attention, limits="static sequence length (unrolled)")
 def linear_attention(ctx, node):
     q = ctx.input(0)
-    rule = node.attr("update_rule", "gated_delta")
-    if rule not in ("linear", "gated", "delta", "gated_delta"):
-        raise ctx.error(f"unknown update_rule {rule!r}")
+    rule = node.attr("update_rule")
     qh, kvh = node.attr("q_num_heads"), node.attr("kv_num_heads")
-    if qh is None or kvh is None or q.rank != 3 or q.onnx_shape[1] is None:
-        raise ctx.error("needs q_num_heads, kv_num_heads and 3-D inputs with a static sequence length")
     args = [_arg(ctx, i) for i in range(6)]
     outs = ctx.op("linear_attention", args, q_heads=int(qh), kv_heads=int(kvh),
                   scale=float(node.attr("scale", 0.0) or 0.0), rule=rule)
@@ -86,13 +112,9 @@ def linear_attention(ctx, node):
             ctx.tensor(outs[1], dtype=dtype_of(state) if state is not None else dtype_of(q))][:len(node.outputs)]
 
 
-@converter("CausalConvWithState", since=27)
+@converter("CausalConvWithState", since=27, check=_check_causal_conv)
 def causal_conv_with_state(ctx, node):
     x = ctx.input(0)
-    act = node.attr("activation", "none")
-    if act not in ("none", "silu", "swish"):
-        raise ctx.error(f"unknown activation {act!r}")
-    if x.rank != 3:
-        raise ctx.error(f"the input must be (batch, channels, length), got rank {x.rank}")
+    act = node.attr("activation")
     outs = ctx.op("causal_conv_with_state", [_arg(ctx, i) for i in range(4)], silu=act != "none")
     return [ctx.tensor(o, dtype=dtype_of(x)) for o in outs][:len(node.outputs)]

@@ -3,60 +3,38 @@
 from __future__ import annotations
 
 import numpy as np
-import onnx
-from onnx import numpy_helper
 
-from ..graph import Node
 from ..values import Const, Tensor
 from .registry import converter
 
 MAX_UNROLL = 256
 
 
-def _run_graph(ctx, graph: onnx.GraphProto, opset: int, bindings: dict) -> list:
-    """Convert `graph`'s nodes in the current context with `bindings` (name -> value) in scope;
-    return its outputs. Names the subgraph defines are removed from the scope afterwards."""
-    from ..api import _convert_node  # the emit loop; imported here to avoid an import cycle
-
-    saved_node = ctx.node
-    shadowed = {n: ctx.values[n] for n in bindings if n in ctx.values}
-    defined = set(bindings)
-    ctx.values.update(bindings)
-    for init in graph.initializer:
-        ctx.values[init.name] = Const(numpy_helper.to_array(init))
-        defined.add(init.name)
-    try:
-        for i, proto in enumerate(graph.node):
-            node = Node(proto, opset, i)
-            ctx.node = node
-            _convert_node(ctx, node)
-            defined.update(o for o in node.outputs if o)
-        outs = [ctx.values[o.name] for o in graph.output]
-    finally:
-        ctx.node = saved_node
-        for n in defined:
-            ctx.values.pop(n, None)
-        ctx.values.update(shadowed)
-    return outs
+def _check_if(node, facts):
+    if facts.computed(0):
+        return "the condition is computed at run time; a Keras graph cannot branch on it"
+    return None
 
 
-@converter("If", since=1, limits="constant condition (the branch is inlined)")
+def _check_loop(node, facts):
+    if not node.has_input(0) and not node.has_input(1):
+        return "a Loop without trip count or condition never ends"
+    return None
+
+
+@converter("If", since=1, check=_check_if, limits="constant condition (the branch is inlined)")
 def if_(ctx, node):
     cond = ctx.input(0)
-    if not isinstance(cond, Const):
-        raise ctx.error("the condition is computed at run time; a Keras graph cannot branch on it")
     take = bool(np.asarray(cond.value).reshape(-1)[0])
     branch = node.attr("then_branch" if take else "else_branch")
-    return _run_graph(ctx, branch, node.opset, {})
+    return ctx.subgraph(branch, node.opset, {})
 
 
-@converter("Loop", since=1, limits=f"constant trip count and condition (unrolled, at most {MAX_UNROLL} steps)")
+@converter("Loop", since=1, consts=(0, 1), check=_check_loop, limits=f"constant trip count and condition (unrolled, at most {MAX_UNROLL} steps)")
 def loop(ctx, node):
     body = node.attr("body")
     trip = ctx.input(0)
     cond = ctx.input(1)
-    if trip is None and cond is None:
-        raise ctx.error("a Loop without trip count or condition never ends")
     if trip is not None and not isinstance(trip, Const):
         raise ctx.error("the trip count is computed at run time; a Keras graph needs it at conversion time")
     n = int(np.asarray(trip.value).reshape(-1)[0]) if trip is not None else MAX_UNROLL + 1
@@ -73,7 +51,7 @@ def loop(ctx, node):
         if len(names) > 1 and names[1]:
             bindings[names[1]] = Const(np.asarray(True))
         bindings.update({nm: v for nm, v in zip(names[2:], carried)})
-        outs = _run_graph(ctx, body, node.opset, bindings)
+        outs = ctx.subgraph(body, node.opset, bindings)
         keep_going = _const_bool(ctx, outs[0])
         carried = outs[1:1 + n_carried]
         for k, v in enumerate(outs[1 + n_carried:]):
@@ -151,7 +129,7 @@ def scan(ctx, node):
         for j, x in enumerate(xs):
             idx = steps - 1 - t if in_dirs[j] else t
             bindings[names[n_state + j]] = _step_slice(ctx, x, in_axes[j], idx)
-        outs = _run_graph(ctx, body, node.opset, bindings)
+        outs = ctx.subgraph(body, node.opset, bindings)
         states = outs[:n_state]
         for k, v in enumerate(outs[n_state:]):
             collected[k].append(v)

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import numpy as np
-import keras
+from ..lazy_keras import keras
 
 from .. import layout as L
 from .. import padding as P
 from ..values import static_dim
-from .registry import converter
+from .registry import SPATIAL, converter
 
 _CONV = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
 _DEPTHWISE = {1: keras.layers.DepthwiseConv1D, 2: keras.layers.DepthwiseConv2D}
@@ -34,16 +34,22 @@ def crop(ctx, kt, crops, nsp):
     return ctx.layer(_CROP[nsp](arg, name=ctx.name("crop")), kt)
 
 
-@converter("Conv", since=1, limits="constant weights and bias")
+def check_conv(node, facts):
+    """Conv/ConvTranspose convolve a 1D/2D/3D input."""
+    rank = facts.rank(0)
+    if rank is not None and rank not in (3, 4, 5):
+        return f"expected a 1D/2D/3D convolution input (rank 3-5), got rank {rank}"
+    return None
+
+
+@converter("Conv", layout=SPATIAL, check=check_conv, since=1, consts=(1, 2), limits="constant weights and bias")
 def conv(ctx, node):
     x = ctx.input(0)
-    if x.rank not in (3, 4, 5):
-        raise ctx.error(f"expected a 1D/2D/3D convolution input (rank 3-5), got rank {x.rank}")
     w = ctx.const(1, "weights")
     b = ctx.const(2, "bias") if node.has_input(2) else None
     nsp = x.rank - 2
     kernel = [int(k) for k in w.shape[2:]]
-    group = int(node.attr("group", 1))
+    group = int(node.attr("group"))
     sizes, strides, dilations = spatial_geometry(node, x, kernel)
     pads = P.node_pads(node.attrs, sizes, kernel, strides, dilations)
     if any(p is None for p in pads):
@@ -101,7 +107,7 @@ def convtranspose_pads(node, sizes, kernel, strides, dilations, output_padding):
     onnxruntime: output_shape or auto_pad SAME_* decide the pads from the total padding."""
     n = len(kernel)
     out_shape = node.attr("output_shape")
-    auto = node.attr("auto_pad", "NOTSET") or "NOTSET"
+    auto = node.attr("auto_pad") or "NOTSET"
     if out_shape is None and auto in ("NOTSET", "VALID"):
         if auto == "VALID":
             return [(0, 0)] * n
@@ -124,16 +130,14 @@ def convtranspose_pads(node, sizes, kernel, strides, dilations, output_padding):
     return res
 
 
-@converter("ConvTranspose", since=1, limits="constant weights and bias")
+@converter("ConvTranspose", layout=SPATIAL, check=check_conv, since=1, consts=(1, 2), limits="constant weights and bias")
 def conv_transpose(ctx, node):
     x = ctx.input(0)
-    if x.rank not in (3, 4, 5):
-        raise ctx.error(f"expected a 1D/2D/3D input (rank 3-5), got rank {x.rank}")
     w = ctx.const(1, "weights")
     b = ctx.const(2, "bias") if node.has_input(2) else None
     nsp = x.rank - 2
     kernel = [int(k) for k in w.shape[2:]]
-    group = int(node.attr("group", 1))
+    group = int(node.attr("group"))
     sizes, strides, dilations = spatial_geometry(node, x, kernel)
     out_pad = list(node.attr("output_padding") or [0] * nsp)
     crops = convtranspose_pads(node, sizes, kernel, strides, dilations, out_pad)

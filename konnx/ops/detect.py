@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers import fn_detect  # noqa: F401  (registers the detection functions)
 from ..values import Const, static_dim
 from .elementwise import dtype_of
-from .registry import converter
+from .registry import SPATIAL, converter
 
 
 def _scalar(ctx, i, what, default=None):
@@ -16,7 +15,7 @@ def _scalar(ctx, i, what, default=None):
     return default if v.size == 0 else v[0].item()
 
 
-@converter("NonMaxSuppression", since=10,
+@converter("NonMaxSuppression", since=10, consts=(2, 3, 4),
            limits="static box/class counts; thresholds known at conversion time; output length known at run time")
 def non_max_suppression(ctx, node):
     boxes, scores = ctx.input(0), ctx.input(1)
@@ -29,26 +28,30 @@ def non_max_suppression(ctx, node):
     args = [np.asarray(v.value) if isinstance(v, Const) else ctx.onnx_layout(v) for v in (boxes, scores)]
     y = ctx.op("non_max_suppression", args, max_out=max(max_out, 0), iou_threshold=iou,
                score_threshold=None if score is None else float(score),
-               center=int(node.attr("center_point_box", 0) or 0))
+               center=int(node.attr("center_point_box") or 0))
     return ctx.tensor(y, dtype="int64")
 
 
-@converter("RoiAlign", since=10, limits="sampling_ratio > 0; static channel and spatial sizes")
+def _check_roi_align(node, facts):
+    if node.int("sampling_ratio") <= 0:
+        return ("sampling_ratio=0 samples a number of points that depends on each ROI's size; "
+                "konnx needs a fixed sampling_ratio")
+    if node.string("mode") not in ("avg", "max"):
+        return f"unknown mode {node.string('mode')!r}"
+    return None
+
+
+@converter("RoiAlign", layout=SPATIAL, since=10, check=_check_roi_align, limits="sampling_ratio > 0; static channel and spatial sizes")
 def roi_align(ctx, node):
     x = ctx.input(0)
-    ratio = int(node.attr("sampling_ratio", 0))
-    if ratio <= 0:
-        raise ctx.error("sampling_ratio=0 samples a number of points that depends on each ROI's size; "
-                        "konnx needs a fixed sampling_ratio")
+    ratio = node.int("sampling_ratio")
     if any(static_dim(d) is None for d in x.onnx_shape[1:]):
         raise ctx.error("RoiAlign needs static channel and spatial sizes")
-    mode = node.attr("mode", "avg")
-    if mode not in ("avg", "max"):
-        raise ctx.error(f"unknown mode {mode!r}")
-    half = (node.attr("coordinate_transformation_mode", "half_pixel") if node.opset >= 16
+    mode = node.string("mode")
+    half = (node.attr("coordinate_transformation_mode") if node.opset >= 16
             else "output_half_pixel") == "half_pixel"
     args = [np.asarray(v.value) if isinstance(v, Const) else ctx.onnx_layout(v)
             for v in (ctx.input(0), ctx.input(1), ctx.input(2))]
-    y = ctx.op("roi_align", args, out_h=int(node.attr("output_height", 1)), out_w=int(node.attr("output_width", 1)),
-               ratio=ratio, scale=float(node.attr("spatial_scale", 1.0)), mode=mode, half_pixel=half)
+    y = ctx.op("roi_align", args, out_h=int(node.attr("output_height")), out_w=int(node.attr("output_width")),
+               ratio=ratio, scale=float(node.attr("spatial_scale")), mode=mode, half_pixel=half)
     return ctx.tensor(y, dtype=dtype_of(x))

@@ -7,14 +7,13 @@ permuted at conversion time, and other tensors are brought to that layout.
 from __future__ import annotations
 
 import numpy as np
-import keras
+from ..lazy_keras import keras
 import onnx
 
 from .. import layout as L
 from ..errors import NodeConversionError
-from ..layers import fn_math  # noqa: F401  (registers the math.* functions)
 from ..values import Const, Dim, Tensor, has_dims
-from .registry import converter
+from .registry import FOLLOWS, converter
 
 
 # ----------------------------------------------------------------------------- broadcasting
@@ -203,22 +202,22 @@ def _fold_where(node, c, x, y):
 
 
 # ----------------------------------------------------------------------------- arithmetic
-@converter("Add", fold=_fold_arith(np.add))
+@converter("Add", layout=FOLLOWS, fold=_fold_arith(np.add))
 def add(ctx, node):
     return apply_nary(ctx, [ctx.input(0), ctx.input(1)], "add", "binary")
 
 
-@converter("Sub", fold=_fold_arith(np.subtract))
+@converter("Sub", layout=FOLLOWS, fold=_fold_arith(np.subtract))
 def sub(ctx, node):
     return apply_nary(ctx, [ctx.input(0), ctx.input(1)], "sub", "binary")
 
 
-@converter("Mul", fold=_fold_arith(np.multiply))
+@converter("Mul", layout=FOLLOWS, fold=_fold_arith(np.multiply))
 def mul(ctx, node):
     return apply_nary(ctx, [ctx.input(0), ctx.input(1)], "mul", "binary")
 
 
-@converter("Div", fold=_fold_div)
+@converter("Div", layout=FOLLOWS, fold=_fold_div)
 def div(ctx, node):
     a, b = ctx.input(0), ctx.input(1)
     if is_int(dtype_of(a)):
@@ -227,7 +226,7 @@ def div(ctx, node):
     return apply_nary(ctx, [a, b], "div", "binary")
 
 
-@converter("Pow")
+@converter("Pow", layout=FOLLOWS)
 def pow_(ctx, node):
     a, b = ctx.input(0), ctx.input(1)
     out_dtype = dtype_of(a)
@@ -245,7 +244,7 @@ def pow_(ctx, node):
 
 
 def _fold_mod(node, a, b):
-    fmod = int(node.attr("fmod", 0))
+    fmod = int(node.attr("fmod"))
     if a.dtype == object or b.dtype == object:
         if fmod:
             return None
@@ -255,25 +254,25 @@ def _fold_mod(node, a, b):
     return np.asarray(out).astype(np.result_type(a, b))
 
 
-@converter("Mod", fold=_fold_mod)
+@converter("Mod", layout=FOLLOWS, fold=_fold_mod)
 def mod(ctx, node):
     args, perm, _ = broadcast(ctx, [ctx.input(0), ctx.input(1)])
-    return ctx.tensor(ctx.op("math.mod", args, fmod=int(node.attr("fmod", 0))), perm)
+    return ctx.tensor(ctx.op("math.mod", args, fmod=int(node.attr("fmod"))), perm)
 
 
 def _variadic(op):
-    def conv(ctx, node):
+    def convert(ctx, node):
         vals = [ctx.input(i) for i in range(ctx.n_inputs) if node.has_input(i)]
         if len(vals) == 1:
             return vals[0]
         return apply_nary(ctx, vals, op)
-    return conv
+    return convert
 
 
-converter("Max")(_variadic("max"))
-converter("Min")(_variadic("min"))
-converter("Sum")(_variadic("add"))
-converter("Mean")(_variadic("mean"))
+converter("Max", layout=FOLLOWS)(_variadic("max"))
+converter("Min", layout=FOLLOWS)(_variadic("min"))
+converter("Sum", layout=FOLLOWS)(_variadic("add"))
+converter("Mean", layout=FOLLOWS)(_variadic("mean"))
 
 
 # ----------------------------------------------------------------------------- unary math
@@ -287,20 +286,20 @@ _UNARY_OPS = {
 
 
 def _unary_converter(op):
-    def conv(ctx, node):
+    def convert(ctx, node):
         return unary(ctx, ctx.input(0), op)
-    return conv
+    return convert
 
 
 for _onnx, _op in _UNARY_OPS.items():
-    converter(_onnx)(_unary_converter(_op))
+    converter(_onnx, layout=FOLLOWS)(_unary_converter(_op))
 
 
-@converter("IsInf")
+@converter("IsInf", layout=FOLLOWS)
 def is_inf(ctx, node):
     x = ctx.input(0)
-    kt = ctx.op("math.is_inf", [ctx.keras(x)], positive=int(node.attr("detect_positive", 1)),
-                negative=int(node.attr("detect_negative", 1)))
+    kt = ctx.op("math.is_inf", [ctx.keras(x)], positive=int(node.attr("detect_positive")),
+                negative=int(node.attr("detect_negative")))
     return ctx.tensor(kt, x.perm)
 
 
@@ -311,20 +310,20 @@ _BINARY_OPS = {"Less": "less", "LessOrEqual": "less_equal", "Greater": "greater"
 
 
 def _binary_converter(op):
-    def conv(ctx, node):
+    def convert(ctx, node):
         args, perm, _ = broadcast(ctx, [ctx.input(0), ctx.input(1)])
         if op.startswith("bitwise"):
             return ctx.tensor(ctx.op("math.bitwise", args, op=op), perm)
         return ctx.tensor(ctx.op("binary", args, suffix=op, op=op), perm)
-    return conv
+    return convert
 
 
 for _onnx, _op in _BINARY_OPS.items():
-    converter(_onnx)(_binary_converter(_op))
-converter("Equal", fold=_fold_equal)(_binary_converter("equal"))
+    converter(_onnx, layout=FOLLOWS)(_binary_converter(_op))
+converter("Equal", layout=FOLLOWS, fold=_fold_equal)(_binary_converter("equal"))
 
 
-@converter("Where", fold=_fold_where)
+@converter("Where", layout=FOLLOWS, fold=_fold_where)
 def where(ctx, node):
     args, perm, _ = broadcast(ctx, [ctx.input(0), ctx.input(1), ctx.input(2)])
     return ctx.tensor(ctx.op("math.where", args), perm)
@@ -350,7 +349,7 @@ def onnx_to_keras_dtype(elem_type: int):
     return name if name in supported else None
 
 
-def _check_cast(node):
+def _check_cast(node, facts):
     to = node.attr("to")
     if to is not None and onnx_to_keras_dtype(int(to)) is None:
         return f"Cast to {onnx.TensorProto.DataType.Name(int(to))} has no Keras equivalent"
@@ -380,7 +379,7 @@ def cast_to(ctx, x, dtype: str):
     return ctx.tensor(ctx.op("cast", [ctx.keras(x)], dtype=dtype), x.perm)
 
 
-@converter("Cast", check=_check_cast, fold=_fold_cast, limits="no string, complex or float8/4-bit targets")
+@converter("Cast", layout=FOLLOWS, check=_check_cast, fold=_fold_cast, limits="no string, complex or float8/4-bit targets")
 def cast(ctx, node):
     return cast_to(ctx, ctx.input(0), onnx_to_keras_dtype(int(node.attr("to"))))
 
@@ -393,6 +392,6 @@ def _fold_cast_like(node, a, b):
     return np.asarray(a).astype(b.dtype if b.dtype != object else np.int64)
 
 
-@converter("CastLike", fold=_fold_cast_like)
+@converter("CastLike", layout=FOLLOWS, fold=_fold_cast_like)
 def cast_like(ctx, node):
     return cast_to(ctx, ctx.input(0), dtype_of(ctx.input(1)))

@@ -1,11 +1,11 @@
-"""Gemm, MatMul and Einsum. A constant right operand becomes a keras.layers.Dense."""
+"""Linear algebra: Gemm, MatMul, Einsum and Det. A constant right operand becomes a
+keras.layers.Dense."""
 from __future__ import annotations
 
 import numpy as np
-import keras
+from ..lazy_keras import keras
 
 from .. import layout as L
-from ..layers import fn_math  # noqa: F401  (registers the math.* functions)
 from ..values import Const, Tensor, static_dim
 from .elementwise import broadcast, dtype_of
 from .registry import converter
@@ -35,8 +35,8 @@ def _arg(ctx, v, perm=None):
 @converter("Gemm")
 def gemm(ctx, node):
     a, b, c = ctx.input(0), ctx.input(1), ctx.input(2)
-    alpha, beta = float(node.attr("alpha", 1.0)), float(node.attr("beta", 1.0))
-    ta, tb = int(node.attr("transA", 0)), int(node.attr("transB", 0))
+    alpha, beta = float(node.attr("alpha")), float(node.attr("beta"))
+    ta, tb = int(node.attr("transA")), int(node.attr("transB"))
     if beta == 0.0:
         c = None
     if (isinstance(a, Tensor) and isinstance(b, Const) and a.rank == 2 and dtype_of(a) == "float32"
@@ -157,14 +157,18 @@ def _parse(equation: str, n: int):
     return terms, rhs
 
 
-@converter("Einsum", since=12)
+def _check_einsum(node, facts):
+    equation = node.string("equation")
+    if _parse(equation, len(node.inputs)) is None:
+        return f"cannot parse equation {equation!r} for {len(node.inputs)} inputs"
+    return None
+
+
+@converter("Einsum", since=12, check=_check_einsum)
 def einsum(ctx, node):
     vals = [ctx.input(i) for i in range(ctx.n_inputs)]
     equation = node.attr("equation")
-    parsed = _parse(equation, len(vals))
-    if parsed is None:
-        raise ctx.error(f"cannot parse equation {equation!r} for {len(vals)} inputs")
-    terms, rhs = parsed
+    terms, rhs = _parse(equation, len(vals))
     if "." in equation or any(len(t) != v.rank for t, v in zip(terms, vals)):
         args = [_arg(ctx, v, L.identity(v.rank)) for v in vals]
         y = ctx.op("math.einsum", args, equation=equation)
@@ -177,3 +181,9 @@ def einsum(ctx, node):
         kterms.append("".join(t[p] for p in perm))
     y = ctx.op("math.einsum", args, equation=",".join(kterms) + "->" + rhs)
     return ctx.tensor(y, L.identity(len(rhs)))
+
+
+@converter("Det", since=11)
+def det(ctx, node):
+    x = ctx.input(0)
+    return ctx.tensor(ctx.op("det", [ctx.onnx_layout(x)]), dtype=dtype_of(x))

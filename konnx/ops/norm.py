@@ -3,13 +3,12 @@ RMSNormalization, LRN, LpNormalization, MeanVarianceNormalization."""
 from __future__ import annotations
 
 import numpy as np
-import keras
+from ..lazy_keras import keras
 
 from .. import layout as L
-from ..layers import fn_math  # noqa: F401  (registers the math.* functions)
 from ..values import Const, Tensor, static_dim
 from .elementwise import align, dtype_of
-from .registry import converter
+from .registry import AXIS, SPATIAL, converter
 
 
 def _f32(x) -> bool:
@@ -35,7 +34,7 @@ def _channel_param(ctx, v, x, perm):
 
 
 # ----------------------------------------------------------------------------- BatchNormalization
-def _check_bn(node):
+def _check_bn(node, facts):
     if int(node.attr("training_mode", 0) or 0) == 1:
         return "training_mode=1 (batch statistics) is not supported; export the model in eval mode"
     if node.opset < 7 and int(node.attr("is_test", 0) or 0) == 0:
@@ -43,12 +42,12 @@ def _check_bn(node):
     return None
 
 
-@converter("BatchNormalization", check=_check_bn, limits="inference only (training_mode=0)")
+@converter("BatchNormalization", layout=SPATIAL, check=_check_bn, limits="inference only (training_mode=0)")
 def batch_norm(ctx, node):
     x = ctx.input(0)
-    eps = float(node.attr("epsilon", 1e-5))
+    eps = float(node.attr("epsilon"))
     consts = _all_const(ctx, range(1, 5))
-    spatial = int(node.attr("spatial", 1) if node.opset < 9 else 1)
+    spatial = int(node.attr("spatial") if node.opset < 9 else 1)
     per_channel = consts and (spatial or x.rank == 2) and all(np.ndim(ctx.const(i)) <= 1 for i in range(1, 5))
     static_c = bool(x.onnx_shape) and static_dim(x.onnx_shape[1]) is not None
     if per_channel and _f32(x) and x.rank >= 2 and static_c:
@@ -57,7 +56,7 @@ def batch_norm(ctx, node):
         axis = L.keras_axis(perm, 1)
         # ONNX's momentum follows Keras' convention (PyTorch's 0.1 is exported as 0.9), so
         # fine-tuning updates the moving statistics as the source framework would.
-        layer = keras.layers.BatchNormalization(axis=axis, epsilon=eps, momentum=float(node.attr("momentum", 0.9)),
+        layer = keras.layers.BatchNormalization(axis=axis, epsilon=eps, momentum=float(node.attr("momentum")),
                                                 name=ctx.name())
         y = ctx.layer(layer, kt)
         c = max(np.size(ctx.const(i)) for i in range(1, 5))
@@ -104,29 +103,41 @@ def _group_norm_fn(ctx, x, groups, scale, bias, eps):
     return ctx.tensor(ctx.op("math.group_norm", args, groups=int(groups), epsilon=eps), cl)
 
 
-@converter("InstanceNormalization")
+def _check_instance_norm(node, facts):
+    rank = facts.rank(0)
+    if rank is not None and rank < 3:
+        return f"expected an input of rank >= 3 (N, C, D1, ...), got rank {rank}"
+    if facts.built and facts.dim(1, 0) is None:
+        return "the number of channels must be static"
+    return None
+
+
+@converter("InstanceNormalization", layout=SPATIAL, check=_check_instance_norm)
 def instance_norm(ctx, node):
     x, scale, bias = ctx.input(0), ctx.input(1), ctx.input(2)
-    eps = float(node.attr("epsilon", 1e-5))
-    if x.rank < 3:
-        raise ctx.error(f"expected an input of rank >= 3 (N, C, D1, ...), got rank {x.rank}")
-    c = int(scale.shape[0]) if scale.shape and static_dim(scale.shape[0]) else None
-    if c is None:
-        raise ctx.error("the number of channels must be static")
+    eps = float(node.attr("epsilon"))
+    c = int(scale.shape[0])
     static_c = bool(x.onnx_shape) and static_dim(x.onnx_shape[1]) is not None
     if isinstance(scale, Const) and isinstance(bias, Const) and _f32(x) and static_c:
         return _keras_group_norm(ctx, x, c, np.asarray(scale.value), np.asarray(bias.value), eps)
     return _group_norm_fn(ctx, x, c, scale, bias, eps)
 
 
-@converter("GroupNormalization", since=18, limits="static channel count")
+def _check_group_norm(node, facts):
+    rank = facts.rank(0)
+    if (rank is not None and rank < 3) or (facts.built and facts.dim(0, 1) is None):
+        return "GroupNormalization needs an input of rank >= 3 with a static channel count"
+    if node.opset < 21 and (facts.computed(1) or facts.computed(2)):
+        return "GroupNormalization-18 with computed scale/bias is not supported"
+    return None
+
+
+@converter("GroupNormalization", layout=SPATIAL, since=18, check=_check_group_norm, limits="static channel count")
 def group_norm(ctx, node):
     x, scale, bias = ctx.input(0), ctx.input(1), ctx.input(2)
-    eps = float(node.attr("epsilon", 1e-5))
+    eps = float(node.attr("epsilon"))
     groups = int(node.attr("num_groups"))
-    c = static_dim(x.onnx_shape[1]) if x.onnx_shape else None
-    if x.rank < 3 or c is None:
-        raise ctx.error("GroupNormalization needs an input of rank >= 3 with a static channel count")
+    c = static_dim(x.onnx_shape[1])
     per_group = node.opset < 21
     if isinstance(scale, Const) and isinstance(bias, Const):
         s, b = np.asarray(scale.value), np.asarray(bias.value)
@@ -135,14 +146,12 @@ def group_norm(ctx, node):
         if _f32(x):
             return _keras_group_norm(ctx, x, groups, s, b, eps)
         return _group_norm_fn(ctx, x, groups, Const(s), Const(b), eps)
-    if per_group:
-        raise ctx.error("GroupNormalization-18 with computed scale/bias is not supported")
     return _group_norm_fn(ctx, x, groups, scale, bias, eps)
 
 
 # ----------------------------------------------------------------------------- Layer / RMS norm
 def _trailing(node, x):
-    axis = int(node.attr("axis", -1))
+    axis = int(node.attr("axis"))
     axis = axis + x.rank if axis < 0 else axis
     return axis, list(range(axis, x.rank))
 
@@ -165,16 +174,16 @@ def _param_arg(ctx, v, x):
     return align(ctx, v, x.perm, x.rank)
 
 
-def _check_layer_norm(node):
-    if int(node.attr("stash_type", 1)) != 1:
+def _check_layer_norm(node, facts):
+    if int(node.attr("stash_type")) != 1:
         return "stash_type other than float32 is not supported"
     return None
 
 
-@converter("LayerNormalization", since=17, check=_check_layer_norm, limits="stash_type=1 (float32)")
+@converter("LayerNormalization", layout=AXIS, since=17, check=_check_layer_norm, limits="stash_type=1 (float32)")
 def layer_norm(ctx, node):
     x, scale, bias = ctx.input(0), ctx.input(1), ctx.input(2)
-    eps = float(node.attr("epsilon", 1e-5))
+    eps = float(node.attr("epsilon"))
     axis, axes = _trailing(node, x)
     kaxes = sorted(L.keras_axis(x.perm, a) for a in axes)
     extra = [o for o in node.outputs[1:] if o]
@@ -194,10 +203,10 @@ def layer_norm(ctx, node):
     return [ctx.tensor(o, x.perm) for o in outs]
 
 
-@converter("RMSNormalization", since=23, check=_check_layer_norm, limits="stash_type=1 (float32)")
+@converter("RMSNormalization", layout=AXIS, since=23, check=_check_layer_norm, limits="stash_type=1 (float32)")
 def rms_norm(ctx, node):
     x, scale = ctx.input(0), ctx.input(1)
-    eps = float(node.attr("epsilon", 1e-5))
+    eps = float(node.attr("epsilon"))
     axis, axes = _trailing(node, x)
     kaxes = sorted(L.keras_axis(x.perm, a) for a in axes)
     trailing = kaxes == list(range(x.rank - len(kaxes), x.rank))
@@ -213,31 +222,29 @@ def rms_norm(ctx, node):
 
 
 # ----------------------------------------------------------------------------- LRN, Lp, MVN
-@converter("LRN")
+@converter("LRN", layout=SPATIAL)
 def lrn(ctx, node):
     x = ctx.input(0)
     k = L.keras_axis(x.perm, 1)
-    y = ctx.op("math.lrn", [ctx.keras(x)], size=int(node.attr("size")), alpha=float(node.attr("alpha", 1e-4)),
-               beta=float(node.attr("beta", 0.75)), bias=float(node.attr("bias", 1.0)), axis=k)
+    y = ctx.op("math.lrn", [ctx.keras(x)], size=int(node.attr("size")), alpha=float(node.attr("alpha")),
+               beta=float(node.attr("beta")), bias=float(node.attr("bias")), axis=k)
     return ctx.tensor(y, x.perm)
 
 
-def _check_lp(node):
-    p = int(node.attr("p", 2))
+def _check_lp(node, facts):
+    p = int(node.attr("p"))
     return None if p in (1, 2) else f"p={p} is not defined by ONNX (p must be 1 or 2)"
 
 
-@converter("LpNormalization", check=_check_lp, limits="p in {1, 2}")
+@converter("LpNormalization", layout=AXIS, check=_check_lp, limits="p in {1, 2}")
 def lp_norm(ctx, node):
     x = ctx.input(0)
-    p = int(node.attr("p", 2))
-    if p not in (1, 2):
-        raise ctx.error(f"p must be 1 or 2, got {p}")
-    k = L.keras_axis(x.perm, int(node.attr("axis", -1)))
+    p = int(node.attr("p"))
+    k = L.keras_axis(x.perm, int(node.attr("axis")))
     return ctx.tensor(ctx.op("math.lp_norm", [ctx.keras(x)], axis=k, p=p), x.perm)
 
 
-@converter("MeanVarianceNormalization")
+@converter("MeanVarianceNormalization", layout=AXIS)
 def mvn(ctx, node):
     x = ctx.input(0)
     axes = node.attr("axes") or [0, 2, 3]

@@ -1,12 +1,17 @@
-"""MaxPool, AveragePool (pads, ceil_mode, count_include_pad, dilations), global pooling."""
+"""Pooling: MaxPool, AveragePool (pads, ceil_mode, count_include_pad, dilations), LpPool, global
+pooling and MaxUnpool."""
 from __future__ import annotations
 
-import keras
+import numpy as np
+
+from ..lazy_keras import keras
 
 from .. import layout as L
 from .. import padding as P
+from .args import input_arg, static_shape
 from .conv import spatial_geometry, zero_pad
-from .registry import converter
+from .elementwise import dtype_of
+from .registry import SPATIAL, converter
 
 _MAXPOOL = {1: keras.layers.MaxPooling1D, 2: keras.layers.MaxPooling2D, 3: keras.layers.MaxPooling3D}
 _AVGPOOL = {1: keras.layers.AveragePooling1D, 2: keras.layers.AveragePooling2D, 3: keras.layers.AveragePooling3D}
@@ -15,28 +20,49 @@ _GAP = {1: keras.layers.GlobalAveragePooling1D, 2: keras.layers.GlobalAveragePoo
 _GMP = {1: keras.layers.GlobalMaxPooling1D, 2: keras.layers.GlobalMaxPooling2D, 3: keras.layers.GlobalMaxPooling3D}
 
 
-def _check_maxpool(node):
-    if len(node.outputs) > 1 and node.outputs[1] and node.opset < 8:
-        return "the Indices output of MaxPool needs opset >= 8"
+def check_pool(node, facts):
+    """Refusals of MaxPool/AveragePool/LpPool known from attributes and the input's shape."""
+    kernel = node.ints("kernel_shape") or []
+    nsp, rank = len(kernel), facts.rank(0)
+    if rank is not None and rank != nsp + 2:
+        return f"kernel_shape has {nsp} axes but the input has rank {rank}"
+    auto = node.string("auto_pad") or "NOTSET"
+    if auto not in ("SAME_UPPER", "SAME_LOWER"):
+        return None
+    strides, dilations = node.ints("strides") or [1] * nsp, node.ints("dilations") or [1] * nsp
+    sizes = [facts.dim(0, 2 + a) for a in range(nsp)]
+    pads = P.node_pads(node.attrs, sizes, kernel, strides, dilations, clamp=False)
+    if any(d > 1 for d in dilations) or any(p is not None and sum(p) < 0 for p in pads):
+        return (f"auto_pad={auto} with dilations {dilations} or a kernel smaller than the stride "
+                f"(kernel {kernel}, strides {strides}): onnxruntime and the ONNX reference implementation "
+                "disagree on this pooling, so konnx refuses rather than guess; use explicit pads")
     return None
 
 
-def _pool_geometry(ctx, node, x):
-    kernel = [int(k) for k in node.attr("kernel_shape")]
+def _check_maxpool(node, facts):
+    if len(node.outputs) > 1 and node.outputs[1] and node.opset < 8:
+        return "the Indices output of MaxPool needs opset >= 8"
+    return check_pool(node, facts)
+
+
+def _check_global(node, facts):
+    rank = facts.rank(0)
+    if rank is not None and rank < 3:
+        return f"expected an input of rank >= 3, got rank {rank}"
+    if rank is not None and rank - 2 > 3:
+        return f"global pooling over {rank - 2} spatial axes is not supported (1 to 3 are)"
+    return None
+
+
+def pool_geometry(ctx, node, x):
+    kernel = node.ints("kernel_shape")
     nsp = len(kernel)
-    if x.rank != nsp + 2:
-        raise ctx.error(f"kernel_shape has {nsp} axes but the input has rank {x.rank}")
     sizes, strides, dilations = spatial_geometry(node, x, kernel)
     pads = P.node_pads(node.attrs, sizes, kernel, strides, dilations, clamp=False)
-    ceil_mode = bool(node.attr("ceil_mode", 0))
-    auto = node.attr("auto_pad", "NOTSET") or "NOTSET"
+    ceil_mode = bool(node.attr("ceil_mode"))
+    auto = node.attr("auto_pad") or "NOTSET"
     if any(p is None for p in pads):
         raise ctx.error("auto_pad SAME with stride > 1 needs static spatial sizes; pass input_shapes")
-    if auto in ("SAME_UPPER", "SAME_LOWER") and (any(d > 1 for d in dilations) or any(sum(p) < 0 for p in pads)):
-        raise ctx.error(
-            f"auto_pad={auto} with dilations {dilations} or a kernel smaller than the stride "
-            f"(kernel {kernel}, strides {strides}): onnxruntime and the ONNX reference implementation "
-            "disagree on this pooling, so konnx refuses rather than guess; use explicit pads")
     ext, outs = [], []
     for i in range(nsp):
         if sizes[i] is None:
@@ -69,10 +95,10 @@ def _static_outs(ctx, outs):
     return outs
 
 
-@converter("MaxPool", since=1, check=_check_maxpool, limits="Indices output: static spatial sizes")
+@converter("MaxPool", since=1, check=_check_maxpool, layout=SPATIAL, limits="Indices output: static spatial sizes")
 def max_pool(ctx, node):
     x = ctx.input(0)
-    kernel, sizes, strides, dilations, pads, ext, outs = _pool_geometry(ctx, node, x)
+    kernel, sizes, strides, dilations, pads, ext, outs = pool_geometry(ctx, node, x)
     if len(node.outputs) > 1 and node.outputs[1]:
         return _max_pool_with_indices(ctx, node, x, kernel, sizes, strides, dilations, pads, ext, outs)
     nsp = len(kernel)
@@ -99,7 +125,7 @@ def max_pool(ctx, node):
         if any(d > 1 for d in dilations):
             reason += "; dilated windows are gathered explicitly"
     ctx.record(kind="maxpool", pads=pads, ceil_extension=ext, strides=strides, kernel=kernel,
-               dilations=dilations, ceil_mode=bool(node.attr("ceil_mode", 0)),
+               dilations=dilations, ceil_mode=bool(node.attr("ceil_mode")),
                input_size=sizes, decision=mode, reason=P.with_caveat(reason, decision))
     return ctx.tensor(y, cl)
 
@@ -110,17 +136,17 @@ def _max_pool_with_indices(ctx, node, x, kernel, sizes, strides, dilations, pads
         raise ctx.error("the Indices output needs static spatial sizes; pass input_shapes")
     full = [[b, e + x_] for (b, e), x_ in zip(pads, ext)]
     y, idx = ctx.op("max_pool_argmax", [ctx.onnx_layout(x)], kernel=kernel, strides=strides, dilations=dilations,
-                    pads=full, out_sizes=outs, column_major=bool(int(node.attr("storage_order", 0) or 0)))
+                    pads=full, out_sizes=outs, column_major=bool(int(node.attr("storage_order") or 0)))
     ctx.record(kind="maxpool", decision="argmax", reason="the Indices output is computed window by window")
     return [ctx.tensor(y, dtype=x.dtype), ctx.tensor(idx, dtype="int64")]
 
 
-@converter("AveragePool", since=1)
+@converter("AveragePool", since=1, check=check_pool, layout=SPATIAL)
 def average_pool(ctx, node):
     x = ctx.input(0)
-    kernel, sizes, strides, dilations, pads, ext, outs = _pool_geometry(ctx, node, x)
+    kernel, sizes, strides, dilations, pads, ext, outs = pool_geometry(ctx, node, x)
     nsp = len(kernel)
-    include = bool(node.attr("count_include_pad", 0))
+    include = bool(node.attr("count_include_pad"))
     cl = L.channels_last(x.rank)
     kt = ctx.keras(x, cl)
     no_ext = not any(ext)
@@ -153,29 +179,66 @@ def average_pool(ctx, node):
         y = ctx.op("avg_pool", [kt], kernel=kernel, strides=strides, dilations=dilations, pads=full,
                    counted=counted, out_sizes=_crop_sizes(outs, no_ext, dilations))
     ctx.record(kind="avgpool", pads=pads, ceil_extension=ext, strides=strides, kernel=kernel,
-               dilations=dilations, ceil_mode=bool(node.attr("ceil_mode", 0)),
+               dilations=dilations, ceil_mode=bool(node.attr("ceil_mode")),
                count_include_pad=include, input_size=sizes, decision=mode, reason=P.with_caveat(reason, decision))
     return ctx.tensor(y, cl)
 
 
 def _global(ctx, node, table):
     x = ctx.input(0)
-    if x.rank < 3:
-        raise ctx.error(f"expected an input of rank >= 3, got rank {x.rank}")
     nsp = x.rank - 2
     cl = L.channels_last(x.rank)
     kt = ctx.keras(x, cl)
-    if nsp not in table:
-        raise ctx.error(f"global pooling over {nsp} spatial axes is not supported (1 to 3 are)")
     y = ctx.layer(table[nsp](keepdims=True, name=ctx.name()), kt)
     return ctx.tensor(y, cl)
 
 
-@converter("GlobalAveragePool", since=1)
+@converter("GlobalAveragePool", since=1, check=_check_global, layout=SPATIAL)
 def global_average_pool(ctx, node):
     return _global(ctx, node, _GAP)
 
 
-@converter("GlobalMaxPool", since=1)
+@converter("GlobalMaxPool", since=1, check=_check_global, layout=SPATIAL)
 def global_max_pool(ctx, node):
     return _global(ctx, node, _GMP)
+
+
+@converter("LpPool", layout=SPATIAL, since=2, check=check_pool, limits="p >= 1")
+def lp_pool(ctx, node):
+    x = ctx.input(0)
+    p = int(node.attr("p"))
+    kernel, sizes, strides, dilations, pads, ext, outs = pool_geometry(ctx, node, x)
+    cl = L.channels_last(x.rank)
+    full = [[b, e + x_] for (b, e), x_ in zip(pads, ext)]
+    y = ctx.op("lp_pool", [ctx.keras(x, cl)], p=p, kernel=kernel, strides=strides, dilations=dilations,
+               pads=full, out_sizes=None if None in outs else outs)
+    return ctx.tensor(y, cl, dtype=dtype_of(x))
+
+
+@converter("GlobalLpPool", layout=SPATIAL, since=2)
+def global_lp_pool(ctx, node):
+    x = ctx.input(0)
+    p = int(node.attr("p"))
+    axes = [L.keras_axis(x.perm, a) for a in range(2, x.rank)]
+    kt = ctx.keras(x)
+    a = ctx.op("math.unary", [kt], suffix="abs", op="abs")
+    powed = ctx.op("math.pow", [a, np.asarray(float(p), dtype_of(x))], out_dtype=dtype_of(x))
+    s = ctx.op("math.reduce", [powed], op="sum", axes=sorted(axes), keepdims=1)
+    y = ctx.op("math.pow", [s, np.asarray(1.0 / p, dtype_of(x))], out_dtype=dtype_of(x))
+    return ctx.tensor(y, x.perm, dtype=dtype_of(x))
+
+
+@converter("MaxUnpool", layout=SPATIAL, since=9, consts=(2,), limits="static input shape")
+def max_unpool(ctx, node):
+    x = ctx.input(0)
+    dims = static_shape(ctx, x)
+    kernel = list(node.attr("kernel_shape"))
+    nsp = len(kernel)
+    strides = list(node.attr("strides") or [1] * nsp)
+    pads = list(node.attr("pads") or [0] * (2 * nsp))
+    inferred = dims[:2] + [(dims[2 + i] - 1) * strides[i] + kernel[i] - pads[i] - pads[i + nsp] for i in range(nsp)]
+    out = inferred
+    if node.has_input(2):
+        out = [int(v) for v in np.asarray(ctx.const(2, "output_shape")).reshape(-1)]
+    y = ctx.op("max_unpool", [input_arg(ctx, 0), input_arg(ctx, 1)], out_shape=out, index_shape=inferred)
+    return ctx.tensor(y, dtype=dtype_of(x))

@@ -1,59 +1,28 @@
-"""Losses (NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss), BitShift and integer
-quantization (QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, MatMulInteger,
-QLinearMatMul). All in the ONNX layout."""
+"""Integer arithmetic and quantization: BitShift, QuantizeLinear, DequantizeLinear,
+DynamicQuantizeLinear, MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv. All in the ONNX
+layout."""
 from __future__ import annotations
 
 import numpy as np
 import onnx
 
-from ..layers import fn_loss  # noqa: F401  (registers the loss/quantization functions)
-from ..values import Const
 from .elementwise import broadcast, dtype_of
-from .registry import converter
+from .args import input_arg
+from .registry import FOLLOWS, SPATIAL, converter
 
 _INT_QUANT = {"int8", "uint8", "int16", "uint16", "int32", "uint32"}
 
 
-def _arg(ctx, i, dtype=None):
-    v = ctx.input(i)
-    if v is None:
-        return None
-    if isinstance(v, Const):
-        a = np.asarray(v.value)
-        return a.astype(dtype) if dtype else a
-    return ctx.onnx_layout(v)
-
-
-# ----------------------------------------------------------------------------- losses
-def _loss(log_softmax: bool):
-    def conv(ctx, node):
-        x = ctx.input(0)
-        if x.rank < 2:
-            raise ctx.error(f"the input must have rank >= 2 (N, C, ...), got rank {x.rank}")
-        ii = node.attr("ignore_index") if "ignore_index" in node.explicit_attrs else None
-        reduction = node.attr("reduction", "mean")
-        if reduction not in ("none", "sum", "mean"):
-            raise ctx.error(f"unknown reduction {reduction!r}")
-        args = [_arg(ctx, 0), _arg(ctx, 1), _arg(ctx, 2)]
-        out = ctx.op("nll_loss", args, ignore_index=None if ii is None else int(ii), reduction=reduction,
-                     log_softmax=log_softmax)
-        dt = dtype_of(x)
-        if not log_softmax:
-            return ctx.tensor(out, dtype=dt)
-        return [ctx.tensor(o, dtype=dt) for o in out][:len(node.outputs)]
-    return conv
-
-
-converter("NegativeLogLikelihoodLoss", since=12)(_loss(False))
-converter("SoftmaxCrossEntropyLoss", since=12)(_loss(True))
-
 
 # ----------------------------------------------------------------------------- BitShift
-@converter("BitShift", since=11)
+def _check_bit_shift(node, facts):
+    direction = node.string("direction")
+    return None if direction in ("LEFT", "RIGHT") else f"direction must be LEFT or RIGHT, got {direction!r}"
+
+
+@converter("BitShift", layout=FOLLOWS, since=11, check=_check_bit_shift)
 def bit_shift(ctx, node):
-    direction = node.attr("direction")
-    if direction not in ("LEFT", "RIGHT"):
-        raise ctx.error(f"direction must be LEFT or RIGHT, got {direction!r}")
+    direction = node.string("direction")
     x, y = ctx.input(0), ctx.input(1)
     args, perm, _ = broadcast(ctx, [x, y])
     return ctx.tensor(ctx.op("bit_shift", args, left=direction == "LEFT"), perm, dtype=dtype_of(x))
@@ -69,35 +38,43 @@ def _quant_type(node, zero) -> str:
     return "uint8"
 
 
-def _check_quant(node):
+def _check_quant(node, facts):
+    zero = facts.dtype(2)
+    if zero is not None and zero not in _INT_QUANT:
+        return f"quantization to {zero} has no Keras dtype"
     out = node.attr("output_dtype")
-    if out:
+    if out and not node.has_input(2):
         name = onnx.TensorProto.DataType.Name(int(out))
         if name.lower() not in _INT_QUANT:
             return f"quantization to {name} has no Keras dtype"
     return None
 
 
-@converter("QuantizeLinear", since=10, check=_check_quant, limits="8/16/32-bit integer targets")
+def _check_dequant(node, facts):
+    dt = facts.dtype(0)
+    return f"dequantization of {dt} is not supported" if dt is not None and dt not in _INT_QUANT else None
+
+
+def _check_int_conv(node, facts):
+    return "grouped integer convolutions are not supported" if node.int("group") != 1 else None
+
+
+@converter("QuantizeLinear", layout=FOLLOWS, since=10, check=_check_quant, limits="8/16/32-bit integer targets")
 def quantize_linear(ctx, node):
     zero = ctx.input(2)
     qt = _quant_type(node, zero)
-    if qt not in _INT_QUANT:
-        raise ctx.error(f"quantization to {qt} has no Keras dtype")
-    args = [_arg(ctx, 0), _arg(ctx, 1), _arg(ctx, 2)]
+    args = [input_arg(ctx, 0), input_arg(ctx, 1), input_arg(ctx, 2)]
     y = ctx.op("quantize_linear", args, axis=int(node.attr("axis", 1)), block=int(node.attr("block_size", 0) or 0),
                out_dtype=qt)
     return ctx.tensor(y, dtype=qt)
 
 
-@converter("DequantizeLinear", since=10, limits="8/16/32-bit integer inputs")
+@converter("DequantizeLinear", layout=FOLLOWS, since=10, check=_check_dequant, limits="8/16/32-bit integer inputs")
 def dequantize_linear(ctx, node):
     x, scale = ctx.input(0), ctx.input(1)
-    if dtype_of(x) not in _INT_QUANT:
-        raise ctx.error(f"dequantization of {dtype_of(x)} is not supported")
     out = node.attr("output_dtype")
     out_dt = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(int(out))).name if out else dtype_of(scale)
-    args = [_arg(ctx, 0), _arg(ctx, 1), _arg(ctx, 2)]
+    args = [input_arg(ctx, 0), input_arg(ctx, 1), input_arg(ctx, 2)]
     y = ctx.op("dequantize_linear", args, axis=int(node.attr("axis", 1)),
                block=int(node.attr("block_size", 0) or 0), out_dtype=out_dt)
     return ctx.tensor(y, dtype=out_dt)
@@ -105,20 +82,20 @@ def dequantize_linear(ctx, node):
 
 @converter("DynamicQuantizeLinear", since=11)
 def dynamic_quantize_linear(ctx, node):
-    outs = ctx.op("dynamic_quantize_linear", [_arg(ctx, 0)])
+    outs = ctx.op("dynamic_quantize_linear", [input_arg(ctx, 0)])
     return [ctx.tensor(outs[0], dtype="uint8"), ctx.tensor(outs[1], dtype="float32"),
             ctx.tensor(outs[2], dtype="uint8")]
 
 
 @converter("MatMulInteger", since=10)
 def matmul_integer(ctx, node):
-    y = ctx.op("int_matmul", [_arg(ctx, i) for i in range(4)])
+    y = ctx.op("int_matmul", [input_arg(ctx, i) for i in range(4)])
     return ctx.tensor(y, dtype="int32")
 
 
 @converter("QLinearMatMul", since=10)
 def qlinear_matmul(ctx, node):
-    args = [_arg(ctx, i) for i in range(8)]
+    args = [input_arg(ctx, i) for i in range(8)]
     qt = dtype_of(ctx.input(7))
     return ctx.tensor(ctx.op("qlinear_matmul", args, out_dtype=qt), dtype=qt)
 
@@ -127,12 +104,10 @@ def _conv_geometry(ctx, node, w):
     """strides, dilations and explicit (begin..., end...) pads of an integer convolution."""
     x = ctx.input(0)
     nsp = x.rank - 2
-    if int(node.attr("group", 1)) != 1:
-        raise ctx.error("grouped integer convolutions are not supported")
     kernel = list(node.attr("kernel_shape") or w.shape[2:])
     strides = list(node.attr("strides") or [1] * nsp)
     dilations = list(node.attr("dilations") or [1] * nsp)
-    auto = node.attr("auto_pad", "NOTSET") or "NOTSET"
+    auto = node.attr("auto_pad") or "NOTSET"
     if auto in ("NOTSET", "VALID"):
         pads = list(node.attr("pads") or [0] * (2 * nsp)) if auto == "NOTSET" else [0] * (2 * nsp)
         return strides, dilations, pads
@@ -148,35 +123,17 @@ def _conv_geometry(ctx, node, w):
     return strides, dilations, begin + end
 
 
-@converter("ConvInteger", since=10, limits="group=1")
+@converter("ConvInteger", layout=SPATIAL, since=10, check=_check_int_conv, limits="group=1")
 def conv_integer(ctx, node):
     strides, dilations, pads = _conv_geometry(ctx, node, ctx.input(1))
-    y = ctx.op("int_conv", [_arg(ctx, i) for i in range(4)], strides=strides, dilations=dilations, pads=pads)
+    y = ctx.op("int_conv", [input_arg(ctx, i) for i in range(4)], strides=strides, dilations=dilations, pads=pads)
     return ctx.tensor(y, dtype="int32")
 
 
-@converter("QLinearConv", since=10, limits="group=1")
+@converter("QLinearConv", layout=SPATIAL, since=10, check=_check_int_conv, limits="group=1")
 def qlinear_conv(ctx, node):
     strides, dilations, pads = _conv_geometry(ctx, node, ctx.input(3))
     qt = dtype_of(ctx.input(7))
-    y = ctx.op("qlinear_conv", [_arg(ctx, i) for i in range(9)], strides=strides, dilations=dilations, pads=pads,
+    y = ctx.op("qlinear_conv", [input_arg(ctx, i) for i in range(9)], strides=strides, dilations=dilations, pads=pads,
                out_dtype=qt)
     return ctx.tensor(y, dtype=qt)
-
-
-def _window(kind: str):
-    def conv(ctx, node):
-        dt = node.attr("output_datatype")
-        dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(int(dt))).name if dt else "float32"
-        size = ctx.input(0)
-        if isinstance(size, Const):
-            raise ctx.error("a window of constant size is a constant; it is folded, not converted")
-        y = ctx.op("window", [ctx.onnx_layout(size)], kind=kind, periodic=bool(int(node.attr("periodic", 1))),
-                   dtype=dtype)
-        return ctx.tensor(y, dtype=dtype)
-    return conv
-
-
-converter("HannWindow", since=17, limits="run-time size")(_window("hann"))
-converter("HammingWindow", since=17, limits="run-time size")(_window("hamming"))
-converter("BlackmanWindow", since=17, limits="run-time size")(_window("blackman"))

@@ -4,8 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import layout as L
-from ..layers import fn_math  # noqa: F401  (registers the math.* functions)
-from .registry import converter
+from .registry import AXIS, converter
 
 # op type -> (function op name, opset from which axes is an input)
 _REDUCE = {
@@ -21,52 +20,65 @@ def _axes(ctx, node, axes_input_since: int):
     rank = ctx.input(0).rank
     if node.opset >= axes_input_since:
         axes = ctx.const(1, "axes") if node.has_input(1) else None
-        noop = int(node.attr("noop_with_empty_axes", 0) or 0)
+        noop = int(node.attr("noop_with_empty_axes") or 0)
     else:
         axes = node.attr("axes")
         noop = 0
     axes = [] if axes is None else [int(a) for a in np.asarray(axes).reshape(-1)]
     if not axes:
         return None if noop else list(range(rank))
-    for a in axes:
-        if not -rank <= a < rank:
-            raise ctx.error(f"axis {a} is out of range for an input of rank {rank}")
     return sorted({a % rank if rank else 0 for a in axes})
 
 
+def _check_reduce(since: int):
+    def check(node, facts):
+        rank = facts.rank(0)
+        axes = (facts.value(1) if node.has_input(1) else None) if node.opset >= since else node.attr("axes")
+        if rank is None or axes is None:
+            return None
+        bad = [int(a) for a in np.asarray(axes).reshape(-1) if not -rank <= int(a) < rank]
+        return f"axis {bad[0]} is out of range for an input of rank {rank}" if bad else None
+    return check
+
+
+def _check_arg(node, facts):
+    rank, axis = facts.rank(0), node.int("axis")
+    if rank is not None and not -rank <= axis < rank:
+        return f"axis {axis} is out of range for an input of rank {rank}"
+    return None
+
+
 def _reduce(op: str, since: int):
-    def conv(ctx, node):
+    def convert(ctx, node):
         x = ctx.input(0)
         axes = _axes(ctx, node, since)
         if axes is None:
             return x
-        keepdims = int(node.attr("keepdims", 1))
+        keepdims = int(node.attr("keepdims"))
         kaxes = sorted(L.keras_axis(x.perm, a) for a in axes)
         y = ctx.op("math.reduce", [ctx.keras(x)], suffix=op, op=op, axes=kaxes, keepdims=keepdims)
         perm = x.perm if keepdims else L.drop_axes(x.perm, axes)
         return ctx.tensor(y, perm)
-    return conv
+    return convert
 
 
 for _onnx, (_op, _since) in _REDUCE.items():
-    converter(_onnx, limits="axes known at conversion time")(_reduce(_op, _since))
+    converter(_onnx, consts=(1,), layout=AXIS, check=_check_reduce(_since),
+              limits="axes known at conversion time")(_reduce(_op, _since))
 
 
 def _arg(op: str):
-    def conv(ctx, node):
+    def convert(ctx, node):
         x = ctx.input(0)
-        axis = int(node.attr("axis", 0))
-        if not -x.rank <= axis < x.rank:
-            raise ctx.error(f"axis {axis} is out of range for an input of rank {x.rank}")
-        axis %= x.rank
-        keepdims = int(node.attr("keepdims", 1))
+        axis = node.int("axis") % x.rank
+        keepdims = int(node.attr("keepdims"))
         last = int(node.attr("select_last_index", 0) or 0)
         k = L.keras_axis(x.perm, axis)
         y = ctx.op("math.arg", [ctx.keras(x)], suffix=op, op=op, axis=k, keepdims=keepdims, last=last)
         perm = x.perm if keepdims else L.drop_axes(x.perm, [axis])
         return ctx.tensor(y, perm, dtype="int64")
-    return conv
+    return convert
 
 
-converter("ArgMax")(_arg("max"))
-converter("ArgMin")(_arg("min"))
+converter("ArgMax", layout=AXIS, check=_check_arg)(_arg("max"))
+converter("ArgMin", layout=AXIS, check=_check_arg)(_arg("min"))

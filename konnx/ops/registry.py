@@ -1,15 +1,36 @@
-"""The converter registry: ``@converter("Conv", ...)`` registers a function per op type.
+"""The converter registry and the converters' declared contracts.
 
-A converter is ``fn(ctx, node) -> Value | list[Value]``. Optional hooks:
-- ``check(node) -> str | None``: a reason the node cannot be converted, found before anything
-  is built (so every unsupported node is reported at once);
-- ``fold(node, *arrays) -> array | list[array]``: evaluate the node at conversion time when all
-  inputs are constants (including shape values with dynamic Dim entries).
+``@converter("Conv", consts=(1, 2), layout=SPATIAL, check=_check_conv)`` registers `fn` for an op
+type and declares, before anything is built, what the converter needs:
+
+- ``consts``: input indices that must be known at conversion time (weights, shape parameters)
+  when they are present; the plan refuses a node whose such input is computed by the graph.
+- ``params``: inputs that fix an output's shape and are best known at conversion time, but
+  that the converter also handles when computed (e.g. Slice's starts/ends). Together with
+  ``consts`` they make up `parameter_inputs()` (what the ONNX backend binds).
+- ``layout``: what layout the op wants: SPATIAL (channels-last images), FOLLOWS (element-wise:
+  takes its inputs' layout), AXIS (remaps its axes to any layout) or ONNX (needs the ONNX layout).
+- ``check(node, facts) -> str | None``: the reason the converter refuses this node, from its
+  attributes and the inferred shapes (`Facts`), or None. It runs in the plan, before anything
+  is built, so every refusal of a model is reported at once.
+- ``fold(node, *arrays)``: evaluate the node at conversion time when all inputs are constants
+  (including shape values with dynamic Dim entries).
+
+A converter is ``fn(ctx, node) -> Value | list[Value]``. This module imports neither Keras nor
+TensorFlow: `konnx check` and `konnx ops` read the registry without them.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable, Optional
+
+import numpy as np
+
+SPATIAL = "spatial"
+FOLLOWS = "follows inputs"
+AXIS = "axis op"
+ONNX = "onnx layout"
+LAYOUTS = (SPATIAL, FOLLOWS, AXIS, ONNX)
 
 
 @dataclass(frozen=True)
@@ -21,19 +42,76 @@ class ConverterSpec:
     check: Optional[Callable] = None
     fold: Optional[Callable] = None
     limits: str = ""
+    consts: tuple = ()
+    params: tuple = ()
+    layout: str = ONNX
+
+
+class Facts:
+    """What a check sees of one node besides its attributes: the ONNX shapes of its inputs and
+    outputs (tuples of int | dim_param str | None, or None when unknown), the values of inputs
+    known at conversion time and which inputs are computed at run time. The plan gives the
+    inferred shapes (before building); emit gives the built ones."""
+
+    def __init__(self, node, shapes: dict, known: dict, computed=frozenset(), built: bool = False,
+                 types: Optional[dict] = None):
+        self.node = node
+        self._types = types or {}
+        # False in the plan (inferred shapes: an unknown size may still become static when
+        # built), True at emit (a size unknown now stays dynamic)
+        self.built = built
+        self._shapes = shapes
+        self._known = known
+        self._computed = computed
+
+    def shape(self, i: int) -> Optional[tuple]:
+        return self._shapes.get(self.node.inputs[i]) if self.node.has_input(i) else None
+
+    def out_shape(self, k: int = 0) -> Optional[tuple]:
+        outs = self.node.outputs
+        return self._shapes.get(outs[k]) if k < len(outs) and outs[k] else None
+
+    def rank(self, i: int) -> Optional[int]:
+        s = self.shape(i)
+        return None if s is None else len(s)
+
+    def dim(self, i: int, axis: int) -> Optional[int]:
+        """A static size of input i's ONNX `axis`, or None."""
+        s = self.shape(i)
+        if s is None or not -len(s) <= axis < len(s):
+            return None
+        d = s[axis]
+        return int(d) if isinstance(d, (int, np.integer)) and d >= 0 else None
+
+    def dtype(self, i: int) -> Optional[str]:
+        """Input i's element type as a numpy dtype name ('float32', 'int64', ...), or None."""
+        return self._types.get(self.node.inputs[i]) if self.node.has_input(i) else None
+
+    def computed(self, i: int) -> bool:
+        """Input i is computed by the graph at run time (not a conversion-time value)."""
+        return self.node.has_input(i) and self.node.inputs[i] in self._computed
+
+    def value(self, i: int) -> Optional[np.ndarray]:
+        """Input i's value when it is known before building (an initializer or Constant)."""
+        return self._known.get(self.node.inputs[i]) if self.node.has_input(i) else None
 
 
 REGISTRY: dict[tuple[str, str], list[ConverterSpec]] = {}
 
 
-def converter(*op_types: str, since: int = 1, domain: str = "", check=None, fold=None, limits: str = ""):
+def converter(*op_types: str, since: int = 1, domain: str = "", check=None, fold=None, limits: str = "",
+              consts: tuple = (), params: tuple = (), layout: str = ONNX):
     """Register `fn` for each op type, valid from opset `since` until a later registration."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+
     def deco(fn):
         for op in op_types:
             specs = REGISTRY.setdefault((domain, op), [])
             if any(s.since == since for s in specs):
                 raise ValueError(f"duplicate converter for {op} since opset {since}")
-            specs.append(ConverterSpec(op, domain, fn, since, check, fold, limits))
+            specs.append(ConverterSpec(op, domain, fn, since, check, fold, limits, tuple(consts),
+                                       tuple(params), layout))
             specs.sort(key=lambda s: s.since)
         return fn
     return deco
@@ -49,3 +127,16 @@ def lookup(op_type: str, opset: int, domain: str = "") -> Optional[ConverterSpec
 
 def supported_ops() -> list[tuple[str, str]]:
     return sorted(REGISTRY)
+
+
+def parameter_inputs() -> dict[str, tuple[int, ...]]:
+    """op type -> input indices konnx needs (or prefers) at conversion time, from the declared
+    contracts of the default domain's converters (union over opset versions)."""
+    out: dict[str, set] = {}
+    for (domain, op), specs in REGISTRY.items():
+        if domain:
+            continue
+        for s in specs:
+            if s.consts or s.params:
+                out.setdefault(op, set()).update(s.consts + s.params)
+    return {op: tuple(sorted(v)) for op, v in sorted(out.items())}

@@ -10,31 +10,54 @@ half_pixel/round_prefer_floor x2, ...) becomes keras.layers.UpSampling*D instead
 from __future__ import annotations
 
 import numpy as np
-import keras
+from ..lazy_keras import keras
 
 from .. import layout as L
 from ..values import Dim, static_dim
 from . import resize_math as RM
-from .registry import converter
+from .registry import SPATIAL, converter
 from .shape import dim_axis
 
 _UPSAMPLING = {1: keras.layers.UpSampling1D, 2: keras.layers.UpSampling2D, 3: keras.layers.UpSampling3D}
 
 
 def _antialias(node) -> bool:
-    return (node.op_type == "Resize" and node.opset >= 18 and bool(int(node.attr("antialias", 0) or 0))
-            and node.attr("mode", "nearest") != "nearest")
+    return (node.op_type == "Resize" and node.opset >= 18 and bool(int(node.attr("antialias") or 0))
+            and node.attr("mode") != "nearest")
 
 
-def _check_resize(node):
+def _check_params(node, facts):
+    """scales/sizes: one of them given, one entry per resized axis (when known before building)."""
+    rank = facts.rank(0)
+    if node.op_type == "Upsample" and node.opset < 9:
+        return None
+    idx = (1,) if node.op_type == "Upsample" or node.opset < 11 else (2, 3)
+    given = {}
+    for i in idx:
+        if node.has_input(i):
+            v = facts.value(i)
+            if v is None or np.size(v):
+                given[i] = v
+    if not given:
+        return "neither scales nor sizes is given"
+    axes = node.attr("axes") if node.opset >= 18 and node.op_type == "Resize" else None
+    n = len(axes) if axes else rank
+    i = min(given)
+    what = "scales" if i == idx[0] else "sizes"
+    if n is not None and given[i] is not None and np.size(given[i]) != n:
+        return f"{np.size(given[i])} {what} for {n} axes"
+    return None
+
+
+def _check_resize(node, facts):
     if _antialias(node) and node.attr("coordinate_transformation_mode") == "tf_crop_and_resize":
         return "antialias=1 together with tf_crop_and_resize is not supported"
-    mode = node.attr("mode", "nearest")
+    mode = node.attr("mode")
     if mode not in ("nearest", "linear", "cubic"):
         return f"unknown mode {mode!r}"
-    if node.opset >= 11 and node.attr("coordinate_transformation_mode", "half_pixel") not in RM.COORD_MODES:
+    if node.opset >= 11 and node.attr("coordinate_transformation_mode") not in RM.COORD_MODES:
         return f"unknown coordinate_transformation_mode {node.attr('coordinate_transformation_mode')!r}"
-    return None
+    return _check_params(node, facts)
 
 
 def _nonempty(ctx, i, what, allow_dims=False):
@@ -59,8 +82,6 @@ def _plan(ctx, node, x):
         sizes = _nonempty(ctx, 3, "sizes", allow_dims=True) if scales is None else None
         axes = node.attr("axes") if node.opset >= 18 else None
         axes = [int(a) % rank for a in axes] if axes else list(range(rank))
-    if scales is None and sizes is None:
-        raise ctx.error("neither scales nor sizes is given")
     n = len(axes)
     rois = [(0.0, 1.0)] * rank
     if roi is not None and len(roi) == 2 * n:
@@ -68,8 +89,6 @@ def _plan(ctx, node, x):
             rois[a] = (float(roi[i]), float(roi[i + n]))
     plan = [(shape[a], shape[a], 1.0, rois[a]) for a in range(rank)]
     if scales is not None:
-        if len(scales) != n:
-            raise ctx.error(f"{len(scales)} scales for {n} axes")
         for a, s in zip(axes, scales):
             s = float(np.float32(s))
             if s == 1.0:
@@ -78,8 +97,6 @@ def _plan(ctx, node, x):
                 raise ctx.error(f"resizing axis {a} needs its static size; fix it with input_shapes")
             plan[a] = (shape[a], RM.output_size_from_scale(s, shape[a]), s, rois[a])
         return plan
-    if len(sizes) != n:
-        raise ctx.error(f"{len(sizes)} sizes for {n} axes")
     scale_of = {}
     for a, s in zip(axes, sizes):
         if isinstance(s, Dim):
@@ -91,7 +108,7 @@ def _plan(ctx, node, x):
             raise ctx.error(f"resizing axis {a} needs its static size; fix it with input_shapes")
         scale_of[a] = float(np.float32(s) / np.float32(shape[a])) if shape[a] else 1.0
         plan[a] = (shape[a], s, scale_of[a], rois[a])
-    policy = node.attr("keep_aspect_ratio_policy", "stretch") if node.opset >= 18 else "stretch"
+    policy = node.attr("keep_aspect_ratio_policy") if node.opset >= 18 else "stretch"
     if policy != "stretch":
         pick = min if policy == "not_larger" else max
         ss = [scale_of.get(a, 1.0) for a in axes]
@@ -106,20 +123,18 @@ def _plan(ctx, node, x):
 
 def _modes(node):
     if node.op_type == "Upsample" or node.opset < 11:
-        mode = node.attr("mode", "nearest")
+        mode = node.attr("mode")
         mode = "linear" if mode in ("bilinear", "trilinear") else mode
         return mode, "asymmetric", "simple"
-    mode = node.attr("mode", "nearest")
-    coord = node.attr("coordinate_transformation_mode", "half_pixel")
-    nearest = node.attr("nearest_mode", "round_prefer_floor") if mode == "nearest" else "simple"
+    mode = node.attr("mode")
+    coord = node.attr("coordinate_transformation_mode")
+    nearest = node.attr("nearest_mode") if mode == "nearest" else "simple"
     return mode, coord, nearest
 
 
 def resize_common(ctx, node):
     x = ctx.input(0)
     mode, coord, nearest = _modes(node)
-    if mode not in ("nearest", "linear", "cubic"):
-        raise ctx.error(f"unknown mode {mode!r}")
     plan = _plan(ctx, node, x)
     if all(i == o for i, o, _, _ in plan):
         return x  # onnxruntime copies when no output dim changes
@@ -167,18 +182,18 @@ def resize_common(ctx, node):
     return ctx.tensor(kt, cl)
 
 
-@converter("Resize", since=10, check=_check_resize, limits="roi/scales/sizes known at conversion time; static sizes of resized axes")
+@converter("Resize", layout=SPATIAL, since=10, consts=(1, 2, 3), check=_check_resize, limits="roi/scales/sizes known at conversion time; static sizes of resized axes")
 def resize(ctx, node):
     return resize_common(ctx, node)
 
 
-def _check_upsample(node):
-    mode = node.attr("mode", "nearest")
+def _check_upsample(node, facts):
+    mode = node.attr("mode")
     if mode not in ("nearest", "linear", "bilinear"):
         return f"unknown Upsample mode {mode!r}"
-    return None
+    return _check_params(node, facts)
 
 
-@converter("Upsample", since=7, check=_check_upsample, limits="scales known at conversion time")
+@converter("Upsample", layout=SPATIAL, since=7, consts=(1,), check=_check_upsample, limits="scales known at conversion time")
 def upsample(ctx, node):
     return resize_common(ctx, node)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers import fn_rnn  # noqa: F401  (registers the rnn function)
 from ..values import Const, Tensor
 from .elementwise import dtype_of
 from .registry import converter
@@ -27,8 +26,11 @@ def _activations(node, cell: str, n_dirs: int):
 
 
 def _check(cell):
-    def check(node):
-        direction = node.attr("direction", "forward") or "forward"
+    def check(node, facts):
+        rank = facts.rank(0)
+        if rank is not None and rank != 3:
+            return f"the input must be 3-D (sequence, batch, features), got rank {rank}"
+        direction = node.attr("direction") or "forward"
         if direction not in ("forward", "reverse", "bidirectional"):
             return f"unknown direction {direction!r}"
         bad = [a[0] for a in _activations(node, cell, 2 if direction == "bidirectional" else 1) if a[0] not in _KNOWN]
@@ -37,12 +39,10 @@ def _check(cell):
 
 
 def _recurrent(cell: str):
-    def conv(ctx, node):
+    def convert(ctx, node):
         x = ctx.input(0)
-        layout = int(node.attr("layout", 0) or 0)
-        if x.rank != 3:
-            raise ctx.error(f"the input must be 3-D (sequence, batch, features), got rank {x.rank}")
-        direction = node.attr("direction", "forward") or "forward"
+        layout = int(node.attr("layout") or 0)
+        direction = node.attr("direction") or "forward"
         n_dirs = 2 if direction == "bidirectional" else 1
         hidden = node.attr("hidden_size")
         if hidden is None:
@@ -67,12 +67,12 @@ def _recurrent(cell: str):
         clip = node.attr("clip")
         outs = ctx.op("rnn", args, cell=cell, hidden=int(hidden), direction=direction,
                       acts=_activations(node, cell, n_dirs), clip=None if clip is None else float(clip),
-                      lbr=int(node.attr("linear_before_reset", 0) or 0),
-                      input_forget=int(node.attr("input_forget", 0) or 0), layout=layout,
+                      lbr=int(node.attr("linear_before_reset") or 0),
+                      input_forget=int(node.attr("input_forget") or 0), layout=layout,
                       batch_major=batch_major)
         perms = [(2, 0, 1, 3) if batch_major else (0, 1, 2, 3), (0, 1, 2), (0, 1, 2)]
         return [ctx.tensor(o, p, dtype=dt) for o, p in zip(outs, perms)][:len(node.outputs)]
-    return conv
+    return convert
 
 
 converter("RNN", since=7, check=_check("RNN"), limits="")(_recurrent("RNN"))

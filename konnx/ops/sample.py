@@ -3,21 +3,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers import fn_sample  # noqa: F401  (registers the sampling functions)
 from ..values import Const, static_dim
 from .elementwise import dtype_of
-from .registry import converter
+from .registry import SPATIAL, converter
 
 _MODES = {"bilinear": "linear", "bicubic": "cubic", "linear": "linear", "cubic": "cubic", "nearest": "nearest"}
 
 
-def _check_grid_sample(node):
-    mode = node.attr("mode", "linear")
+def _check_grid_sample(node, facts):
+    mode = node.attr("mode")
     if mode not in _MODES:
         return f"unknown mode {mode!r}"
-    if node.attr("padding_mode", "zeros") not in ("zeros", "border", "reflection"):
+    if node.attr("padding_mode") not in ("zeros", "border", "reflection"):
         return f"unknown padding_mode {node.attr('padding_mode')!r}"
+    rank, grid_rank, coords = facts.rank(0), facts.rank(1), facts.dim(1, -1)
+    if rank is not None and grid_rank is not None and (grid_rank != rank or (
+            coords is not None or facts.built) and coords != rank - 2):
+        return f"grid must have rank {rank} and {rank - 2} coordinates"
     return None
+
+
+def _check_deform_conv(node, facts):
+    rank = facts.rank(0)
+    return "only 2-D DeformConv is supported" if rank is not None and rank != 4 else None
 
 
 def _arg(ctx, i):
@@ -25,27 +33,25 @@ def _arg(ctx, i):
     return np.asarray(v.value) if isinstance(v, Const) else ctx.onnx_layout(v)
 
 
-@converter("GridSample", since=16, check=_check_grid_sample, limits="static spatial sizes of X")
+@converter("GridSample", layout=SPATIAL, since=16, check=_check_grid_sample, limits="static spatial sizes of X")
 def grid_sample(ctx, node):
     x, grid = ctx.input(0), ctx.input(1)
     if any(static_dim(d) is None for d in x.onnx_shape[1:]):
         raise ctx.error("GridSample needs static channel and spatial sizes; fix them with input_shapes")
-    if grid.rank != x.rank or static_dim(grid.shape[-1]) != x.rank - 2:
-        raise ctx.error(f"grid must have rank {x.rank} and {x.rank - 2} coordinates")
-    y = ctx.op("grid_sample", [_arg(ctx, 0), _arg(ctx, 1)], mode=_MODES[node.attr("mode", "linear")],
-               padding=node.attr("padding_mode", "zeros"), align=bool(int(node.attr("align_corners", 0))))
+    y = ctx.op("grid_sample", [_arg(ctx, 0), _arg(ctx, 1)], mode=_MODES[node.attr("mode")],
+               padding=node.attr("padding_mode"), align=bool(int(node.attr("align_corners"))))
     return ctx.tensor(y, dtype=dtype_of(x))
 
 
-@converter("AffineGrid", since=20)
+@converter("AffineGrid", since=20, consts=(1,))
 def affine_grid(ctx, node):
     theta = ctx.input(0)
     size = [int(v) for v in np.asarray(ctx.const(1, "size")).reshape(-1)]
-    y = ctx.op("affine_grid", [_arg(ctx, 0)], size=size, align=bool(int(node.attr("align_corners", 0))))
+    y = ctx.op("affine_grid", [_arg(ctx, 0)], size=size, align=bool(int(node.attr("align_corners"))))
     return ctx.tensor(y, dtype=dtype_of(theta))
 
 
-@converter("Col2Im", since=18, limits="static channel count")
+@converter("Col2Im", since=18, consts=(1, 2), limits="static channel count")
 def col2im(ctx, node):
     x = ctx.input(0)
     image = [int(v) for v in np.asarray(ctx.const(1, "image_shape")).reshape(-1)]
@@ -59,15 +65,13 @@ def col2im(ctx, node):
     return ctx.tensor(y, dtype=dtype_of(x))
 
 
-@converter("DeformConv", since=19, limits="2-D; static shapes")
+@converter("DeformConv", layout=SPATIAL, since=19, check=_check_deform_conv, limits="2-D; static shapes")
 def deform_conv(ctx, node):
     x, w, offset = ctx.input(0), ctx.input(1), ctx.input(2)
-    if x.rank != 4:
-        raise ctx.error("only 2-D DeformConv is supported")
     if any(static_dim(d) is None for d in list(x.onnx_shape[1:]) + list(offset.shape[2:]) + list(w.shape)):
         raise ctx.error("DeformConv needs static channel, spatial, weight and offset sizes")
     pads = list(node.attr("pads") or [0, 0, 0, 0])
     y = ctx.op("deform_conv", [_arg(ctx, i) if ctx.input(i) is not None else None for i in range(5)],
                strides=list(node.attr("strides") or [1, 1]), dilations=list(node.attr("dilations") or [1, 1]),
-               pads=pads[:2], group=int(node.attr("group", 1)), offset_group=int(node.attr("offset_group", 1)))
+               pads=pads[:2], group=int(node.attr("group")), offset_group=int(node.attr("offset_group")))
     return ctx.tensor(y, dtype=dtype_of(x))

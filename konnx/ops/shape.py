@@ -1,19 +1,23 @@
-"""Shape values: Constant, Shape, Size, ConstantOfShape, Identity, Dropout, Range.
+"""Shape values and constants: Constant, Shape, Size, ConstantOfShape, EyeLike, Identity,
+OptionalGetElement, Dropout, Range.
 
-Also the conversion-time `fold` functions of the tensor ops that shape arithmetic goes through
-(Gather, Unsqueeze, Squeeze, Concat, Slice, Reshape, Cast, ...). They work on numpy arrays,
-including object arrays that hold `Dim` entries (unknown dims such as a dynamic batch): a
-PyTorch export's ``Shape -> Gather -> Unsqueeze -> Concat -> Reshape`` chain then folds to a
-constant shape whose only unknown entries are Dims, which Reshape resolves.
+Shape returns a shape value whose unknown entries are `Dim`s (a dynamic batch, ...). The
+tensor ops' `fold` functions (next to each converter: Gather in tensor_index.py, Unsqueeze,
+Concat, Slice in axes.py, Reshape in tensor.py, ...) work on such object arrays, so a PyTorch
+export's ``Shape -> Gather -> Unsqueeze -> Concat -> Reshape`` chain folds to a constant shape
+whose only unknown entries are Dims, which Reshape resolves. The helpers below are shared.
 """
 from __future__ import annotations
 
 import numpy as np
+import onnx
 from onnx import numpy_helper
 
-from .. import layout as L
+from ..dims import runtime_shape, shape_spec
 from ..values import Const, Dim, Tensor, has_dims, static_dim
-from .registry import converter
+from .args import static_shape
+from .elementwise import dtype_of
+from .registry import FOLLOWS, converter
 
 INT64_MAX = np.iinfo(np.int64).max
 INT64_MIN = np.iinfo(np.int64).min
@@ -69,55 +73,6 @@ def dim_axis(dim, tensor_name: str, onnx_shape):
     return None
 
 
-def shape_spec(ctx, values, what: str = "shape"):
-    """(refs, spec) describing the shape `values` (ints and Dims) for the `shape_vector` family
-    of functions: refs are the Keras tensors whose sizes it reads. A Dim must name a dim of a
-    tensor already converted (by dim_param or by its source), or be an expression (Dim.expr)
-    over such dims and ints."""
-    refs, spec = [], []
-
-    def leaf(v):
-        if not isinstance(v, Dim):
-            return int(v)
-        if v.expr is not None:
-            op, a, b = v.expr
-            return {"op": op, "args": [leaf(a), leaf(b)]}
-        found = _find_dim(ctx, v)
-        if found is None:
-            raise ctx.error(f"the {what} holds a dynamic dimension ({v!r}) that is not the size of "
-                            "a tensor konnx has converted; fix the input sizes with input_shapes")
-        tensor, axis = found
-        if not any(r is tensor.kt for r in refs):
-            refs.append(tensor.kt)
-        t = next(i for i, r in enumerate(refs) if r is tensor.kt)
-        return {"t": t, "axis": L.keras_axis(tensor.perm, axis)}
-
-    for v in np.asarray(values, dtype=object).reshape(-1):
-        spec.append(leaf(v))
-    return refs, spec
-
-
-def runtime_shape(ctx, values, what: str = "shape"):
-    """A Keras int64 vector holding the shape `values` (ints and Dims) at run time, or None
-    when no entry is dynamic."""
-    refs, spec = shape_spec(ctx, values, what)
-    if not refs:
-        return None
-    return ctx.op("shape_vector", refs, suffix="shape", spec=spec)
-
-
-def _find_dim(ctx, dim):
-    if dim.source is not None:
-        v = ctx.values.get(dim.source[0])
-        if isinstance(v, Tensor):
-            return v, int(dim.source[1])
-    if dim.name:
-        for v in ctx.values.values():
-            if isinstance(v, Tensor) and dim.name in v.onnx_shape:
-                return v, list(v.onnx_shape).index(dim.name)
-    return None
-
-
 # ---------------------------------------------------------------------------- Constant
 def _fold_constant(node):
     a = node.attrs
@@ -155,7 +110,7 @@ def constant(ctx, node):
 
 # ---------------------------------------------------------------------------- Shape / Size
 def _shape_range(node, rank):
-    start = int(node.attr("start", 0) or 0) if node.opset >= 15 else 0
+    start = int(node.attr("start") or 0) if node.opset >= 15 else 0
     end = node.attr("end") if node.opset >= 15 else None
     return slice(start, None if end is None else int(end))
 
@@ -221,23 +176,28 @@ def _fold_identity(node, x, *rest):
     return [x]
 
 
-@converter("Identity", since=1, fold=_fold_identity)
+@converter("Identity", layout=FOLLOWS, since=1, fold=_fold_identity)
 def identity(ctx, node):
     return ctx.input(0)
 
 
 def _dropout_training(node, arrays) -> bool:
     if node.opset < 7:
-        return not node.attr("is_test", 0)
+        return not node.attr("is_test")
     if node.opset >= 12 and len(arrays) > 2 and arrays[2] is not None:
         return bool(np.asarray(arrays[2]).reshape(-1)[0])
     return False
 
 
-def _check_dropout(node):
+def _check_dropout(node, facts):
     if node.opset >= 12 and node.has_input(2):
-        return None  # decided at conversion time when the flag is constant
-    if node.opset < 7 and not node.attr("is_test", 0):
+        training = facts.value(2)
+        ratio = facts.value(1) if node.has_input(1) else np.array(0.5)
+        if training is not None and bool(np.asarray(training).reshape(-1)[0]) and ratio is not None \
+                and float(np.asarray(ratio).reshape(-1)[0]) != 0.0:
+            return "Dropout with training_mode=True is random; export the model in eval mode"
+        return None
+    if node.opset < 7 and not node.attr("is_test"):
         return "Dropout in training mode (is_test=0) is random; export the model in eval mode"
     return None
 
@@ -249,17 +209,13 @@ def _fold_dropout(node, x, *rest):
     return [x, mask][:len(node.outputs)]
 
 
-@converter("Dropout", since=1, check=_check_dropout, fold=_fold_dropout, limits="inference (training_mode off or ratio 0)")
+@converter("Dropout", layout=FOLLOWS, since=1, consts=(2,), params=(1,), check=_check_dropout, fold=_fold_dropout, limits="inference (training_mode off or ratio 0)")
 def dropout(ctx, node):
     x = ctx.input(0)
     if node.opset >= 12 and node.has_input(2):
-        training = ctx.const(2, "training_mode")
-        if bool(np.asarray(training).reshape(-1)[0]):
-            ratio = ctx.const(1, "ratio") if node.has_input(1) else np.array(0.5)
-            if float(np.asarray(ratio).reshape(-1)[0]) != 0.0:
-                raise ctx.error("Dropout with training_mode=True is random; export the model in eval mode")
-    elif _dropout_training(node, ()):
-        raise ctx.error("Dropout in training mode (is_test=0) is random; export the model in eval mode")
+        # the declared check refuses training mode with a non-zero ratio; both must be constants
+        if bool(np.asarray(ctx.const(2, "training_mode")).reshape(-1)[0]) and node.has_input(1):
+            ctx.const(1, "ratio")
     outs = [x]
     if len(node.outputs) > 1 and node.outputs[1]:
         # onnxruntime's Dropout-7..11 (an identity kernel) returns an all-false / zero mask;
@@ -306,118 +262,20 @@ def range_(ctx, node):
     return ctx.tensor(ctx.op("range", args, dtype=dtype), dtype=dtype)
 
 
-# ---------------------------------------------------------------------------- folds of tensor ops
-def fold_gather(node, data, indices):
-    axis = int(node.attr("axis", 0))
-    data = np.asarray(data)
-    axis %= max(data.ndim, 1)
-    idx = np.asarray(indices).astype(np.int64)
-    idx = np.where(idx < 0, idx + data.shape[axis], idx)
-    return [normalize(np.take(data, idx, axis=axis))]
+# ---------------------------------------------------------------------------- EyeLike / OptionalGetElement
+@converter("EyeLike", since=9)
+def eye_like(ctx, node):
+    x = ctx.input(0)
+    rows, cols = static_shape(ctx, x)
+    dt = node.attr("dtype")
+    dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(int(dt))).name if dt is not None else dtype_of(x)
+    y = ctx.op("eye_like", [ctx.onnx_layout(x)], k=int(node.attr("k")), dtype=dtype)
+    return ctx.tensor(y, dtype=dtype)
 
 
-def fold_unsqueeze(node, x, *rest):
-    axes = axes_arg(node, (x,) + rest, 1, 13)
-    x = np.asarray(x)
-    r = x.ndim + len(axes)
-    for a in sorted(a % r for a in axes):
-        x = np.expand_dims(x, a)
-    return [x]
-
-
-def squeeze_axes(node, shape, arrays):
-    axes = axes_arg(node, arrays, 1, 13)
-    if axes is None:
-        return [i for i, d in enumerate(shape) if d == 1]
-    return sorted(a % len(shape) for a in axes)
-
-
-def fold_squeeze(node, x, *rest):
-    x = np.asarray(x)
-    return [np.squeeze(x, axis=tuple(squeeze_axes(node, x.shape, (x,) + rest)))]
-
-
-def fold_concat(node, *xs):
-    axis = int(node.attr("axis"))
-    arrays = [np.asarray(x) for x in xs if x is not None]
-    if any(a.dtype == object for a in arrays):
-        arrays = [a.astype(object) for a in arrays]
-    return [normalize(np.concatenate(arrays, axis=axis))]
-
-
-def slice_params(node, rank, arrays):
-    """Per ONNX axis (start, end, step) lists from attributes (opset < 10) or inputs."""
-    if node.opset < 10:
-        starts, ends = list(node.attr("starts")), list(node.attr("ends"))
-        axes = node.attr("axes")
-        axes = list(axes) if axes is not None else list(range(len(starts)))
-        steps = [1] * len(starts)
-    else:
-        starts, ends = ints(arrays[1]), ints(arrays[2])
-        axes = ints(arrays[3]) if len(arrays) > 3 and arrays[3] is not None else list(range(len(starts)))
-        steps = ints(arrays[4]) if len(arrays) > 4 and arrays[4] is not None else [1] * len(starts)
-    return [(int(a) % rank, int(s), int(e), int(st)) for a, s, e, st in zip(axes, starts, ends, steps)]
-
-
-def onnx_slice(start: int, end: int, step: int, dim):
-    """ONNX Slice semantics as a Python slice. With a static `dim` the bounds are clamped
-    exactly as ONNX does; with an unknown dim Python's own clamping (identical for step > 0)
-    is used and the INT64 sentinels become None."""
-    if step == 0:
-        raise ValueError("Slice step cannot be 0")
-    if dim is None:
-        big = 2 ** 31 - 1
-        if step > 0:
-            s = None if start <= -big else start
-            e = None if end >= big else end
-        else:
-            s = None if start >= big else start
-            e = None if end <= -big else end
-        return slice(s, e, step)
-    if start < 0:
-        start += dim
-    if end < 0:
-        end += dim
-    if step > 0:
-        start, end = min(max(start, 0), dim), min(max(end, 0), dim)
-        return slice(start, end, step)
-    start, end = min(max(start, 0), dim - 1), min(max(end, -1), dim - 1)
-    return slice(start, None if end < 0 else end, step)
-
-
-def fold_slice(node, x, *rest):
-    if any(r is not None and has_dims(np.asarray(r, dtype=object)) for r in rest):
-        return None
-    x = np.asarray(x)
-    idx = [slice(None)] * x.ndim
-    for axis, s, e, st in slice_params(node, x.ndim, (x,) + rest):
-        idx[axis] = onnx_slice(s, e, st, x.shape[axis])
-    return [normalize(x[tuple(idx)])]
-
-
-def reshape_target(node, in_shape, target):
-    """ONNX Reshape's output shape from a static target (0 copies unless allowzero, -1 infers)."""
-    allowzero = node.opset >= 14 and int(node.attr("allowzero", 0) or 0)
-    out = [int(in_shape[i]) if (int(t) == 0 and not allowzero) else int(t) for i, t in enumerate(target)]
-    return out
-
-
-def fold_reshape(node, x, shp):
-    if has_dims(np.asarray(shp, dtype=object)):
-        return None
-    x = np.asarray(x)
-    target = reshape_target(node, x.shape, ints(shp)) if node.opset >= 5 else list(node.attr("shape"))
-    return [x.reshape(target)]
-
-
-def fold_flatten(node, x):
-    x = np.asarray(x)
-    axis = int(node.attr("axis", 1)) % (x.ndim + 1) if x.ndim else 0
-    lead = int(np.prod(x.shape[:axis], dtype=np.int64))
-    return [x.reshape(lead, -1) if x.size else x.reshape(lead, int(np.prod(x.shape[axis:])))]
-
-
-def fold_transpose(node, x):
-    x = np.asarray(x)
-    perm = node.attr("perm")
-    return [np.transpose(x, None if perm is None else [int(p) for p in perm])]
+@converter("OptionalGetElement", since=15, limits="tensor inputs only")
+def optional_get_element(ctx, node):
+    x = ctx.input(0)
+    if not isinstance(x, (Tensor, Const)):
+        raise ctx.error("only a plain tensor input is supported (no optional or sequence values)")
+    return x

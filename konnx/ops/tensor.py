@@ -1,32 +1,51 @@
-"""Layout and shape ops: Reshape, Flatten, Transpose, Concat, Split, Slice, Squeeze, Unsqueeze,
-Expand, Tile. Gather*, Pad, DepthToSpace, Trilu, OneHot and CumSum live in tensor_index.py and
-tensor_pad.py (imported here so they register with this module)."""
+"""Ops that rearrange a tensor's elements into a new shape: Reshape, Flatten, Transpose (with
+their conversion-time folds). Concat, Split, Slice, Squeeze, Unsqueeze, Expand and Tile are in
+axes.py; Gather*, Trilu, OneHot, CumSum in tensor_index.py; Pad and DepthToSpace in tensor_pad.py."""
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
-import keras
+from ..lazy_keras import keras
 
 from .. import layout as L
-from ..values import Const, Dim, Tensor, has_dims, static_dim
-from .registry import converter
-from .shape import (
-    axes_arg, dim_axis, fold_concat, fold_flatten, fold_reshape, fold_slice, fold_squeeze,
-    fold_transpose, fold_unsqueeze, ints, onnx_slice, runtime_shape, shape_spec, slice_params, squeeze_axes,
-)
-from . import tensor_index, tensor_pad  # noqa: F401  (register their converters)
+from ..dims import shape_spec
+from ..values import Dim, Tensor, has_dims, static_dim
+from .registry import AXIS, converter
+from .shape import dim_axis, ints
 
-
-def const_inputs(ctx, start: int):
-    """Inputs from `start` on as numpy arrays (constants required), None where absent."""
-    return [ctx.const(i) if ctx.node.has_input(i) else None for i in range(start, ctx.n_inputs)]
 
 
 # ----------------------------------------------------------------------------- Reshape
+def reshape_target(node, in_shape, target):
+    """ONNX Reshape's output shape from a static target (0 copies unless allowzero, -1 infers)."""
+    allowzero = node.opset >= 14 and int(node.attr("allowzero") or 0)
+    out = [int(in_shape[i]) if (int(t) == 0 and not allowzero) else int(t) for i, t in enumerate(target)]
+    return out
+
+
+def fold_reshape(node, x, shp):
+    if has_dims(np.asarray(shp, dtype=object)):
+        return None
+    x = np.asarray(x)
+    target = reshape_target(node, x.shape, ints(shp)) if node.opset >= 5 else list(node.attr("shape"))
+    return [x.reshape(target)]
+
+
+def fold_flatten(node, x):
+    x = np.asarray(x)
+    axis = int(node.attr("axis")) % (x.ndim + 1) if x.ndim else 0
+    lead = int(np.prod(x.shape[:axis], dtype=np.int64))
+    return [x.reshape(lead, -1) if x.size else x.reshape(lead, int(np.prod(x.shape[axis:])))]
+
+
+def fold_transpose(node, x):
+    x = np.asarray(x)
+    perm = node.attr("perm")
+    return [np.transpose(x, None if perm is None else [int(p) for p in perm])]
+
+
 def _reshape_entries(ctx, node, x, target):
     """Target entries as int (static), -1, or ("axis", onnx_axis) = copy that input dim."""
-    allowzero = node.opset >= 14 and int(node.attr("allowzero", 0) or 0)
+    allowzero = node.opset >= 14 and int(node.attr("allowzero") or 0)
     in_shape = x.onnx_shape
     entries = []
     for i, t in enumerate(target):
@@ -194,11 +213,11 @@ def reshape_to(ctx, x, entries, suffix=""):
     return ctx.op("reshape", [kt], suffix=suffix, shape=spec)
 
 
-@converter("Reshape", since=1, fold=fold_reshape)
+@converter("Reshape", since=1, params=(1,), fold=fold_reshape)
 def reshape(ctx, node):
     x = ctx.input(0)
     if isinstance(ctx.input(1), Tensor):  # a shape computed by the graph at run time
-        allowzero = node.opset >= 14 and bool(int(node.attr("allowzero", 0) or 0))
+        allowzero = node.opset >= 14 and bool(int(node.attr("allowzero") or 0))
         y = ctx.op("reshape_runtime", [ctx.onnx_layout(x), ctx.keras(ctx.input(1))], allowzero=allowzero)
         return ctx.tensor(y)
     if node.opset < 5:
@@ -220,7 +239,7 @@ def reshape(ctx, node):
 @converter("Flatten", since=1, fold=fold_flatten)
 def flatten(ctx, node):
     x = ctx.input(0)
-    axis = int(node.attr("axis", 1))
+    axis = int(node.attr("axis"))
     if axis < 0:
         axis += x.rank
     shp = [static_dim(d) for d in x.onnx_shape]
@@ -239,7 +258,7 @@ def flatten(ctx, node):
 
 
 # ----------------------------------------------------------------------------- Transpose
-@converter("Transpose", since=1, fold=fold_transpose)
+@converter("Transpose", layout=AXIS, since=1, fold=fold_transpose)
 def transpose(ctx, node):
     x = ctx.input(0)
     perm = node.attr("perm")
@@ -247,235 +266,3 @@ def transpose(ctx, node):
     new = L.compose_transpose(x.perm, t)
     shape = tuple(x.onnx_shape[p] for p in t) if len(x.onnx_shape) == x.rank else ()
     return Tensor(x.kt, new, shape, x.dtype)
-
-
-# ----------------------------------------------------------------------------- Concat / Split
-@converter("Concat", since=1, fold=fold_concat)
-def concat(ctx, node):
-    vals = [ctx.input(i) for i in range(ctx.n_inputs)]
-    tensors = [v for v in vals if isinstance(v, Tensor)]
-    axis = int(node.attr("axis"))
-    counts = Counter(t.perm for t in tensors)
-    perm = max(counts, key=lambda p: (counts[p], L.is_identity(p)))
-    args = []
-    for v in vals:
-        if v is None or (isinstance(v, Const) and v.value.size == 0):
-            continue
-        args.append(ctx.keras(v, perm))
-    if len(args) == 1:
-        return Tensor(args[0], perm, tensors[0].onnx_shape, tensors[0].dtype) if tensors[0].perm == perm \
-            else ctx.tensor(args[0], perm)
-    k = L.keras_axis(perm, axis)
-    if k != 0 and not any(isinstance(a, np.ndarray) for a in args):
-        y = ctx.layer(keras.layers.Concatenate(axis=k, name=ctx.name()), args)
-    else:
-        y = ctx.op("concat", args, axis=k)
-    return ctx.tensor(y, perm)
-
-
-def _split_sizes(ctx, node, x, axis, n_out):
-    """Split sizes: ints, or Dims (run-time sizes) when the axis or the split input is dynamic."""
-    if node.opset >= 13:
-        split = ctx.const(1, "split", allow_dims=True).tolist() if node.has_input(1) else None
-    else:
-        split = node.attr("split")
-    if split is not None and len(split):
-        return [s if isinstance(s, Dim) else int(s) for s in split]
-    dim = static_dim(x.onnx_shape[axis])
-    if dim is None:  # an equal split of a dynamic axis: sizes computed from its run-time size
-        dim = Dim(source=(node.inputs[0], axis))
-    n = int(node.attr("num_outputs")) if node.opset >= 18 and node.attr("num_outputs") else n_out
-    if node.opset >= 18 and node.attr("num_outputs"):
-        chunk = (dim + (n - 1)) // n
-        return [chunk] * (n - 1) + [dim - chunk * (n - 1)]
-    return [dim // n] * n
-
-
-def _fold_split(node, x, *rest):
-    x = np.asarray(x)
-    axis = int(node.attr("axis", 0)) % x.ndim
-    split = node.attr("split") if node.opset < 13 else (rest[0] if rest and rest[0] is not None else None)
-    if split is None or not len(split):
-        n = int(node.attr("num_outputs")) if node.opset >= 18 and node.attr("num_outputs") else len(node.outputs)
-        dim = x.shape[axis]
-        chunk = -(-dim // n) if node.opset >= 18 and node.attr("num_outputs") else dim // n
-        split = [chunk] * (n - 1) + [dim - chunk * (n - 1)]
-    bounds = np.cumsum([int(s) for s in split])[:-1]
-    return list(np.split(x, bounds, axis=axis))
-
-
-@converter("Split", since=1, fold=_fold_split, limits="split sizes known at conversion time (dynamic dims allowed)")
-def split(ctx, node):
-    x = ctx.input(0)
-    axis = int(node.attr("axis", 0)) % x.rank
-    sizes = _split_sizes(ctx, node, x, axis, len(node.outputs))
-    if len(sizes) == 1:
-        return [x]
-    k = L.keras_axis(x.perm, axis)
-    if any(isinstance(s_, Dim) for s_ in sizes):
-        # sizes known at run time: one slice per output between cumulative bounds
-        outs, start = [], 0
-        for size in sizes:
-            end = start + size
-            bounds = [ctx.keras(Const(np.array([b], dtype=object))) if isinstance(b, Dim)
-                      else np.array([int(b)], np.int64) for b in (start, end)]
-            y = ctx.op("slice_dynamic", [ctx.keras(x)] + bounds, suffix="split", axes=[k])
-            outs.append(ctx.tensor(y, x.perm))
-            start = end
-        return outs
-    parts = ctx.op("split", [ctx.keras(x)], sizes=sizes, axis=k)
-    return [ctx.tensor(p, x.perm) for p in parts]
-
-
-# ----------------------------------------------------------------------------- Slice
-def _bounds_dynamic(ctx, node) -> bool:
-    """Slice-10+ whose starts or ends are computed at run time (or hold dynamic dims)."""
-    if node.opset < 10:
-        return False
-    return any(isinstance(v, Tensor) or (isinstance(v, Const) and has_dims(v.value))
-               for v in (ctx.input(1), ctx.input(2)))
-
-
-def _slice_dynamic(ctx, node, x):
-    axes = ctx.const(3, "axes") if node.has_input(3) else None
-    steps = ctx.const(4, "steps") if node.has_input(4) else None
-    n = int(np.prod(ctx.input(1).shape)) if ctx.input(1).shape else 1
-    axes = [int(a) % x.rank for a in (ints(axes) if axes is not None else range(n))]
-    if steps is not None and any(int(s) != 1 for s in ints(steps)):
-        raise ctx.error("a Slice with bounds computed at run time is supported with step 1 only; "
-                        f"got steps {ints(steps)}")
-    bounds = []
-    for i in (1, 2):
-        v = ctx.input(i)
-        if isinstance(v, Const) and not has_dims(v.value):
-            bounds.append(np.asarray(v.value, np.int64).reshape(-1))
-        else:
-            bounds.append(ctx.keras(v))
-    kaxes = [L.keras_axis(x.perm, a) for a in axes]
-    y = ctx.op("slice_dynamic", [ctx.keras(x)] + bounds, axes=kaxes)
-    return ctx.tensor(y, x.perm)
-
-
-@converter("Slice", since=1, fold=fold_slice,
-           limits="axes/steps known at conversion time; starts/ends computed at run time need step 1")
-def slice_(ctx, node):
-    x = ctx.input(0)
-    if _bounds_dynamic(ctx, node):
-        return _slice_dynamic(ctx, node, x)
-    arrays = [None] + ([None] * 4 if node.opset < 10 else const_inputs(ctx, 1))
-    slices = [[None, None, None] for _ in range(x.rank)]
-    for axis, s, e, st in slice_params(node, x.rank, arrays):
-        sl = onnx_slice(s, e, st, static_dim(x.onnx_shape[axis]))
-        slices[L.keras_axis(x.perm, axis)] = [sl.start, sl.stop, None if sl.step == 1 else sl.step]
-    if all(s == [None, None, None] for s in slices):
-        return x
-    return ctx.tensor(ctx.op("slice", [ctx.keras(x)], slices=slices), x.perm)
-
-
-# ----------------------------------------------------------------------------- Squeeze / Unsqueeze
-@converter("Squeeze", since=1, fold=fold_squeeze, limits="axes known at conversion time")
-def squeeze(ctx, node):
-    x = ctx.input(0)
-    arrays = [None] + ([] if node.opset < 13 else const_inputs(ctx, 1))
-    axes = squeeze_axes(node, x.onnx_shape, arrays)
-    if not axes:
-        return x
-    kaxes = sorted(L.keras_axis(x.perm, a) for a in axes)
-    perm = L.drop_axes(x.perm, axes)
-    if all(static_dim(x.onnx_shape[a]) == 1 for a in axes):
-        return ctx.tensor(ctx.op("squeeze", [ctx.keras(x)], axes=kaxes), perm)
-    # a dynamic axis (1 at run time): Keras cannot prove it is 1, a reshape can drop it
-    spec = [static_dim(x.onnx_shape[p]) if static_dim(x.onnx_shape[p]) is not None else {"axis": j}
-            for j, p in enumerate(x.perm) if j not in kaxes]
-    return ctx.tensor(ctx.op("reshape", [ctx.keras(x)], suffix="squeeze", shape=spec), perm)
-
-
-def unsqueeze_perm(perm, new_axes):
-    """Perm after inserting unit ONNX axes `new_axes` (of the output): each new axis goes right
-    after the Keras position of the ONNX axis before it, so the layout is kept."""
-    r_out = len(perm) + len(new_axes)
-    old_to_new = [i for i in range(r_out) if i not in new_axes]
-    order = [old_to_new[p] for p in perm]
-    for a in sorted(new_axes):
-        pos = 0 if a == 0 else order.index(a - 1) + 1
-        order.insert(pos, a)
-    return tuple(order), sorted(order.index(a) for a in new_axes)
-
-
-@converter("Unsqueeze", since=1, fold=fold_unsqueeze, limits="axes known at conversion time")
-def unsqueeze(ctx, node):
-    x = ctx.input(0)
-    arrays = [None] + ([] if node.opset < 13 else const_inputs(ctx, 1))
-    axes = axes_arg(node, arrays, 1, 13)
-    r_out = x.rank + len(axes)
-    new_axes = sorted(a % r_out for a in axes)
-    perm, positions = unsqueeze_perm(x.perm, new_axes)
-    y = ctx.op("expand_dims", [ctx.keras(x)], axes=positions)
-    return ctx.tensor(y, perm)
-
-
-# ----------------------------------------------------------------------------- Expand / Tile
-def _fold_expand(node, x, shp):
-    if np.asarray(shp).dtype == object:
-        return None
-    x = np.asarray(x)
-    return [x * np.ones(tuple(ints(shp)), dtype=x.dtype) if x.dtype != object
-            else np.broadcast_to(x, np.broadcast_shapes(x.shape, tuple(ints(shp)))).copy()]
-
-
-@converter("Expand", since=8, fold=_fold_expand, limits="shape known at conversion time (dynamic dims allowed)")
-def expand(ctx, node):
-    x = ctx.input(0)
-    target = list(np.asarray(ctx.const(1, "shape", allow_dims=True)).reshape(-1))
-    r, R = x.rank, max(x.rank, len(target))
-    if isinstance(x, Const):  # a constant broadcast to a shape known only at run time
-        arr = np.asarray(x.value).reshape((1,) * (R - r) + x.shape)
-        ts = [1] * (R - len(target)) + target
-        full = [t if isinstance(t, Dim) else (arr.shape[i] if int(t) == 1 else int(t)) for i, t in enumerate(ts)]
-        refs, spec = shape_spec(ctx, np.array(full, dtype=object), "Expand shape")
-        return ctx.tensor(ctx.op("broadcast_spec", [arr] + refs, spec=spec))
-    xs = [1] * (R - r) + list(x.onnx_shape)
-    ts = [1] * (R - len(target)) + target
-    name = node.inputs[0]
-    out, dynamic = [], False
-    for i, (t, d) in enumerate(zip(ts, xs)):
-        src = ("axis", i - (R - r)) if i >= R - r else None
-        if isinstance(t, Dim):
-            if static_dim(d) == 1:
-                out.append(t)
-                dynamic = True
-            else:
-                out.append(static_dim(d) if static_dim(d) is not None else src)
-        elif int(t) == 1:
-            out.append(static_dim(d) if static_dim(d) is not None else src)
-        else:
-            out.append(int(t))
-    kt = ctx.keras(x)
-    perm = x.perm
-    if R > r:
-        kt = ctx.op("expand_dims", [kt], suffix="rank", axes=list(range(R - r)))
-        perm = tuple(range(R - r)) + tuple(p + R - r for p in perm)
-    if out == [static_dim(d) for d in xs]:
-        return ctx.tensor(kt, perm) if R > r else x
-    if dynamic:
-        full = [Dim(source=(name, e[1])) if isinstance(e, tuple) else e for e in out]
-        refs, spec = shape_spec(ctx, np.array([full[p] for p in perm], dtype=object), "Expand shape")
-        return ctx.tensor(ctx.op("broadcast_spec", [kt] + refs, spec=spec), perm)
-    spec = []
-    for p in perm:
-        e = out[p]
-        spec.append({"axis": L.keras_axis(perm, e[1] + (R - r))} if isinstance(e, tuple) else int(e))
-    return ctx.tensor(ctx.op("broadcast", [kt], shape=spec), perm)
-
-
-def _fold_tile(node, x, reps):
-    return [np.tile(np.asarray(x), tuple(ints(reps)))]
-
-
-@converter("Tile", since=6, fold=_fold_tile, limits="repeats known at conversion time")
-def tile(ctx, node):
-    x = ctx.input(0)
-    reps = ints(ctx.const(1, "repeats"))
-    if all(r == 1 for r in reps):
-        return x
-    return ctx.tensor(ctx.op("tile", [ctx.keras(x)], repeats=[reps[p] for p in x.perm]), x.perm)

@@ -1,19 +1,30 @@
-"""Indexing ops: Gather, GatherElements, GatherND, Trilu, OneHot, CumSum."""
+"""Indexing ops: Gather, GatherElements, GatherND, Trilu, OneHot, CumSum, CumProd."""
 from __future__ import annotations
 
 import numpy as np
 
 from .. import layout as L
 from ..values import Const, Tensor, static_dim
-from .registry import converter
-from .shape import fold_gather
+from .args import int_scalar
+from .elementwise import dtype_of
+from .registry import AXIS, converter
+from .shape import normalize
 
 
 # ----------------------------------------------------------------------------- Gather
-@converter("Gather", since=1, fold=fold_gather)
+def fold_gather(node, data, indices):
+    axis = int(node.attr("axis"))
+    data = np.asarray(data)
+    axis %= max(data.ndim, 1)
+    idx = np.asarray(indices).astype(np.int64)
+    idx = np.where(idx < 0, idx + data.shape[axis], idx)
+    return [normalize(np.take(data, idx, axis=axis))]
+
+
+@converter("Gather", layout=AXIS, since=1, fold=fold_gather)
 def gather(ctx, node):
     data, ind = ctx.input(0), ctx.input(1)
-    axis = int(node.attr("axis", 0))
+    axis = int(node.attr("axis"))
     if isinstance(data, Const):
         # e.g. an embedding table indexed by a runtime tensor: ONNX layout throughout
         rank = data.rank
@@ -46,17 +57,17 @@ def gather(ctx, node):
 
 
 def _fold_gather_elements(node, data, idx):
-    axis = int(node.attr("axis", 0)) % np.ndim(data)
+    axis = int(node.attr("axis")) % np.ndim(data)
     idx = np.asarray(idx).astype(np.int64)
     idx = np.where(idx < 0, idx + np.shape(data)[axis], idx)
     return [np.take_along_axis(np.asarray(data), idx, axis=axis)]
 
 
-@converter("GatherElements", since=11, fold=_fold_gather_elements)
+@converter("GatherElements", layout=AXIS, since=11, fold=_fold_gather_elements)
 def gather_elements(ctx, node):
     data, ind = ctx.input(0), ctx.input(1)
     rank = data.rank
-    axis = int(node.attr("axis", 0)) % rank
+    axis = int(node.attr("axis")) % rank
     perm = data.perm if isinstance(data, Tensor) else ind.perm
     d = ctx.keras(data, perm)
     if isinstance(ind, Const):
@@ -117,11 +128,11 @@ def gather_nd(ctx, node):
 
 
 # ----------------------------------------------------------------------------- Trilu
-@converter("Trilu", since=14, limits="k known at conversion time")
+@converter("Trilu", layout=AXIS, since=14, consts=(1,), limits="k known at conversion time")
 def trilu(ctx, node):
     x = ctx.input(0)
     k = int(np.asarray(ctx.const(1, "k")).reshape(())) if node.has_input(1) else 0
-    upper = int(node.attr("upper", 1))
+    upper = int(node.attr("upper"))
     h, w = (static_dim(d) for d in x.onnx_shape[-2:])
     if h is None or w is None:
         # e.g. a causal mask over a dynamic sequence length: the mask is built at run time
@@ -134,24 +145,33 @@ def trilu(ctx, node):
 
 
 # ----------------------------------------------------------------------------- OneHot
-@converter("OneHot", since=9, limits="depth known at conversion time")
+@converter("OneHot", since=9, consts=(1,), limits="depth known at conversion time")
 def one_hot(ctx, node):
     ind = ctx.input(0)
     depth = int(np.asarray(ctx.const(1, "depth")).reshape(-1)[0])
     values = ctx.input(2)
     vals = ctx.keras(values) if isinstance(values, Tensor) else np.asarray(values.value)
     rank = ind.rank + 1
-    axis = int(node.attr("axis", -1)) % rank
+    axis = int(node.attr("axis")) % rank
     dtype = vals.dtype if isinstance(vals, np.ndarray) else values.dtype
     y = ctx.op("one_hot", [ctx.onnx_layout(ind), vals], depth=depth, axis=axis)
     return ctx.tensor(y, dtype=str(dtype))
 
 
 # ----------------------------------------------------------------------------- CumSum
-@converter("CumSum", since=11, limits="axis known at conversion time")
+@converter("CumSum", layout=AXIS, since=11, consts=(1,), limits="axis known at conversion time")
 def cumsum(ctx, node):
     x = ctx.input(0)
     axis = int(np.asarray(ctx.const(1, "axis")).reshape(-1)[0]) % x.rank
     y = ctx.op("cumsum", [ctx.keras(x)], axis=L.keras_axis(x.perm, axis),
-               exclusive=bool(node.attr("exclusive", 0)), reverse=bool(node.attr("reverse", 0)))
+               exclusive=bool(node.attr("exclusive")), reverse=bool(node.attr("reverse")))
     return ctx.tensor(y, x.perm)
+
+
+@converter("CumProd", layout=AXIS, since=26, consts=(1,), limits="axis known at conversion time")
+def cumprod(ctx, node):
+    x = ctx.input(0)
+    axis = int_scalar(ctx, 1, "axis") % x.rank
+    y = ctx.op("cumprod", [ctx.keras(x)], axis=L.keras_axis(x.perm, axis),
+               exclusive=bool(node.attr("exclusive")), reverse=bool(node.attr("reverse")))
+    return ctx.tensor(y, x.perm, dtype=dtype_of(x))

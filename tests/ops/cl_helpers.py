@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import keras
+from onnx import helper
 
 import konnx
 from konnx import layout as L
@@ -65,3 +66,10 @@ def model(nodes, inputs, outputs, initializers=(), opset=17, out_dtype=np.float3
         else:
             o.type.tensor_type.shape.SetInParent()  # unknown dims, but a shape field
     return m
+
+
+def one(op, x_shape, inits=(), opset=13, inputs=None, outputs=("y",), dtype=np.float32, **attrs):
+    """A one-node model: x (+ constant inputs by name) -> op -> outputs."""
+    names = inputs if inputs is not None else ["x"] + [n for n, _ in inits]
+    node = helper.make_node(op, names, list(o if isinstance(o, str) else o[0] for o in outputs), **attrs)
+    return model([node], [("x", dtype, list(x_shape))], list(outputs), list(inits), opset=opset, out_dtype=dtype)

@@ -1,0 +1,248 @@
+"""plan: a pure pass over the normalized ONNX graph, before any Keras object exists.
+
+    load -> check -> normalize -> plan -> emit -> (verify) -> save
+
+For every node the plan looks up its converter and runs the converter's declared contract
+(ops/registry.py): the inputs that must be known at conversion time, the `check` over
+attributes and inferred shapes, the layout the op wants. It decides each padding the spatial
+ops will use (padding.py's pure functions) and returns typed records:
+
+- `Refusal`: a node konnx cannot convert, and why (no converter, a check's reason, an input
+  that must be constant but is computed by the graph);
+- `PaddingDecision`: how a Conv/ConvTranspose/pooling node's padding is realised, as far as
+  the inferred shapes tell (emit confirms it with the built tensors' sizes);
+- `LayoutDecision`: the layout a node wants and the layout its output is planned in.
+
+`Plan.raise_refusals()` raises every refusal at once, in one UnsupportedOpError. This module
+imports neither Keras nor TensorFlow (`konnx check` runs on it).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from . import padding as P
+from . import loader
+from .errors import InvalidModelError, UnsupportedNode, UnsupportedOpError
+from .graph import Node
+from .loader import NONDETERMINISTIC
+from .ops import load_all
+from .ops.registry import AXIS, FOLLOWS, ONNX, SPATIAL, Facts, lookup
+
+# ops whose outputs can be conversion-time values even when an input is computed by the graph
+# (they read only its shape, or run a branch/body chosen at conversion time)
+_SHAPE_READERS = frozenset({"Shape", "Size", "If", "Loop", "Scan"})
+_POOLS = ("MaxPool", "AveragePool", "LpPool")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    node: str
+    op_type: str
+    opset: int
+    reason: str
+    domain: str = ""
+
+    def unsupported(self) -> UnsupportedNode:
+        return UnsupportedNode(self.op_type, self.node, self.opset, self.reason, self.domain)
+
+
+@dataclass(frozen=True)
+class PaddingDecision:
+    """The padding of one spatial node. `mode` is 'same' | 'valid' | 'explicit' from
+    padding.decide (None when the pads depend on sizes the inferred shapes do not know)."""
+    node: str
+    op_type: str
+    input_size: tuple
+    kernel: tuple
+    strides: tuple
+    dilations: tuple
+    pads: Optional[tuple]
+    auto_pad: str
+    mode: Optional[str]
+    reason: str
+    ceil_mode: bool = False
+    count_include_pad: bool = False
+    output_padding: tuple = ()
+
+
+@dataclass(frozen=True)
+class LayoutDecision:
+    node: str
+    op_type: str
+    wants: str  # registry.SPATIAL | FOLLOWS | AXIS | ONNX
+    output: str  # "channels-last" | "onnx" | "as input"
+
+
+@dataclass
+class Plan:
+    nodes: list = field(default_factory=list)  # (Node, status) with status "supported" | "folded" | "refused"
+    refusals: list = field(default_factory=list)
+    padding: dict = field(default_factory=dict)  # node name -> PaddingDecision
+    layout: dict = field(default_factory=dict)  # node name -> LayoutDecision
+
+    def raise_refusals(self) -> None:
+        if self.refusals:
+            raise UnsupportedOpError([r.unsupported() for r in self.refusals])
+
+
+def plan(model: onnx.ModelProto, opset: int, weights: Optional[dict] = None, folded: tuple = ()) -> Plan:
+    """Plan the conversion of a normalized model (shape inference already run); `folded`: the
+    nodes normalize evaluated away (listed with status "folded")."""
+    load_all()
+    g = model.graph
+    weights = weights or {}
+    shapes, types = _value_shapes(model)
+    inits = {i.name: i for i in g.initializer}
+    inits.update(weights)
+    known = _KnownValues(inits)
+    data = {i.name for i in g.input if i.name not in inits}  # values computed at run time
+    graph_inputs = set(data)
+    foldable = set(inits) | {""}
+    out = Plan(nodes=[(node, "folded") for node in folded])
+    for idx, proto in enumerate(g.node):
+        node = Node(proto, opset, idx)
+        spec = lookup(node.op_type, opset, node.domain)
+        folds = all(i in foldable for i in node.inputs) and node.op_type not in NONDETERMINISTIC
+        if folds:
+            foldable.update(node.outputs)
+            if node.op_type == "Constant" and "value" in node.attrs:
+                known.add(node.outputs[0], node.attrs["value"])
+        if node.op_type in NONDETERMINISTIC or (
+                node.op_type not in _SHAPE_READERS and any(i in data for i in node.inputs if i)):
+            data.update(o for o in node.outputs if o)
+        facts = Facts(node, shapes, known, data, types=types)
+        reasons = [] if folds and (spec is not None or node.domain == "") else \
+            _reasons(node, spec, facts, data, graph_inputs)
+        if reasons:
+            out.refusals.append(Refusal(node.name, node.op_type, opset, "; ".join(reasons), node.domain))
+        out.nodes.append((node, "refused" if reasons else "folded" if folds else "supported"))
+        if spec is not None and not folds:
+            out.layout[node.name] = LayoutDecision(node.name, node.op_type, spec.layout, _planned_layout(spec.layout))
+            if node.op_type in ("Conv", "ConvTranspose") + _POOLS and not reasons:
+                decision = padding_decision(node, facts)
+                if decision is not None:
+                    out.padding[node.name] = decision
+    return out
+
+
+def plan_model(proto: onnx.ModelProto, opset: int, weights: dict, input_shapes=None) -> tuple:
+    """check -> normalize (with constant folding) -> plan: the normalized model and its Plan.
+    Nodes without a converter are reported even when shape inference cannot run on the model.
+    `weights` receives the large initializers constant folding creates."""
+    load_all()
+    missing = loader.unsupported_nodes(proto, opset, weights)
+    try:
+        proto = loader.normalize(proto, input_shapes)
+    except InvalidModelError:
+        if missing:
+            raise UnsupportedOpError(missing) from None
+        raise
+    folded = loader.fold_constants(proto, opset, weights)
+    return proto, plan(proto, opset, weights, folded)
+
+
+def _reasons(node: Node, spec, facts: Facts, data: set, graph_inputs: set) -> list[str]:
+    if spec is None:
+        return ["no converter for this op" if node.domain == ""
+                else f"custom domain '{node.domain}' is not supported"]
+    reasons = []
+    for i in spec.consts:
+        name = node.inputs[i] if node.has_input(i) else None
+        if name in data:
+            where = "a graph input" if name in graph_inputs else "computed by the graph"
+            reasons.append(f"input {i} ('{name}', {_input_label(node, i)}) must be a constant known at "
+                           f"conversion time, but it is {where}")
+    if spec.check is not None:
+        why = spec.check(node, facts)
+        if why:
+            reasons.append(why)
+    return reasons
+
+
+def _input_label(node: Node, i: int) -> str:
+    try:
+        formal = onnx.defs.get_schema(node.op_type, node.opset, node.domain).inputs
+    except onnx.defs.SchemaError:
+        return f"input {i}"
+    return formal[min(i, len(formal) - 1)].name if formal else f"input {i}"
+
+
+def _planned_layout(wants: str) -> str:
+    return {SPATIAL: "channels-last", FOLLOWS: "as input", AXIS: "as input", ONNX: "onnx"}[wants]
+
+
+def padding_decision(node: Node, facts: Facts) -> Optional[PaddingDecision]:
+    """The padding decision for a Conv/ConvTranspose/pooling node from its attributes and the
+    inferred input shape; None when the kernel is unknown."""
+    if node.op_type in ("Conv", "ConvTranspose"):
+        wshape = facts.shape(1)
+        kernel = node.ints("kernel_shape") or (list(wshape[2:]) if wshape else None)
+    else:
+        kernel = node.ints("kernel_shape")
+    if not kernel or any(not isinstance(k, (int, np.integer)) for k in kernel):
+        return None
+    n = len(kernel)
+    sizes = [facts.dim(0, 2 + a) for a in range(n)]
+    strides = node.ints("strides") or [1] * n
+    dilations = node.ints("dilations") or [1] * n
+    auto = node.string("auto_pad") or "NOTSET"
+    common = dict(node=node.name, op_type=node.op_type, input_size=tuple(sizes), kernel=tuple(kernel),
+                  strides=tuple(strides), dilations=tuple(dilations), auto_pad=auto)
+    if node.op_type == "ConvTranspose":
+        pads = node.ints("pads")
+        return PaddingDecision(**common, pads=None if pads is None else tuple(pads), mode=None,
+                               reason="full transposed convolution ('valid'), then the ONNX pads cropped from it",
+                               output_padding=tuple(node.ints("output_padding") or [0] * n))
+    pads = P.node_pads(node.attrs, sizes, kernel, strides, dilations, clamp=node.op_type == "Conv")
+    extra = dict(ceil_mode=node.flag("ceil_mode"), count_include_pad=node.flag("count_include_pad"))
+    if any(p is None for p in pads):
+        return PaddingDecision(**common, pads=None, mode=None, **extra,
+                               reason=f"auto_pad={auto} with stride > 1 needs the static input size")
+    d = P.decide(sizes, kernel, strides, dilations, pads, op=node.op_type, single_window=node.op_type == "Conv")
+    return PaddingDecision(**common, pads=tuple(tuple(p) for p in d.pads), mode=d.mode, reason=d.reason, **extra)
+
+
+def _value_shapes(model: onnx.ModelProto) -> tuple[dict, dict]:
+    """name -> inferred ONNX shape, name -> numpy dtype name."""
+    shapes, types = {}, {}
+    g = model.graph
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        tt = vi.type.tensor_type
+        if vi.type.HasField("tensor_type") and tt.HasField("shape"):
+            shapes[vi.name] = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                                    for d in tt.shape.dim)
+        if vi.type.HasField("tensor_type") and tt.elem_type:
+            types[vi.name] = _dtype_name(tt.elem_type)
+    for init in g.initializer:
+        shapes.setdefault(init.name, tuple(init.dims))
+        types.setdefault(init.name, _dtype_name(init.data_type))
+    return shapes, types
+
+
+def _dtype_name(elem_type: int) -> Optional[str]:
+    try:
+        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type)).name
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+class _KnownValues(dict):
+    """name -> numpy value of the inputs known before building, converted on first use (a
+    model's weights are never copied unless a check asks for one)."""
+
+    def __init__(self, protos: dict):
+        super().__init__()
+        self._protos = protos
+
+    def add(self, name: str, value) -> None:
+        self[name] = np.asarray(value)
+
+    def get(self, name, default=None):
+        if name not in self and name in self._protos:
+            self[name] = numpy_helper.to_array(self._protos[name])
+        return super().get(name, default)
