@@ -1,4 +1,4 @@
-"""The `konnx` command line: convert, verify, padding, ops.
+"""The `konnx` command line: convert, verify, codegen, padding, ops.
 
 Only what a subcommand needs is imported inside it: `konnx --help`, `--version`, `padding` and
 usage errors never load Keras or TensorFlow. Every user error is one line and an exit code
@@ -200,6 +200,40 @@ def cmd_verify(args) -> int:
     return EXIT_OK if result.ok else EXIT_MISMATCH
 
 
+def cmd_codegen(args) -> int:
+    """Convert, write DIR/model.py + DIR/model.weights.h5 into a staged folder, check that the generated
+    module builds a model matching onnxruntime, then rename the folder into place (all or none)."""
+    from .cli_outputs import Target, commit_all
+    from .export import Staged
+
+    _check_paths(args, [Target("-o", Path(args.output), directory=True)])
+    proto = _load_model(args)
+    load_backend(args.verbose)
+    console = _console(args.quiet)
+    result = _convert(console, args, proto)
+
+    def write(folder: Path) -> None:
+        from . import codegen
+
+        folder.mkdir()
+        codegen.write(result, folder, Path(args.model).name)
+        if args.no_verify:
+            return
+        check = _verify(console, args, proto, codegen.load_generated(folder))
+        _print_verify(console, check)
+        if not check.ok:
+            raise CliError("the generated module's model differs from onnxruntime: nothing written "
+                           "(--no-verify writes it anyway)", EXIT_MISMATCH)
+    try:
+        staged = Staged(Path(args.output), write, directory=True)
+    except OSError as e:
+        raise CliError(f"cannot write {args.output}: {e} (nothing written)") from None
+    commit_all([("codegen", staged)])
+    console.print(f"wrote {Path(args.output) / 'model.py'} (build() loads model.weights.h5 next to it)",
+                  highlight=False)
+    return EXIT_OK
+
+
 def cmd_ops(args) -> int:
     from .ops import load_all
     from .ops.registry import REGISTRY
@@ -271,6 +305,18 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--bisect", action="store_true", help="name the first node whose output diverges")
     _common(v)
     v.set_defaults(func=cmd_verify)
+
+    g = sub.add_parser("codegen", help="write the converted model as a readable Keras module (DIR/model.py)",
+                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g.add_argument("model", help="path to the .onnx file")
+    g.add_argument("-o", "--output", required=True, metavar="DIR",
+                   help="folder for model.py and model.weights.h5 (replaced as a whole)")
+    g.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,...",
+                   help="fix an input's shape, NAME=1,3,224,224 (repeatable; ? keeps a dim dynamic)")
+    g.add_argument("--channels-last-io", action="store_true", help="NHWC inputs/outputs instead of NCHW")
+    g.add_argument("--no-verify", action="store_true", help="skip building the generated module and checking it")
+    _common(g)
+    g.set_defaults(func=cmd_codegen)
 
     o = sub.add_parser("ops", help="list the supported ONNX ops")
     o.set_defaults(func=cmd_ops)
