@@ -175,7 +175,9 @@ def layer_arguments(layer, config: dict) -> list:
 
 
 def _same(default, value) -> bool:
-    norm = (lambda v: list(v) if isinstance(v, tuple) else v)
+    def norm(v):
+        return list(v) if isinstance(v, tuple) else v
+
     try:
         return bool(norm(default) == norm(value))
     except (TypeError, ValueError):

@@ -33,6 +33,7 @@ SEQ_SLOW = ["swin", "convnext", "bert", "tagger_states"]
 
 _CHECK = r"""
 import importlib.util, json, sys
+import numpy as np
 from konnx import loader
 from konnx.verify import compare, make_inputs, run_keras, run_onnxruntime
 results = {}
@@ -42,7 +43,7 @@ for job in json.loads(sys.argv[1]):
     spec.loader.exec_module(module)
     model = module.build()
     proto = loader.load(job["onnx"])
-    feeds = make_inputs(proto)
+    feeds = dict(np.load(job["feeds"])) if job["feeds"] else make_inputs(proto)
     ref = run_onnxruntime(proto, feeds)
     got = run_keras(model, proto, feeds, job["channels_last_io"])
     results[job["folder"]] = [compare(o.name, ref[o.name], g, 1e-4, 0.0).__dict__ for o, g in
@@ -51,24 +52,33 @@ print("RESULTS" + json.dumps(results, default=float))
 """
 
 
-def _export(kind: str, name: str, folder: Path) -> Path:
-    from tests.models import export, nets
+def _export(kind: str, name: str, folder: Path):
+    """(ONNX path, inputs .npz or None): seq nets get their own inputs (token ids in the vocabulary,
+    states with the batch of the ids), the zoo konnx.verify's seeded ones."""
+    import numpy as np
+
+    from tests.models import export, nets, nets_seq
 
     path = folder / f"{kind}_{name}" / "model.onnx"
     if kind == "zoo":
-        return export.export(nets.build(name), nets.example_input(name, 1), False, True, path)
-    return export.export_seq(name, "legacy", path)
+        return export.export(nets.build(name), nets.example_input(name, 1), False, True, path), None
+    spec = nets_seq.SEQ_NETS[name]
+    feeds = path.parent / "inputs.npz"
+    export.export_seq(name, "legacy", path)
+    np.savez(feeds, **nets_seq.make_inputs(name, 2, spec.sizes[-1]))
+    return path, feeds
 
 
 def _generate(jobs, tmp_path: Path) -> list[dict]:
-    """Convert and generate each (onnx path, channels_last_io); return the jobs for the checker."""
+    """Convert and generate each ((onnx path, feeds), channels_last_io); return the checker's jobs."""
     out = []
-    for i, (onnx_path, channels_last_io) in enumerate(jobs):
+    for i, ((onnx_path, feeds), channels_last_io) in enumerate(jobs):
         folder = tmp_path / f"gen{i}"
         folder.mkdir()
         codegen.write(convert_detailed(str(onnx_path), channels_last_io=channels_last_io), folder,
                       Path(onnx_path).name)
-        out.append({"folder": str(folder), "onnx": str(onnx_path), "channels_last_io": channels_last_io})
+        out.append({"folder": str(folder), "onnx": str(onnx_path), "channels_last_io": channels_last_io,
+                    "feeds": str(feeds) if feeds else None})
     return out
 
 
@@ -112,7 +122,7 @@ def _round_trip(jobs, tmp_path):
 
 
 def test_codegen_example_both_layouts(tmp_path):
-    jobs = _round_trip([(EXAMPLE, False), (EXAMPLE, True)], tmp_path)
+    jobs = _round_trip([((EXAMPLE, None), False), ((EXAMPLE, None), True)], tmp_path)
     text = (Path(jobs[0]["folder"]) / "model.py").read_text()
     # one statement per layer, named as in the converted model, with the ONNX node and padding decision
     model = convert_detailed(str(EXAMPLE)).model
