@@ -206,7 +206,13 @@ def cmd_codegen(args) -> int:
     from .cli_outputs import Target, commit_all
     from .export import Staged
 
-    _check_paths(args, [Target("-o", Path(args.output), directory=True)])
+    out = Path(args.output)
+    _check_paths(args, [Target("-o", out, directory=True)])
+    others = sorted(p.name for p in out.iterdir() if p.name not in ("model.py", "model.weights.h5")) \
+        if out.is_dir() else []
+    if others:  # the folder is replaced as a whole: only an earlier codegen output may be
+        raise CliError(f"-o {out}: holds other files than model.py and model.weights.h5 ({', '.join(others[:3])}"
+                       f"{', ...' if len(others) > 3 else ''}); give a new or empty folder (nothing written)")
     proto = _load_model(args)
     load_backend(args.verbose)
     console = _console(args.quiet)
@@ -225,11 +231,11 @@ def cmd_codegen(args) -> int:
             raise CliError("the generated module's model differs from onnxruntime: nothing written "
                            "(--no-verify writes it anyway)", EXIT_MISMATCH)
     try:
-        staged = Staged(Path(args.output), write, directory=True)
+        staged = Staged(out, write, directory=True)
     except OSError as e:
         raise CliError(f"cannot write {args.output}: {e} (nothing written)") from None
     commit_all([("codegen", staged)])
-    console.print(f"wrote {Path(args.output) / 'model.py'} (build() loads model.weights.h5 next to it)",
+    console.print(f"wrote {out / 'model.py'} (build() loads model.weights.h5 next to it)",
                   highlight=False)
     return EXIT_OK
 

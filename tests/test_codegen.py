@@ -2,7 +2,8 @@
 onnxruntime on the ONNX model it came from; the code passes `ruff check` (default rules) and
 imports nothing but keras, konnx.layers and the standard library's pathlib.
 
-Models are exported once per module with PyTorch's TorchScript exporter (tests/models/export.py);
+Models are exported with PyTorch's TorchScript exporter (the dynamo-only decoder with dynamo), as
+tests/models/export.py does;
 every generated module of a parametrization is checked by ONE fresh interpreter (the check is the
 same for each, and a Keras import per model would cost more than the models)."""
 from __future__ import annotations
@@ -29,7 +30,7 @@ EXAMPLE = ROOT / "examples" / "tiny_resnet.onnx"
 ZOO_SAMPLE = ["resnet_basic", "mobilenet_v3", "unet"]
 ZOO_SLOW = ["resnet_bottleneck", "mobilenet_v2", "efficientnet", "densenet", "fcn", "video3d"]
 SEQ_SAMPLE = ["vit", "tagger"]
-SEQ_SLOW = ["swin", "convnext", "bert", "tagger_states"]
+SEQ_SLOW = ["swin", "convnext", "bert", "tagger_states", "decoder"]
 
 _CHECK = r"""
 import importlib.util, json, sys
@@ -64,7 +65,7 @@ def _export(kind: str, name: str, folder: Path):
         return export.export(nets.build(name), nets.example_input(name, 1), False, True, path), None
     spec = nets_seq.SEQ_NETS[name]
     feeds = path.parent / "inputs.npz"
-    export.export_seq(name, "legacy", path)
+    export.export_seq(name, spec.exporters[0], path)  # TorchScript, or dynamo for the decoder
     np.savez(feeds, **nets_seq.make_inputs(name, 2, spec.sizes[-1]))
     return path, feeds
 
@@ -168,3 +169,9 @@ def test_cli_codegen_all_or_nothing(tmp_path):
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 1 and "is not a folder" in proc.stderr, proc.stderr
     assert blocker.read_text() == "x" and sorted(p.name for p in tmp_path.iterdir()) == ["file", "gen"]
+    # a folder holding anything else is not replaced (it would be, as a whole)
+    (out / "notes.txt").write_text("mine")
+    proc = subprocess.run([sys.executable, "-m", "konnx", "codegen", str(EXAMPLE), "-o", str(out)],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 1 and "holds other files than model.py and model.weights.h5 (notes.txt)" in proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["model.py", "model.weights.h5", "notes.txt"]
