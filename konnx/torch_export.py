@@ -71,9 +71,12 @@ def _dynamic_axes(dynamic_shapes, names) -> dict:
     """torch.export-style dynamic_shapes (a dict per input, axis -> Dim) as TorchScript dynamic_axes."""
     if dynamic_shapes is None:
         return {}
-    specs = dynamic_shapes.values() if isinstance(dynamic_shapes, dict) else dynamic_shapes
+    if isinstance(dynamic_shapes, dict):  # keyed by the forward's argument names
+        pairs = [(n, dynamic_shapes.get(n)) for n in names]
+    else:
+        pairs = list(zip(names, dynamic_shapes))
     axes = {}
-    for name, spec in zip(names, specs):
+    for name, spec in pairs:
         if spec:
             axes[name] = {int(a): str(getattr(d, "__name__", None) or f"{name}_{a}") for a, d in spec.items()}
     return axes

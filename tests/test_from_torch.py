@@ -60,11 +60,12 @@ def test_cnn_both_exporters(exporter, clean_tmp):
     assert _left_behind(clean_tmp) == []
 
 
-def test_cnn_dynamic_batch_and_channels_last(clean_tmp):
+@pytest.mark.parametrize("by_name", [False, True], ids=["tuple", "dict"])
+def test_cnn_dynamic_batch_and_channels_last(by_name, clean_tmp):
     module, x = nets.build("resnet_basic"), nets.example_input("resnet_basic", 2)
     batch = torch.export.Dim("batch", min=1, max=64)
-    model = konnx.from_torch(module, x, exporter="torchscript", dynamic_shapes=({0: batch},),
-                             channels_last_io=True)
+    shapes = {"x": {0: batch}} if by_name else ({0: batch},)  # torch.export's two forms
+    model = konnx.from_torch(module, x, exporter="torchscript", dynamic_shapes=shapes, channels_last_io=True)
     assert model.inputs[0].shape == (None, 64, 64, 3)
     x3 = nets.example_input("resnet_basic", 3, seed=5)
     got = np.asarray(model(np.transpose(x3.numpy(), (0, 2, 3, 1))))
