@@ -201,43 +201,52 @@ def cmd_verify(args) -> int:
 
 
 def cmd_codegen(args) -> int:
-    """Convert, write DIR/model.py + DIR/model.weights.h5 into a staged folder, check that the generated
-    module builds a model matching onnxruntime, then rename the folder into place (all or none)."""
+    """Convert; write DIR/model.py and model.weights.h5 in a staged folder; build the generated module and
+    check it against onnxruntime; rename the folder into place (all or none)."""
+    from . import codegen
     from .cli_outputs import Target, commit_all
     from .export import Staged
 
     out = Path(args.output)
     _check_paths(args, [Target("-o", out, directory=True)])
-    others = sorted(p.name for p in out.iterdir() if p.name not in ("model.py", "model.weights.h5")) \
-        if out.is_dir() else []
-    if others:  # the folder is replaced as a whole: only an earlier codegen output may be
-        raise CliError(f"-o {out}: holds other files than model.py and model.weights.h5 ({', '.join(others[:3])}"
-                       f"{', ...' if len(others) > 3 else ''}); give a new or empty folder (nothing written)")
+    others = codegen.foreign_files(out)  # the folder is replaced as a whole: only an earlier output may be
+    if others:
+        raise CliError(f"-o {out}: holds other files than {codegen.MODULE_FILE} and {codegen.WEIGHTS_FILE} "
+                       f"({', '.join(others)}); give a new or empty folder (nothing written)")
     proto = _load_model(args)
     load_backend(args.verbose)
     console = _console(args.quiet)
     result = _convert(console, args, proto)
 
     def write(folder: Path) -> None:
-        from . import codegen
-
         folder.mkdir()
         codegen.write(result, folder, Path(args.model).name)
-        if args.no_verify:
-            return
-        check = _verify(console, args, proto, codegen.load_generated(folder))
-        _print_verify(console, check)
-        if not check.ok:
-            raise CliError("the generated module's model differs from onnxruntime: nothing written "
-                           "(--no-verify writes it anyway)", EXIT_MISMATCH)
+        if not args.no_verify:
+            check = _verify(console, args, proto, codegen.load_generated(folder))
+            _print_verify(console, check)
+            if not check.ok:
+                raise CliError("the generated module's model differs from onnxruntime: nothing written "
+                               "(--no-verify writes it anyway)", EXIT_MISMATCH)
     try:
-        staged = Staged(out, write, directory=True)
+        commit_all([("codegen", Staged(out, write, directory=True))])
     except OSError as e:
-        raise CliError(f"cannot write {args.output}: {e} (nothing written)") from None
-    commit_all([("codegen", staged)])
-    console.print(f"wrote {out / 'model.py'} (build() loads model.weights.h5 next to it)",
-                  highlight=False)
+        raise CliError(f"cannot write {out}: {e} (nothing written)") from None
+    console.print(f"wrote {out / codegen.MODULE_FILE} (build() loads the weights next to it)", highlight=False)
     return EXIT_OK
+
+
+def _register_codegen(sub) -> None:
+    g = sub.add_parser("codegen", help="write the converted model as a readable Keras module (DIR/model.py)",
+                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g.add_argument("model", help="path to the .onnx file")
+    g.add_argument("-o", "--output", required=True, metavar="DIR",
+                   help="folder for model.py and model.weights.h5 (replaced as a whole)")
+    g.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,...",
+                   help="fix an input's shape, NAME=1,3,224,224 (repeatable; ? keeps a dim dynamic)")
+    g.add_argument("--channels-last-io", action="store_true", help="NHWC inputs/outputs instead of NCHW")
+    g.add_argument("--no-verify", action="store_true", help="skip building the generated module and checking it")
+    _common(g)
+    g.set_defaults(func=cmd_codegen)
 
 
 def cmd_ops(args) -> int:
@@ -312,17 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(v)
     v.set_defaults(func=cmd_verify)
 
-    g = sub.add_parser("codegen", help="write the converted model as a readable Keras module (DIR/model.py)",
-                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    g.add_argument("model", help="path to the .onnx file")
-    g.add_argument("-o", "--output", required=True, metavar="DIR",
-                   help="folder for model.py and model.weights.h5 (replaced as a whole)")
-    g.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,...",
-                   help="fix an input's shape, NAME=1,3,224,224 (repeatable; ? keeps a dim dynamic)")
-    g.add_argument("--channels-last-io", action="store_true", help="NHWC inputs/outputs instead of NCHW")
-    g.add_argument("--no-verify", action="store_true", help="skip building the generated module and checking it")
-    _common(g)
-    g.set_defaults(func=cmd_codegen)
+    _register_codegen(sub)
 
     o = sub.add_parser("ops", help="list the supported ONNX ops")
     o.set_defaults(func=cmd_ops)

@@ -332,3 +332,11 @@ def load_generated(folder):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.build()
+
+
+def foreign_files(folder) -> list:
+    """What in `folder` is not a codegen output (the CLI replaces the folder as a whole)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.name not in (MODULE_FILE, WEIGHTS_FILE))

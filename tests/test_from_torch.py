@@ -107,7 +107,8 @@ class _Drifting(torch.nn.Module):
 
 def test_mismatch_with_the_module_is_refused(clean_tmp):
     module = _Drifting().train()
-    with pytest.raises(TorchMismatchError, match="differs from the PyTorch module on the example inputs: .* max abs error [1-9]"):
+    with pytest.raises(TorchMismatchError, match="differs from the PyTorch module on the example inputs: "
+                                                 ".* max abs error [1-9]"):
         konnx.from_torch(module, torch.zeros(2, 3), exporter="torchscript")
     assert module.training  # the caller's mode is restored
     assert _left_behind(clean_tmp) == []
