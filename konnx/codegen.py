@@ -109,10 +109,16 @@ def _short_reason(reason: str) -> str:
     return reason if len(reason) <= 90 else reason[:87] + "..."
 
 
+def _padded(decision: dict) -> bool:
+    """A convolution or pool that pads (explicitly, or by ceil_mode's extension)."""
+    sides = list(decision.get("pads") or []) + list(decision.get("ceil_extension") or [])
+    return any(any(p) if isinstance(p, (list, tuple)) else p for p in sides)
+
+
 def _padding_notes(decisions) -> dict:
     notes = {}
     for d in decisions or ():
-        if isinstance(d, dict) and d.get("node") and d.get("decision") and "pads" in d:
+        if isinstance(d, dict) and d.get("node") and d.get("decision") and _padded(d):
             notes[d["node"]] = f"padding {d['decision']}: {_short_reason(d.get('reason', ''))}"
     return notes
 

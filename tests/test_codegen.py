@@ -130,7 +130,13 @@ def test_codegen_example_both_layouts(tmp_path):
     for layer in model.layers[1:]:
         assert f"name='{layer.name}'" in text
     assert "# ONNX Conv node '/stem/stem.0/Conv'; padding explicit" in text
-    assert "padding same" in text
+    # padded convolutions/pools carry konnx's decision, unpadded ones only their node
+    decisions = [d for d in convert_detailed(str(EXAMPLE)).decisions if "pads" in d]
+    padded = [d for d in decisions if any(any(p) for p in d["pads"])]
+    assert padded and len(padded) < len(decisions)
+    for d in decisions:
+        note = f"; padding {d['decision']}: " if d in padded else "\n"
+        assert f"node {d['node']!r}{note}" in text, d
 
 
 @pytest.mark.parametrize("names", [ZOO_SAMPLE, pytest.param(ZOO_SLOW, marks=pytest.mark.slow)],
