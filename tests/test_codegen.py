@@ -181,3 +181,27 @@ def test_cli_codegen_all_or_nothing(tmp_path):
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 1 and "holds other files than model.py and model.weights.h5 (notes.txt)" in proc.stderr
     assert sorted(p.name for p in out.iterdir()) == ["model.py", "model.weights.h5", "notes.txt"]
+
+
+def test_multi_output_layers(tmp_path):
+    """Layers with several outputs (Split, LSTM) are indexed where their outputs are used."""
+    import numpy as np
+    from onnx import helper
+
+    from tests.util import make_model, rand, run_ort, tolerance
+
+    m = make_model([helper.make_node("Split", ["x"], ["a", "b", "c"], axis=1, num_outputs=3),
+                    helper.make_node("Mul", ["a", "c"], ["y"]),
+                    helper.make_node("LSTM", ["s", "W", "R"], ["Y", "Yh", "Yc"], hidden_size=4)],
+                   [("x", np.float32, [2, 6]), ("s", np.float32, [5, 2, 3])],
+                   [("y", np.float32, [2, 2]), ("b", np.float32, [2, 2]), ("Yh", np.float32, [1, 2, 4]),
+                    ("Yc", np.float32, [1, 2, 4])],
+                   initializers=[("W", rand(1, 16, 3, seed=1)), ("R", rand(1, 16, 4, seed=2))], opset=18)
+    codegen.write(convert_detailed(m), tmp_path)
+    _ruff([tmp_path / "model.py"])
+    assert "[2]" in (tmp_path / "model.py").read_text()
+    x, s = rand(2, 6, seed=3), rand(5, 2, 3, seed=4)
+    ref, got = run_ort(m, {"x": x, "s": s}), codegen.load_generated(tmp_path)([x, s])
+    assert len(ref) == len(got) == 4
+    for r, g in zip(ref, got):
+        assert r.shape == g.shape and np.max(np.abs(r - np.asarray(g))) <= tolerance(r)
