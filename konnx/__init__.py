@@ -16,15 +16,16 @@ from .errors import ConversionError, InvalidModelError, NodeConversionError, Uns
 
 from ._version import __version__
 
-__all__ = ["convert", "convert_detailed", "verify", "ConversionError", "InvalidModelError",
-           "NodeConversionError", "UnsupportedOpError", "__version__"]
+__all__ = ["convert", "convert_detailed", "verify", "from_torch", "onnx_to_keras", "ConversionError",
+           "InvalidModelError", "NodeConversionError", "UnsupportedOpError", "__version__"]
 
-_LAZY = {"convert": "api", "convert_detailed": "api", "verify": "verify"}
+_LAZY = {"convert": "api", "convert_detailed": "api", "verify": "verify", "from_torch": "torch_export",
+         "onnx_to_keras": "compat"}
 
 
 def __getattr__(name: str):
-    """convert, convert_detailed and verify import their modules (and Keras) on first use; so does
-    a submodule named as an attribute (`konnx.api`, `konnx.export`, ...)."""
+    """convert, convert_detailed, verify, from_torch and onnx_to_keras import their modules (and Keras, or
+    torch) on first use; so does a submodule named as an attribute (`konnx.api`, `konnx.export`, ...)."""
     import importlib
 
     if name in _LAZY:

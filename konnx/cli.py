@@ -1,4 +1,4 @@
-"""The `konnx` command line: convert, verify, padding, ops.
+"""The `konnx` command line: convert, verify, codegen, padding, ops.
 
 Only what a subcommand needs is imported inside it: `konnx --help`, `--version`, `padding` and
 usage errors never load Keras or TensorFlow. Every user error is one line and an exit code
@@ -207,41 +207,53 @@ def cmd_verify(args) -> int:
     return EXIT_OK if result.ok else EXIT_MISMATCH
 
 
-def cmd_ops(args) -> int:
-    from .ops import load_all
-    from .ops.registry import REGISTRY
+def cmd_codegen(args) -> int:
+    """Convert; write DIR/model.py and model.weights.h5 in a staged folder; build the generated module and
+    check it against onnxruntime; rename the folder into place (all or none)."""
+    from . import codegen
+    from .cli_outputs import Target, commit_all
+    from .export import Staged
 
-    load_all()
-    for (domain, op), specs in sorted(REGISTRY.items()):
-        since = ", ".join(str(s.since) for s in specs)
-        print(f"{(domain + '.') if domain else ''}{op}\t(since opset {since})")
+    out = Path(args.output)
+    _check_paths(args, [Target("-o", out, directory=True)])
+    others = codegen.foreign_files(out)  # the folder is replaced as a whole: only an earlier output may be
+    if others:
+        raise CliError(f"-o {out}: holds other files than {codegen.MODULE_FILE} and {codegen.WEIGHTS_FILE} "
+                       f"({', '.join(others)}); give a new or empty folder (nothing written)")
+    proto = _load_model(args)
+    load_backend(args.verbose)
+    console = _console(args.quiet)
+    result = _convert(console, args, proto)
+
+    def write(folder: Path) -> None:
+        folder.mkdir()
+        codegen.write(result, folder, Path(args.model).name)
+        if not args.no_verify:
+            check = _verify(console, args, proto, codegen.load_generated(folder))
+            _print_verify(console, check)
+            if not check.ok:
+                raise CliError("the generated module's model differs from onnxruntime: nothing written "
+                               "(--no-verify writes it anyway)", EXIT_MISMATCH)
+    try:
+        commit_all([("codegen", Staged(out, write, directory=True))])
+    except OSError as e:
+        raise CliError(f"cannot write {out}: {e} (nothing written)") from None
+    console.print(f"wrote {out / codegen.MODULE_FILE} (build() loads the weights next to it)", highlight=False)
     return EXIT_OK
 
 
-def cmd_check(args) -> int:
-    """konnx check: support status of every op and every refusal known before building; no Keras."""
-    import json
-
-    from .check import check_model, render
-
-    if args.json and args.json != "-":
-        from .cli_outputs import Target, check_targets
-
-        check_targets([Target("--json", Path(args.json), (".json",))], inputs=[args.model])
-    model = Path(args.model)
-    if not model.is_file():
-        raise CliError(f"model file not found: {model}" if not model.exists() else f"not a file: {model}")
-    result = check_model(args.model, parse_shapes(args.input_shape))  # konnx errors: main's handler
-    text = json.dumps(result.to_dict(), indent=2) + "\n"
-    if args.json == "-":  # the JSON alone on stdout, for tools
-        sys.stdout.write(text)
-    else:
-        print(render(result))
-        if args.json:
-            from .cli_outputs import commit_all, stage_text
-
-            commit_all([("json", stage_text(args.json, text))])
-    return EXIT_OK if result.ok else EXIT_UNSUPPORTED
+def _register_codegen(sub) -> None:
+    g = sub.add_parser("codegen", help="write the converted model as a readable Keras module (DIR/model.py)",
+                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g.add_argument("model", help="path to the .onnx file")
+    g.add_argument("-o", "--output", required=True, metavar="DIR",
+                   help="folder for model.py and model.weights.h5 (replaced as a whole)")
+    g.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,...",
+                   help="fix an input's shape, NAME=1,3,224,224 (repeatable; ? keeps a dim dynamic)")
+    g.add_argument("--channels-last-io", action="store_true", help="NHWC inputs/outputs instead of NCHW")
+    g.add_argument("--no-verify", action="store_true", help="skip building the generated module and checking it")
+    _common(g)
+    g.set_defaults(func=cmd_codegen)
 
 
 def _common(p) -> None:
@@ -311,17 +323,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(v)
     v.set_defaults(func=cmd_verify)
 
-    k = sub.add_parser("check", help="list a model's ops and every refusal known before building "
-                       "(no TensorFlow; exit 4 if some node cannot be converted)")
-    k.add_argument("model", help="path to the .onnx file")
-    k.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,...",
-                   help="fix an input's shape, NAME=1,3,224,224 or NAME:1,3,224,224 (repeatable; ? keeps a dim "
-                        "dynamic)")
-    k.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE ('-': only JSON, on stdout)")
-    k.set_defaults(func=cmd_check)
+    from .cli_check import register as register_check
 
-    o = sub.add_parser("ops", help="list the supported ONNX ops")
-    o.set_defaults(func=cmd_ops)
+    register_check(sub)  # check, ops: no Keras, no TensorFlow
+
+    _register_codegen(sub)
+
 
     from .cli_padding import register as register_padding
 
