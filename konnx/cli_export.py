@@ -16,6 +16,8 @@ def add_arguments(parser) -> None:
                    "builtin ops), checked in the LiteRT interpreter against onnxruntime")
     g.add_argument("--fp16", action="store_true", help="TFLite with float16 weights (half the size; "
                    "checked with a looser tolerance, see konnx.export.FP16_RTOL)")
+    g.add_argument("--dynamic-batch", action="store_true", help="keep a dynamic batch dim in the .tflite "
+                   "(default: fixed to 1, or to --input-shape: static shapes run faster in LiteRT)")
     g.add_argument("--fold-bn", action="store_true", help="fold BatchNormalization into the preceding Conv "
                    "(faster inference; by default it stays a trainable BatchNormalization layer)")
 
@@ -73,7 +75,7 @@ def write_outputs(console, args, result, payload: dict) -> int:
                 staged.append(("saved_model", stage_saved_model(model, args.saved_model)))
         if args.tflite:
             with console.status("converting to TFLite" + (" (float16 weights)" if args.fp16 else "")):
-                data = tflite_model(model, fp16=args.fp16)
+                data = tflite_model(model, fp16=args.fp16, batch_size=None if args.dynamic_batch else 1)
             if not args.no_verify:
                 rtol = max(args.rtol, FP16_RTOL) if args.fp16 else args.rtol
                 with console.status("checking the .tflite in the LiteRT interpreter against onnxruntime"):

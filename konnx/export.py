@@ -160,24 +160,55 @@ def export_saved_model(model, path: PathLike) -> Path:
 
 
 # ----------------------------------------------------------------------------- TFLite
-def tflite_model(model, *, fp16: bool = False) -> bytes:
-    """Convert a Keras model (TensorFlow backend) with TensorFlow's own TFLiteConverter, TFLite
-    builtin ops only. fp16=True stores the weights in float16 (half the size; the CPU kernels still
-    compute in float32 after dequantizing them)."""
-    _require_tensorflow_backend("TFLite")
+def tflite_signature(model, batch_size: Optional[int] = 1) -> list:
+    """One tf.TensorSpec per Keras input, named like the input. A dynamic batch dim (axis 0) becomes
+    `batch_size` (None keeps it dynamic); other dims stay as the model has them. A static signature
+    matters for speed: with a dynamic batch TensorFlow's converter keeps shape arithmetic (Shape,
+    StridedSlice, Pack before a Reshape) that XNNPACK does not take, and the interpreter resizes."""
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if fp16:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_types = [tf.float16]
+    specs = []
+    for t in model.inputs:
+        shape = list(t.shape)
+        if batch_size is not None and shape and shape[0] is None:
+            shape[0] = int(batch_size)
+        specs.append(tf.TensorSpec(shape, t.dtype, name=t.name))
+    return specs
+
+
+@contextlib.contextmanager
+def tflite_converter(model, *, batch_size: Optional[int] = 1):
+    """TensorFlow's TFLiteConverter for `model` (TensorFlow backend), builtin ops only, with the
+    static signature of tflite_signature. The model goes through a SavedModel in a temporary
+    folder (Keras' ExportArchive, inference mode): the path TensorFlow's own from_keras_model
+    takes, minus its Python reload of that SavedModel, and with the signature we choose."""
+    _require_tensorflow_backend("TFLite")
+    import functools
+
+    import keras
+    import tensorflow as tf
+
+    specs = tflite_signature(model, batch_size)
+    with tempfile.TemporaryDirectory(prefix="konnx_tflite_") as folder:
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint("serve", functools.partial(model.__call__, training=False),
+                             [specs] if len(specs) > 1 else specs)
+        with contextlib.redirect_stdout(io.StringIO()):
+            archive.write_out(folder, verbose=False)
+        del archive
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        yield converter
+
+
+def run_converter(converter) -> bytes:
+    """converter.convert(), its errors as ExportError."""
     try:
         from tensorflow.lite.python.convert_phase import ConverterError
     except ImportError:  # a TensorFlow without that module: its converter raises plain errors
         ConverterError = RuntimeError
     try:
-        # the converter goes through a temporary SavedModel and prints where it put it
         with contextlib.redirect_stdout(io.StringIO()):
             return converter.convert()
     except (ConverterError, ValueError, RuntimeError) as e:
@@ -186,17 +217,32 @@ def tflite_model(model, *, fp16: bool = False) -> bytes:
                           f"{': ' + first[0] if first else ''}") from e
 
 
-def stage_tflite(model, path: PathLike, *, fp16: bool = False, content: Optional[bytes] = None) -> Staged:
+def tflite_model(model, *, fp16: bool = False, batch_size: Optional[int] = 1) -> bytes:
+    """Convert a Keras model (TensorFlow backend) with TensorFlow's own TFLiteConverter, TFLite
+    builtin ops only. fp16=True stores the weights in float16 (half the size; the CPU kernels still
+    compute in float32 after dequantizing them). A dynamic batch dim is fixed to `batch_size`
+    (default 1; None keeps it dynamic, which costs speed in LiteRT: see tflite_signature)."""
+    import tensorflow as tf
+
+    with tflite_converter(model, batch_size=batch_size) as converter:
+        if fp16:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        return run_converter(converter)
+
+
+def stage_tflite(model, path: PathLike, *, fp16: bool = False, content: Optional[bytes] = None,
+                 batch_size: Optional[int] = 1) -> Staged:
     path = Path(path)
     if path.suffix != ".tflite":
         raise ExportError(f"a TFLite file must end in .tflite, got {path}")
-    data = content if content is not None else tflite_model(model, fp16=fp16)
+    data = content if content is not None else tflite_model(model, fp16=fp16, batch_size=batch_size)
     return Staged(path, lambda tmp: tmp.write_bytes(data))
 
 
-def export_tflite(model, path: PathLike, *, fp16: bool = False) -> Path:
+def export_tflite(model, path: PathLike, *, fp16: bool = False, batch_size: Optional[int] = 1) -> Path:
     """Write a .tflite file for `model` (see tflite_model), atomically."""
-    return stage_tflite(model, path, fp16=fp16).commit()
+    return stage_tflite(model, path, fp16=fp16, batch_size=batch_size).commit()
 
 
 def tflite_interpreter(model: Union[PathLike, bytes]):
@@ -241,6 +287,42 @@ def run_tflite(model: Union[PathLike, bytes], inputs) -> list[np.ndarray]:
     return [np.asarray(out[n]) for n in names]
 
 
+def tflite_input_shapes(tflite: Union[PathLike, bytes]) -> dict:
+    """The serving signature's inputs: name -> shape, None where the dim is dynamic."""
+    interp = tflite_interpreter(tflite)
+    signatures = interp.get_signature_list()
+    if not signatures:
+        raise ExportError("the .tflite model has no signature; export it with konnx.export.export_tflite")
+    key = "serving_default" if "serving_default" in signatures else next(iter(signatures))
+    details = interp.get_signature_runner(key).get_input_details()
+    return {name: tuple(int(d) if d >= 0 else None for d in det["shape_signature"]) for name, det in details.items()}
+
+
+def _fit_static_shapes(tflite, proto, keras_model, input_shapes, channels_last_io) -> dict:
+    """input_shapes (ONNX layout) completed with the .tflite file's static dims, so that the
+    check's inputs fit a file whose batch was fixed at export; a requested dim that contradicts a
+    static one is an error."""
+    static = tflite_input_shapes(tflite)
+    init = {i.name for i in proto.graph.initializer}
+    onnx_inputs = [vi.name for vi in proto.graph.input if vi.name not in init]
+    shapes = dict(input_shapes or {})
+    for onnx_name, t in zip(onnx_inputs, keras_model.inputs):
+        dims = static.get(t.name)
+        if dims is None:
+            continue
+        if channels_last_io and len(dims) >= 3:
+            dims = tuple(dims[i] for i in L.inverse(L.channels_last(len(dims))))
+        asked = shapes.get(onnx_name) or (None,) * len(dims)
+        merged = []
+        for axis, (a, d) in enumerate(zip(asked, dims)):
+            if a is not None and d is not None and a != d:
+                raise ExportError(f"input '{onnx_name}' axis {axis}: the .tflite file is fixed to {d}, "
+                                  f"asked to check with {a}")
+            merged.append(a if a is not None else d)
+        shapes[onnx_name] = tuple(merged)
+    return shapes
+
+
 def check_tflite(tflite: Union[PathLike, bytes], onnx_model, keras_model, *, inputs: Optional[dict] = None,
                  input_shapes: Optional[dict] = None, channels_last_io: bool = False, rtol: float = 1e-4,
                  atol: float = 0.0, seed: int = 0):
@@ -250,6 +332,8 @@ def check_tflite(tflite: Union[PathLike, bytes], onnx_model, keras_model, *, inp
     from .verify import VerifyResult, compare, make_inputs, run_onnxruntime
 
     proto = loader.load(onnx_model)
+    if inputs is None:
+        input_shapes = _fit_static_shapes(tflite, proto, keras_model, input_shapes, channels_last_io)
     feeds = dict(inputs) if inputs is not None else make_inputs(proto, input_shapes, seed)
     init = {i.name for i in proto.graph.initializer}
     args = []
