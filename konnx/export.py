@@ -263,28 +263,39 @@ def _output_index(name: str, default: int) -> int:
     return int(tail) if head == "output" and tail.isdigit() else default
 
 
-def run_tflite(model: Union[PathLike, bytes], inputs) -> list[np.ndarray]:
-    """Run a .tflite model (path or bytes) through its serving signature.
-
-    `inputs` maps the signature's input names (the Keras model's input names) to arrays; a model
-    with one input also takes the array itself. Dynamic dims are resized to the arrays' shapes.
-    Returns the outputs in the Keras model's output order (`output_0`, `output_1`, ...)."""
+def tflite_runner(model: Union[PathLike, bytes]) -> Callable[[dict], list]:
+    """A function running a .tflite model (path or bytes) through its serving signature, one
+    interpreter for every call: inputs keyed by the signature's input names (the Keras model's),
+    outputs in the Keras model's output order (`output_0`, `output_1`, ...)."""
     interp = tflite_interpreter(model)
     signatures = interp.get_signature_list()
     if not signatures:
         raise ExportError("the .tflite model has no signature; export it with konnx.export.export_tflite")
     key = "serving_default" if "serving_default" in signatures else next(iter(signatures))
     expected = list(signatures[key]["inputs"])
-    if not isinstance(inputs, dict):
-        if len(expected) != 1:
-            raise ExportError(f"the .tflite model has inputs {expected}: pass a dict keyed by these names")
-        inputs = {expected[0]: inputs}
-    if sorted(inputs) != sorted(expected):
-        raise ExportError(f"the .tflite model's inputs are {expected}, got {sorted(inputs)}")
     runner = interp.get_signature_runner(key)
-    out = runner(**{k: np.ascontiguousarray(v) for k, v in inputs.items()})
-    names = sorted(out, key=lambda n: (_output_index(n, len(out)), n))
-    return [np.asarray(out[n]) for n in names]
+
+    def run(inputs) -> list:
+        if not isinstance(inputs, dict):
+            if len(expected) != 1:
+                raise ExportError(f"the .tflite model has inputs {expected}: pass a dict keyed by these names")
+            inputs = {expected[0]: inputs}
+        if sorted(inputs) != sorted(expected):
+            raise ExportError(f"the .tflite model's inputs are {expected}, got {sorted(inputs)}")
+        out = runner(**{k: np.ascontiguousarray(v) for k, v in inputs.items()})
+        names = sorted(out, key=lambda n: (_output_index(n, len(out)), n))
+        return [np.asarray(out[n]) for n in names]
+
+    return run
+
+
+def run_tflite(model: Union[PathLike, bytes], inputs) -> list[np.ndarray]:
+    """Run a .tflite model (path or bytes) through its serving signature.
+
+    `inputs` maps the signature's input names (the Keras model's input names) to arrays; a model
+    with one input also takes the array itself. Dynamic dims are resized to the arrays' shapes.
+    Returns the outputs in the Keras model's output order (`output_0`, `output_1`, ...)."""
+    return tflite_runner(model)(inputs)
 
 
 def tflite_input_shapes(tflite: Union[PathLike, bytes]) -> dict:
