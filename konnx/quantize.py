@@ -125,19 +125,25 @@ def _arrays(path: Path, names: list) -> dict:
         return {n: z[n] for n in names}
 
 
-def load_calibration(path, inputs: dict) -> dict:
-    """Samples per input name, stacked on axis 0. `inputs` maps each ONNX input name to its shape
-    (None for dynamic dims); an array of the input's rank is a batch of samples, one rank lower is
-    a single sample."""
+def load_calibration(data, inputs: dict) -> dict:
+    """Samples per input name, stacked on axis 0. `data`: a .npy/.npz path, a folder of them, or a
+    dict of arrays keyed by input name. `inputs` maps each ONNX input name to its shape (None for
+    dynamic dims); an array of the input's rank is a batch of samples, one rank lower a sample."""
     names = list(inputs)
+    if isinstance(data, dict):
+        sources = [("the calibration dict", {n: np.asarray(data[n]) for n in names if n in data})]
+        if len(sources[0][1]) != len(names):
+            raise QuantizationError(f"the calibration dict has keys {sorted(data)}; expected {names}")
+    else:
+        sources = [(str(f), _arrays(f, names)) for f in _files(Path(data))]
     stacks = {n: [] for n in names}
-    for f in _files(Path(path)):
-        for name, a in _arrays(f, names).items():
+    for source, arrays in sources:
+        for name, a in arrays.items():
             shape = inputs[name]
             if a.ndim == len(shape) - 1:
                 a = a[None]
             if a.ndim != len(shape) or any(d is not None and d != s for d, s in zip(shape[1:], a.shape[1:])):
-                raise QuantizationError(f"{f}: input '{name}' expects samples of shape {list(shape)} "
+                raise QuantizationError(f"{source}: input '{name}' expects samples of shape {list(shape)} "
                                         f"(a leading sample axis), got {list(a.shape)}")
             stacks[name].append(a)
     samples = {n: np.concatenate(v) for n, v in stacks.items()}
@@ -265,7 +271,7 @@ def quantize_int8(keras_model, onnx_model, calibration, *, channels_last_io: boo
     init = {i.name for i in proto.graph.initializer}
     onnx_inputs = {vi.name: tuple(d.dim_value or None for d in vi.type.tensor_type.shape.dim)
                    for vi in proto.graph.input if vi.name not in init}
-    samples = calibration if isinstance(calibration, dict) else load_calibration(calibration, onnx_inputs)
+    samples = load_calibration(calibration, onnx_inputs)
     calib, held_out = split(samples)
     keras_names = [t.name for t in keras_model.inputs]
     batch = _batch(keras_model)
