@@ -79,8 +79,7 @@ def _emit(proto: onnx.ModelProto, weights: dict, opset: int, channels_last_io: b
     shapes, types = loader.value_info(proto)
     ctx = Context(shapes, types)
     g = proto.graph
-    for init in list(g.initializer) + list(weights.values()):
-        ctx.values[init.name] = Const(numpy_helper.to_array(init))
+    _constants(ctx, list(g.initializer), weights)
     inputs = []
     for vi in g.input:
         if vi.name in ctx.values:
@@ -120,6 +119,16 @@ def _emit(proto: onnx.ModelProto, weights: dict, opset: int, channels_last_io: b
                         outputs=outputs[0] if len(outputs) == 1 else outputs, name=_model_name(proto))
     return Conversion(model=model, decisions=ctx.decisions, onnx_model=proto, values=ctx.values, opset=opset,
                       channels_last_io=channels_last_io)
+
+
+def _constants(ctx: Context, small: list, weights: dict) -> None:
+    """Initializers as numpy constants. The weights' protos are dropped from `weights` as they
+    are read: they are the last references to the loaded model's protobuf, which then goes
+    before any Keras variable is allocated (one copy of the weights less at peak)."""
+    for init in small:
+        ctx.values[init.name] = Const(numpy_helper.to_array(init))
+    for name in list(weights):
+        ctx.values[name] = Const(numpy_helper.to_array(weights.pop(name)))
 
 
 def _const_output(ctx: Context, name: str, v: Const, inputs: list) -> Tensor:
