@@ -94,6 +94,8 @@ def _int8(console, args, model, payload: dict) -> Optional[bytes]:
         top1 = "" if o.top1_agreement is None else f", top-1 agreement {o.top1_agreement:.3f}"
         console.print(f"int8 {o.name}: worst cosine {o.min_cosine:.5f}{top1} "
                       f"({res.held_out_samples} held-out samples) {'ok' if o.ok else 'OUTSIDE THE BUDGET'}")
+    if res.float_ops:
+        console.print(f"  kept float for speed: {', '.join(res.float_ops)} (XNNPACK has no int8 kernel for them)")
     for f in res.float_layers:
         console.print(f"  kept float: {f.op} {f.tensor} (int8 error {f.sensitivity:.3g} steps)", highlight=False)
     if not res.ok:

@@ -15,10 +15,14 @@
    units of its int8 step); the most sensitive layer is kept in float (`denylisted_nodes`), the
    file re-quantized and re-checked, one layer at a time, until the budget holds or
    `max_float_layers` are float (then the result says it cannot).
+Speed: op types whose int8 kernel LiteRT's XNNPACK delegate does not take (HARD_SWISH in LiteRT
+2.3) but whose float kernel it does stay float from the start (`Int8Result.float_ops`): on the
+reference kernels they made an int8 MobileNetV3 1.8x slower than its float file.
 
 TensorFlow is imported inside the functions only, like konnx.export."""
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import math
@@ -89,6 +93,7 @@ class Int8Result:
     calibration_samples: int
     held_out_samples: int
     reason: str = ""
+    float_ops: list = field(default_factory=list)  # op types kept float for speed (XNNPACK)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -235,11 +240,62 @@ def _sensitivities(debugger) -> list:
     return sorted(layers, key=lambda f: -f.sensitivity)
 
 
-def _quantized(debugger, denylist: list) -> bytes:
-    import tensorflow as tf
+def _quantized(debugger, denylist: list, ops: Optional[list] = None) -> bytes:
+    """The calibrated model quantized with `denylist` nodes and `ops` types kept float: what the
+    debugger's get_nondebug_quantized_model does, without re-instrumenting a debug model for
+    each selection (its options setter does that, and fails when whole op types are kept float)."""
+    from tensorflow.lite.python import convert
 
-    debugger.options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=denylist or None)
-    return debugger.get_nondebug_quantized_model()
+    try:
+        return convert.mlir_quantize(debugger.calibrated_model, fully_quantize=False, enable_numeric_verify=False,
+                                     disable_per_channel=debugger.converter._experimental_disable_per_channel,
+                                     denylisted_ops=ops or None, denylisted_nodes=denylist or None)
+    except (ValueError, RuntimeError) as e:
+        raise QuantizationError(f"TensorFlow's quantizer failed (float layers {denylist}, ops {ops}): {e}") from e
+
+
+_FLOAT32, _INT8 = 0, 9  # TFLite tensor types
+
+
+def _constant(model, tensor) -> bool:
+    data = model.buffers[tensor.buffer].data
+    return data is not None and len(data) > 0
+
+
+def _one_op_models(tflite: bytes, tensor_type: int):
+    """(op type, one-op .tflite bytes) for the first op of each type whose output has `tensor_type`."""
+    from ai_edge_litert.tools import flatbuffer_utils as fb
+
+    model = fb.convert_bytearray_to_object(bytearray(tflite))
+    sg, seen = model.subgraphs[0], set()
+    for op in sg.operators:
+        name = fb.opcode_to_name(model, op.opcodeIndex)
+        if name in seen or name in ("QUANTIZE", "DEQUANTIZE") or sg.tensors[op.outputs[0]].type != tensor_type:
+            continue
+        seen.add(name)
+        sub = copy.copy(sg)
+        sub.operators, sub.outputs = [op], list(op.outputs)
+        sub.inputs = [i for i in op.inputs if i >= 0 and not _constant(model, sg.tensors[i])]
+        one = copy.copy(model)
+        one.subgraphs, one.signatureDefs = [sub], []
+        yield name, bytes(fb.convert_object_to_bytearray(one))
+
+
+def undelegated_ops(tflite: bytes, tensor_type: int = _INT8) -> list:
+    """Op types in `tflite` (with outputs of `tensor_type`, int8 by default) that LiteRT's XNNPACK
+    delegate does not take: they run on the reference kernels (int8 HARD_SWISH made a MobileNetV3
+    1.8x slower than float). Each type is tried as a one-op model. Empty without ai-edge-litert."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        return []
+    out = []
+    for name, data in _one_op_models(tflite, tensor_type):
+        interp = Interpreter(model_content=data)
+        interp.allocate_tensors()  # XNNPACK is applied here
+        if not any(o["op_name"] == "DELEGATE" for o in interp._get_ops_details()):
+            out.append(name)
+    return out
 
 
 def _check(data: bytes, held: "_Samples", refs: list, names: list, channels_last_io: bool, budget: Budget):
@@ -302,20 +358,34 @@ def quantize_int8(keras_model, onnx_model, calibration, *, channels_last_io: boo
     return result
 
 
+def _float_where_faster(debugger, log) -> list:
+    """Op types to keep float for speed: int8 kernels XNNPACK does not take, whose float kernels it
+    does (checked on the model quantized with them kept float)."""
+    slow = undelegated_ops(_quantized(debugger, []))
+    if not slow:
+        return []
+    still = set(undelegated_ops(_quantized(debugger, [], slow), _FLOAT32))
+    keep = [name for name in slow if name not in still]
+    if keep:
+        log(f"keeping {', '.join(keep)} float: XNNPACK has no int8 kernel for them")
+    return keep
+
+
 def _search(debugger, held, refs, names, channels_last_io, budget, max_float_layers, log) -> Int8Result:
     """All-int8 first; then the most sensitive layers in float, one more per attempt."""
     ranked: Optional[list] = None
     kept: list = []
     steps = []
+    slow = _float_where_faster(debugger, log)
     while True:
-        data = _quantized(debugger, [f.tensor for f in kept])
+        data = _quantized(debugger, [f.tensor for f in kept], slow)
         outs = _check(data, held, refs, names, channels_last_io, budget)
         worst_top1 = min((o.top1_agreement for o in outs if o.top1_agreement is not None), default=None)
         steps.append((len(kept), min(o.min_cosine for o in outs), worst_top1))
         log(f"{len(kept)} layer(s) in float: cosine {steps[-1][1]:.5f}"
             + (f", top-1 agreement {worst_top1:.3f}" if worst_top1 is not None else ""))
         if all(o.ok for o in outs):
-            return Int8Result(data, True, outs, kept, steps, 0, 0)
+            return Int8Result(data, True, outs, kept, steps, 0, 0, float_ops=slow)
         if ranked is None:
             log("measuring each layer's quantization error (QuantizationDebugger)")
             ranked = _sensitivities(debugger)
@@ -323,5 +393,5 @@ def _search(debugger, held, refs, names, channels_last_io, budget, max_float_lay
         if len(kept) >= max_float_layers or not left:
             why = (f"still outside the budget with the {len(kept)} most sensitive layers in float "
                    f"(limit {max_float_layers})" if left else "outside the budget with every measured layer in float")
-            return Int8Result(data, False, outs, kept, steps, 0, 0, reason=why)
+            return Int8Result(data, False, outs, kept, steps, 0, 0, reason=why, float_ops=slow)
         kept.append(left[0])

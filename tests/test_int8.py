@@ -136,3 +136,14 @@ def test_calibration_data_errors_name_what_was_expected(tmp_path):
     assert Q.Budget.parse("top1=0.5") == Q.Budget(0.99, 0.5)
     with pytest.raises(Q.QuantizationError, match="unknown key"):
         Q.Budget.parse("cosine=0.9")
+
+
+def test_int8_ops_xnnpack_cannot_run_stay_float(nets):
+    """LiteRT's XNNPACK has no int8 HARD_SWISH (the reference kernel then dominates a MobileNetV3):
+    the MobileNet-style net's hard-swish stays float, and every op of the result is delegated."""
+    model = konnx.convert(nets["mobilenet"], channels_last_io=True)
+    x = np.random.default_rng(2).standard_normal((10, 3, 32, 32)).astype(np.float32)
+    res = Q.quantize_int8(model, nets["mobilenet"], {"x": x}, channels_last_io=True)
+    assert res.ok and res.float_ops == ["HARD_SWISH"], res
+    assert Q.undelegated_ops(res.data) == [] and Q.undelegated_ops(res.data, 0) == []  # int8, float32
+    assert _int8_weights(res.data) >= 3
