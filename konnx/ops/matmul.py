@@ -15,7 +15,8 @@ def _dense(ctx, kt, kernel, bias=None):
     layer = keras.layers.Dense(kernel.shape[1], use_bias=bias is not None, kernel_initializer="zeros",
                                bias_initializer="zeros", name=ctx.name())
     y = ctx.layer(layer, kt)
-    layer.set_weights([kernel.astype(np.float32)] + ([bias.astype(np.float32)] if bias is not None else []))
+    # no astype: a float32 (transposed) view reaches the variable with one copy, made by the backend
+    layer.set_weights([np.asarray(kernel, np.float32)] + ([bias.astype(np.float32)] if bias is not None else []))
     return y
 
 
