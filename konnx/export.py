@@ -197,21 +197,18 @@ def _serving_module(model, specs):
 @contextlib.contextmanager
 def tflite_converter(model, *, batch_size: Optional[int] = 1):
     """TensorFlow's TFLiteConverter for `model` (TensorFlow backend), builtin ops only, with the
-    static signature of tflite_signature. The model goes through a SavedModel in a temporary
-    folder holding just the variables and one traced serving function (Keras' ExportArchive, the
-    path of TensorFlow's from_keras_model, traced the model several times: ResNet-50 took 11.5 s
-    that way against 7 s this way, under load, with the same file)."""
+    static signature of tflite_signature: from one traced serving function and a tf.Module that
+    tracks the variables (the converter freezes them into constants). Keras' ExportArchive, the
+    path of TensorFlow's from_keras_model, traced the model several times and reloaded the
+    SavedModel in Python: ResNet-50 took 11.5 s that way, 7 s this way (under load, same file)."""
     _require_tensorflow_backend("TFLite")
     import tensorflow as tf
 
     module, fn = _serving_module(model, tflite_signature(model, batch_size))
-    with tempfile.TemporaryDirectory(prefix="konnx_tflite_") as folder:
-        with contextlib.redirect_stdout(io.StringIO()):
-            tf.saved_model.save(module, folder, signatures={"serving_default": fn})
-        del module, fn
-        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        yield converter
+    with contextlib.redirect_stdout(io.StringIO()):
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([fn], module)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    yield converter
 
 
 def run_converter(converter) -> bytes:
