@@ -211,12 +211,18 @@ def tflite_converter(model, *, batch_size: Optional[int] = 1):
     yield converter
 
 
-def run_converter(converter) -> bytes:
-    """converter.convert(), its errors as ExportError."""
+def converter_error() -> type:
+    """The exception class TensorFlow's TFLite converter raises."""
     try:
         from tensorflow.lite.python.convert_phase import ConverterError
     except ImportError:  # a TensorFlow without that module: its converter raises plain errors
-        ConverterError = RuntimeError
+        return RuntimeError
+    return ConverterError
+
+
+def run_converter(converter) -> bytes:
+    """converter.convert(), its errors as ExportError."""
+    ConverterError = converter_error()
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             return converter.convert()
@@ -231,6 +237,7 @@ def tflite_model(model, *, fp16: bool = False, batch_size: Optional[int] = 1) ->
     builtin ops only. fp16=True stores the weights in float16 (half the size; the CPU kernels still
     compute in float32 after dequantizing them). A dynamic batch dim is fixed to `batch_size`
     (default 1; None keeps it dynamic, which costs speed in LiteRT: see tflite_signature)."""
+    _require_tensorflow_backend("TFLite")  # before importing TensorFlow
     import tensorflow as tf
 
     with tflite_converter(model, batch_size=batch_size) as converter:

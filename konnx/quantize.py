@@ -33,7 +33,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import layout as L
-from .export import ExportError, run_converter, run_tflite, tflite_converter, tflite_input_shapes
+from .export import ExportError, _require_tensorflow_backend, tflite_converter
 
 BUDGET_DEFAULT = "cos=0.99,top1=0.99"
 HOLD_OUT_EVERY = 5
@@ -198,12 +198,13 @@ class _Samples:
 
     def __init__(self, samples: dict, onnx_names: list, keras_names: list, batch: int, channels_last_io: bool):
         n = len(next(iter(samples.values())))
+        samples = {k: v.astype(np.float32) if v.dtype == np.float64 else v for k, v in samples.items()}
         self.onnx = [{k: samples[k][i:i + batch] for k in onnx_names} for i in range(0, n - batch + 1, batch)]
         self.keras = []
         for feeds in self.onnx:
             row = {}
             for o, k in zip(onnx_names, keras_names):
-                x = feeds[o].astype(np.float32) if feeds[o].dtype == np.float64 else feeds[o]
+                x = feeds[o]
                 row[k] = np.ascontiguousarray(np.transpose(x, L.channels_last(x.ndim)) if channels_last_io
                                               and x.ndim >= 3 else x)
             self.keras.append(row)
@@ -316,11 +317,14 @@ def quantize_int8(keras_model, onnx_model, calibration, *, channels_last_io: boo
     """int8 .tflite bytes for `keras_model` (converted from `onnx_model`) within `budget`, keeping
     the most sensitive layers in float one at a time if needed. `calibration`: a path (see
     load_calibration) or a dict of sample arrays in the ONNX layout, keyed by ONNX input name."""
+    _require_tensorflow_backend("int8 TFLite")
     import tensorflow as tf
 
     from . import loader
+    from .export import converter_error
     from .verify import run_onnxruntime
 
+    ConverterError = converter_error()
     budget = budget or Budget.parse(None)
     log = log or (lambda msg: None)
     proto = loader.load(onnx_model)
@@ -350,7 +354,7 @@ def quantize_int8(keras_model, onnx_model, calibration, *, channels_last_io: boo
         log(f"calibrating on {len(cal.keras)} batches")
         try:
             debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=representative)
-        except (ValueError, RuntimeError) as e:
+        except (ConverterError, ValueError, RuntimeError) as e:
             raise QuantizationError(f"TensorFlow's converter could not calibrate the model: {e}") from e
     order[:] = _input_order(debugger.quant_model)
     result = _search(debugger, held, refs, out_names, channels_last_io, budget, max_float_layers, log)
