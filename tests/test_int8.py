@@ -147,3 +147,20 @@ def test_int8_ops_xnnpack_cannot_run_stay_float(nets):
     assert res.ok and res.float_ops == ["HARD_SWISH"], res
     assert Q.undelegated_ops(res.data) == [] and Q.undelegated_ops(res.data, 0) == []  # int8, float32
     assert _int8_weights(res.data) >= 3
+
+
+def test_cli_int8_outside_the_budget_writes_nothing(nets, tmp_path, capsys):
+    """A budget no int8 model meets (cosine 1.0): exit 3, nothing written, and the report says why."""
+    from konnx.cli import main
+
+    np.save(tmp_path / "cal.npy", np.random.default_rng(3).standard_normal((10, 3, 32, 32)).astype(np.float32))
+    args = ["convert", str(nets["mobilenet"]), "--tflite", str(tmp_path / "m.tflite"), "--int8", "--calibration",
+            str(tmp_path / "cal.npy"), "--int8-budget", "cos=1.0", "-o", str(tmp_path / "m.keras")]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(args) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cal.npy"]
+    err = capsys.readouterr().err
+    assert "outside the budget" in err and "limit 16" in err and "kept float:" in err
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(args[:-2] + ["--int8-budget", "cosine=2"]) == 1  # refused before converting
+    assert "unknown key" in capsys.readouterr().err
