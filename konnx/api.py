@@ -86,8 +86,8 @@ def _emit(proto: onnx.ModelProto, weights: dict, opset: int, channels_last_io: b
     shapes, types = loader.value_info(proto)
     ctx = Context(shapes, types, the_plan)
     g = proto.graph
-    for init in list(g.initializer) + list(weights.values()):
-        ctx.values[init.name] = Const(numpy_helper.to_array(init))
+    release = _last_uses(g, set(weights))
+    _constants(ctx, list(g.initializer), weights)
     inputs = []
     for vi in g.input:
         if vi.name in ctx.values:
@@ -107,6 +107,8 @@ def _emit(proto: onnx.ModelProto, weights: dict, opset: int, channels_last_io: b
     for i, node in enumerate(nodes):
         ctx.node = node
         ctx.convert_node(node)
+        for name in release.get(i, ()):
+            ctx.values[name] = Released(ctx.values[name])
         if progress is not None:
             progress(i + 1, len(nodes))
 
@@ -130,6 +132,49 @@ def _emit(proto: onnx.ModelProto, weights: dict, opset: int, channels_last_io: b
     model = attach(model, proto, ctx.values, ctx.decisions, channels_last_io)
     return Conversion(model=model, decisions=ctx.decisions, onnx_model=proto, values=ctx.values, opset=opset,
                       channels_last_io=channels_last_io, plan=the_plan)
+
+
+def _constants(ctx: Context, small: list, weights: dict) -> None:
+    """Initializers as numpy constants. The weights' protos are dropped from `weights` as they
+    are read: they are the last references to the loaded model's protobuf, which then goes
+    before any Keras variable is allocated (one copy of the weights less at peak)."""
+    for init in small:
+        ctx.values[init.name] = Const(numpy_helper.to_array(init))
+    for name in list(weights):
+        ctx.values[name] = Const(numpy_helper.to_array(weights.pop(name)))
+
+
+class Released:
+    """A weight whose consumers are all built: its data now lives in Keras variables, so the numpy
+    copy is dropped (one copy of the weights less at peak); its shape stays for reports."""
+
+    def __init__(self, const: Const):
+        self.shape, self.dtype = const.shape, const.value.dtype
+
+
+def _reads(graph: onnx.GraphProto):
+    """Every tensor name a graph's nodes read, their subgraphs' (If/Loop/Scan bodies) included."""
+    for node in graph.node:
+        yield from node.input
+        for a in node.attribute:
+            for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                yield from _reads(sub)
+
+
+def _last_uses(g: onnx.GraphProto, names: set) -> dict:
+    """node index -> the weights (of `names`) no node after it reads; graph outputs are kept."""
+    last = {}
+    for i, node in enumerate(g.node):
+        for n in set(node.input) | {n for a in node.attribute for sub in ([a.g] if a.HasField("g") else [])
+                                    + list(a.graphs) for n in _reads(sub)}:
+            if n in names:
+                last[n] = i
+    for o in g.output:
+        last.pop(o.name, None)
+    out = {}
+    for n, i in last.items():
+        out.setdefault(i, []).append(n)
+    return out
 
 
 def _const_output(ctx: Context, name: str, v: Const, inputs: list) -> Tensor:

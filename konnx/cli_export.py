@@ -16,6 +16,16 @@ def add_arguments(parser) -> None:
                    "builtin ops), checked in the LiteRT interpreter against onnxruntime")
     g.add_argument("--fp16", action="store_true", help="TFLite with float16 weights (half the size; "
                    "checked with a looser tolerance, see konnx.export.FP16_RTOL)")
+    g.add_argument("--int8", action="store_true", help="full-integer (int8) TFLite from --calibration samples, "
+                   "checked on held-out samples against onnxruntime; the most sensitive layers stay float "
+                   "until --int8-budget holds (see konnx.quantize)")
+    g.add_argument("--calibration", metavar="DATA", help="int8 calibration samples in the ONNX layout: a .npy, "
+                   ".npz (arrays keyed by input name) or a folder of them; one in five is held out")
+    g.add_argument("--int8-budget", metavar="SPEC", default=None, help="int8 error budget per output, "
+                   "default 'cos=0.99,top1=0.99': every held-out sample's cosine similarity to onnxruntime, "
+                   "and the top-1 agreement of (batch, classes) outputs")
+    g.add_argument("--dynamic-batch", action="store_true", help="keep a dynamic batch dim in the .tflite "
+                   "(default: fixed to 1, or to --input-shape: static shapes run faster in LiteRT)")
     g.add_argument("--fold-bn", action="store_true", help="fold BatchNormalization into the preceding Conv "
                    "(faster inference; by default it stays a trainable BatchNormalization layer)")
 
@@ -34,6 +44,15 @@ def check_arguments(args) -> Optional[str]:
     each output path is checked by `targets` (konnx.cli_outputs)."""
     if args.fp16 and not args.tflite:
         return "--fp16 applies to the TFLite output: add --tflite FILE"
+    if (args.int8 or args.calibration) and not (args.int8 and args.calibration and args.tflite and not args.fp16):
+        return "--int8 needs --calibration DATA and --tflite FILE (and not --fp16)"
+    if args.int8:
+        from .quantize import Budget, QuantizationError
+
+        try:
+            Budget.parse(args.int8_budget)
+        except QuantizationError as e:
+            return str(e)
     if args.saved_model and Path(args.saved_model).exists() and not Path(args.saved_model).is_dir():
         return f"--saved-model {args.saved_model} exists and is not a folder"
     return None
@@ -50,6 +69,33 @@ def _print_check(console, title: str, result) -> None:
         table.add_row(o.name, "x".join(map(str, o.shape)), f"{o.max_abs:.3g}", f"{o.max_rel:.3g}",
                       f"{o.tolerance:.3g}", status)
     console.print(table)
+
+
+def _int8(console, args, model, payload: dict) -> bytes:
+    """The int8 .tflite (konnx.quantize), its per-output error and the layers kept float printed;
+    a CliError (exit 3) when it misses the budget and --force is not given."""
+    from .quantize import Budget, quantize_int8
+
+    with console.status("quantizing to int8 and checking on held-out samples") as status:
+        res = quantize_int8(model, args.model, args.calibration, channels_last_io=args.channels_last_io,
+                            budget=Budget.parse(args.int8_budget), log=lambda m: status.update(f"int8: {m}"))
+    payload["int8"] = res.to_dict()
+    for o in res.outputs:
+        top1 = "" if o.top1_agreement is None else f", top-1 agreement {o.top1_agreement:.3f}"
+        console.print(f"int8 {o.name}: worst cosine {o.min_cosine:.5f}{top1} "
+                      f"({res.held_out_samples} held-out samples) {'ok' if o.ok else 'OUTSIDE THE BUDGET'}")
+    if res.float_ops:
+        console.print(f"  kept float for speed: {', '.join(res.float_ops)} (XNNPACK has no int8 kernel for them)")
+    for f in res.float_layers:
+        console.print(f"  kept float: {f.op} {f.tensor} (int8 error {f.sensitivity:.3g} steps)", highlight=False)
+    if not res.ok:
+        if not args.force:
+            from .cli_common import EXIT_MISMATCH, CliError
+
+            raise CliError(f"int8 model outside the budget: {res.reason}: nothing written (--force writes anyway)",
+                           EXIT_MISMATCH)
+        console.print(f"[bold red]int8 model outside the budget[/]: {res.reason} (written anyway: --force)")
+    return res.data
 
 
 def targets(args) -> list:
@@ -82,9 +128,11 @@ def stage_outputs(console, args, result, payload: dict) -> list:
         if args.saved_model:
             with console.status("exporting a TensorFlow SavedModel"):
                 staged.append(("saved_model", stage_saved_model(model, args.saved_model)))
-        if args.tflite:
+        if args.tflite and args.int8:
+            data = _int8(console, args, model, payload)
+        elif args.tflite:
             with console.status("converting to TFLite" + (" (float16 weights)" if args.fp16 else "")):
-                data = tflite_model(model, fp16=args.fp16)
+                data = tflite_model(model, fp16=args.fp16, batch_size=None if args.dynamic_batch else 1)
             if not args.no_verify:
                 rtol = max(args.rtol, FP16_RTOL) if args.fp16 else args.rtol
                 with console.status("checking the .tflite in the LiteRT interpreter against onnxruntime"), \
@@ -97,6 +145,7 @@ def stage_outputs(console, args, result, payload: dict) -> list:
                 if not check.ok and not args.force:
                     raise CliError("the .tflite model differs from onnxruntime: nothing written "
                                    "(--force writes anyway)", EXIT_MISMATCH)
+        if args.tflite:
             staged.append(("tflite", stage_tflite(model, args.tflite, content=data)))
     except BaseException:
         for _, s in staged:
@@ -116,7 +165,7 @@ def print_written(console, args, model, staged) -> None:
                           f"{model.count_params():,} parameters)", highlight=False, soft_wrap=True)
         elif key == "tflite":
             console.print(f"[green]wrote[/] {path} ({path.stat().st_size:,} bytes"
-                          + (", float16 weights" if args.fp16 else "") + ")", highlight=False, soft_wrap=True)
+                          + (", float16 weights" if args.fp16 else ", int8" if args.int8 else "") + ")", highlight=False, soft_wrap=True)
         elif key == "saved_model":
             console.print(f"[green]wrote[/] {path}/ (SavedModel, signature 'serving_default')", highlight=False,
                           soft_wrap=True)

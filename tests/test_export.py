@@ -285,8 +285,32 @@ def tflite_files(nets, converted, tmp_path_factory):
     for name in nets:
         model = converted[name][0] if name == "resnet" else converted[name][1]
         for fp16 in (False, True):
-            files[name, fp16] = E.export_tflite(model, root / f"{name}{'_fp16' if fp16 else ''}.tflite", fp16=fp16)
+            files[name, fp16] = E.export_tflite(model, root / f"{name}{'_fp16' if fp16 else ''}.tflite", fp16=fp16,
+                                                batch_size=None if name == "resnet" else 1)
     return files
+
+
+def test_tflite_fixes_a_dynamic_batch_by_default(nets, converted, tmp_path):
+    """The default export fixes a dynamic batch to 1 (no shape arithmetic left for LiteRT: no
+    SHAPE/PACK before the classifier's reshape), the check adapts its inputs to the
+    fixed shape, and asking to check another batch is a konnx error."""
+    model = converted["resnet"][1]
+    assert model.inputs[0].shape[0] is None
+    static = E.export_tflite(model, tmp_path / "static.tflite")
+    dynamic = E.export_tflite(model, tmp_path / "dynamic.tflite", batch_size=None)
+    assert E.tflite_input_shapes(static) == {"x": (1, 32, 32, 3)}
+    assert E.tflite_input_shapes(dynamic) == {"x": (None, 32, 32, 3)}
+
+    def op_names(path):
+        interp = E.tflite_interpreter(path)
+        return {op["op_name"] for op in interp._get_ops_details()}
+
+    assert not op_names(static) & {"SHAPE", "PACK"}, op_names(static)
+    assert "SHAPE" in op_names(dynamic)  # what the static signature removes
+    result = E.check_tflite(static, nets["resnet"], model, channels_last_io=True, rtol=RTOL)
+    assert result.ok and result.input_shapes["x"] == [1, 3, 32, 32], result
+    with pytest.raises(E.ExportError, match="fixed to 1"):
+        E.check_tflite(static, nets["resnet"], model, input_shapes={"x": (4, 3, 32, 32)}, channels_last_io=True)
 
 
 def test_tflite_runs_in_litert_within_tolerance(nets, converted, tflite_files):

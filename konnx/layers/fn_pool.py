@@ -46,13 +46,33 @@ def _separable(x, kernel, strides, dilations, out_sizes, combine):
     return x
 
 
+def _edge_pad(x, pads):
+    """Repeat each spatial axis' first and last slice. For max pooling this equals -inf padding when
+    every window touching the padding also holds the edge element it repeats: undilated windows
+    and pads smaller than the kernel (a window starting at -b < k reaches index 0; one ending in
+    the end padding starts at or before the last element)."""
+    rank = len(x.shape)
+    for a, (b, e) in enumerate(pads):
+        axis = 1 + a
+        first = [slice(None)] * rank
+        last = [slice(None)] * rank
+        first[axis], last[axis] = slice(0, 1), slice(-1, None)
+        parts = [x[tuple(first)]] * b + [x] + [x[tuple(last)]] * e
+        if len(parts) > 1:
+            x = ops.concatenate(parts, axis=axis)
+    return x
+
+
 @function("max_pool")
 def max_pool(x, *, kernel, strides, dilations, pads, out_sizes):
     """Max pooling of channels-last x with -inf padding (pads may include the ceil_mode
     extension); out_sizes crops to the ONNX output size."""
     x, pads = _crop_negative(x, pads)
     if any(p != (0, 0) for p in pads):
-        x = ops.pad(x, _spatial_pad(pads), constant_values=float("-inf"))
+        if all(d == 1 for d in dilations) and all(max(p) < k for p, k in zip(pads, kernel)):
+            x = _edge_pad(x, pads)  # no -inf constant: it would wreck int8 quantization (scale ~1e36)
+        else:
+            x = ops.pad(x, _spatial_pad(pads), constant_values=float("-inf"))
     if all(d == 1 for d in dilations):
         y = ops.max_pool(x, tuple(kernel), tuple(strides), padding="valid")
         return _crop(y, out_sizes)

@@ -15,7 +15,8 @@ def _dense(ctx, kt, kernel, bias=None):
     layer = keras.layers.Dense(kernel.shape[1], use_bias=bias is not None, kernel_initializer="zeros",
                                bias_initializer="zeros", name=ctx.name())
     y = ctx.layer(layer, kt)
-    layer.set_weights([kernel.astype(np.float32)] + ([bias.astype(np.float32)] if bias is not None else []))
+    # no astype: a float32 (transposed) view reaches the variable with one copy, made by the backend
+    layer.set_weights([np.asarray(kernel, np.float32)] + ([bias.astype(np.float32)] if bias is not None else []))
     return y
 
 
@@ -41,8 +42,10 @@ def gemm(ctx, node):
         c = None
     if (isinstance(a, Tensor) and isinstance(b, Const) and a.rank == 2 and dtype_of(a) == "float32"
             and _static_last(a, 0 if ta else 1)):
-        w = np.asarray(b.value, np.float64)
-        w = (w.T if tb else w) * alpha
+        w = np.asarray(b.value)
+        w = w.T if tb else w
+        if alpha != 1.0:  # scale in float64, round once; alpha == 1 needs no (2x-size) float64 copy
+            w = np.asarray(w, np.float64) * alpha
         n = w.shape[1]
         bias = None
         if isinstance(c, Const):

@@ -1,0 +1,134 @@
+"""TFLite latency of konnx's files against onnxruntime, in one process, on the same input.
+
+    python benchmarks/bench_tflite.py [resnet50 mobilenet_v3 efficientnet_b0 vit_s16] [--rounds 15]
+        [--threads 1] [--int8 resnet50 mobilenet_v3] [--dynamic]
+
+Per model: konnx.convert(channels_last_io=True) -> konnx.export.tflite_model (batch fixed to 1,
+the default), run in the LiteRT interpreter (XNNPACK) and onnxruntime (CPU provider) with the same
+number of threads. Each round runs every contender once, in alternating order (A B C, C B A, ...);
+the figure is the median over rounds of the per-round ratio file/onnxruntime. --dynamic adds the
+file with a dynamic batch (what konnx wrote before the batch was fixed). --int8 adds, per model
+named, the int8 file from konnx.quantize (calibration: N(0, 1) samples; random-weight models have
+no data distribution) with its size, latency ratio and error against onnxruntime."""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+
+def interleaved(fns, rounds):
+    for fn in fns:
+        fn()
+        fn()
+    times = [[] for _ in fns]
+    for r in range(rounds):
+        for i in (range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))):
+            t = time.perf_counter()
+            fns[i]()
+            times[i].append((time.perf_counter() - t) * 1000)
+    return times
+
+
+def median_ratio(a, b):
+    return statistics.median(x / y for x, y in zip(a, b))
+
+
+def litert_fn(data: bytes, x_nhwc, threads: int):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_content=data, num_threads=threads)
+    detail = interp.get_input_details()[0]
+    if list(detail["shape"]) != list(x_nhwc.shape):
+        interp.resize_tensor_input(detail["index"], x_nhwc.shape)
+    interp.allocate_tensors()
+    out = interp.get_output_details()[0]["index"]
+
+    def run():
+        interp.set_tensor(detail["index"], x_nhwc)
+        interp.invoke()
+        return interp.get_tensor(out)
+
+    return run
+
+
+def onnx_path(name: str) -> Path:
+    from bench_convert import ensure_onnx
+
+    return ensure_onnx(name)
+
+
+def bench_model(name, args, rng):
+    import numpy as np
+    import onnxruntime as ort
+
+    import konnx
+    from konnx import export as E
+    from konnx import quantize as Q
+
+    path = onnx_path(name)
+    model = konnx.convert(path, channels_last_io=True)
+    t = time.perf_counter()
+    files = {"konnx": E.tflite_model(model)}
+    tflite_s = time.perf_counter() - t
+    if args.dynamic:
+        files["konnx dynamic batch"] = E.tflite_model(model, batch_size=None)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads, so.inter_op_num_threads = args.threads, 1
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    iname = sess.get_inputs()[0].name
+    x = rng.standard_normal((1, 3, 224, 224)).astype(np.float32)
+    x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    ref = sess.run(None, {iname: x})[0]
+    notes = {}
+    if name in args.int8:
+        cal = rng.standard_normal((args.calibration, 3, 224, 224)).astype(np.float32)
+        t = time.perf_counter()
+        res = Q.quantize_int8(model, path, {iname: cal}, channels_last_io=True)
+        files["konnx int8"] = res.data
+        notes["konnx int8"] = (f"int8: {time.perf_counter() - t:.0f} s to quantize, {len(res.float_layers)} layer(s) "
+                               f"kept float, held-out cosine {res.outputs[0].min_cosine:.4f}, top-1 "
+                               f"{res.outputs[0].top1_agreement}")
+    fns = [lambda: sess.run(None, {iname: x})] + [litert_fn(d, x_nhwc, args.threads) for d in files.values()]
+    times = interleaved(fns, args.rounds)
+    print(f"\n{name}: onnxruntime {statistics.median(times[0]):.1f} ms (median), {args.threads} thread(s), "
+          f"TFLite conversion {tflite_s:.1f} s")
+    for (label, data), fn, t in zip(files.items(), fns[1:], times[1:]):
+        got = fn()
+        cos = Q.cosine(ref, got)
+        err = float(np.max(np.abs(got - ref)))
+        print(f"  {label:22s} {statistics.median(t):7.1f} ms  ratio vs onnxruntime {median_ratio(t, times[0]):5.2f}"
+              f"  size {len(data) / 2**20:6.1f} MB  max abs err {err:.2e}  cosine {cos:.5f}"
+              f"  top-1 {'same' if np.argmax(got) == np.argmax(ref) else 'differs'}")
+        if label in notes:
+            print(f"  {'':22s} {notes[label]}")
+    if "konnx int8" in files:
+        print(f"  int8 / float: size {len(files['konnx int8']) / len(files['konnx']):.2f}, latency "
+              f"{median_ratio(times[list(files).index('konnx int8') + 1], times[1]):.2f}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("models", nargs="*", default=["resnet50", "mobilenet_v3", "efficientnet_b0", "vit_s16"])
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--dynamic", action="store_true", help="also time the dynamic-batch file")
+    ap.add_argument("--int8", nargs="*", default=[], help="models to quantize as well")
+    ap.add_argument("--calibration", type=int, default=25, help="N(0, 1) calibration samples for --int8")
+    args = ap.parse_args()
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for name in args.models:
+        bench_model(name, args, rng)
+
+
+if __name__ == "__main__":
+    main()
