@@ -230,9 +230,7 @@ def run_converter(converter) -> bytes:
         first = str(e).strip().splitlines()
         raise ExportError("TensorFlow's TFLite converter refused the model"
                           f"{': ' + first[0] if first else ''}") from e
-    from .tflite_map import embed
-
-    return embed(data, model)  # the tensor map in the file's metadata: verify model.onnx model.tflite --bisect
+    return data
 
 
 def tflite_model(model, *, fp16: bool = False, batch_size: Optional[int] = 1) -> bytes:
@@ -243,11 +241,14 @@ def tflite_model(model, *, fp16: bool = False, batch_size: Optional[int] = 1) ->
     _require_tensorflow_backend("TFLite")  # before importing TensorFlow
     import tensorflow as tf
 
+    from .tflite_map import embed
+
     with tflite_converter(model, batch_size=batch_size) as converter:
         if fp16:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.target_spec.supported_types = [tf.float16]
-        return run_converter(converter)
+        data = run_converter(converter)
+    return embed(data, model)  # the tensor map in the file's metadata: verify model.onnx model.tflite --bisect
 
 
 def stage_tflite(model, path: PathLike, *, fp16: bool = False, content: Optional[bytes] = None,

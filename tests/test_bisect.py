@@ -147,10 +147,10 @@ def test_source_names_from_both_exporters():
 
 
 def test_swapped_converter_is_named(tiny, monkeypatch):
-    """The Relu converter replaced by the Elu one: the first Relu is where the error is created."""
+    """The Relu converter replaced by the Abs one: the first Relu is where the error is created."""
     load_all()
-    elu = REGISTRY[("", "Elu")][0]
-    monkeypatch.setitem(REGISTRY, ("", "Relu"), [dataclasses.replace(s, fn=elu.fn) for s in REGISTRY[("", "Relu")]])
+    wrong = REGISTRY[("", "Abs")][0]
+    monkeypatch.setitem(REGISTRY, ("", "Relu"), [dataclasses.replace(s, fn=wrong.fn) for s in REGISTRY[("", "Relu")]])
     path, _ = tiny["torchscript"]
     proto = onnx.load(str(path))
     first_relu = next(n for n in proto.graph.node if n.op_type == "Relu")
