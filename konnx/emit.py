@@ -121,7 +121,9 @@ class Context:
             return arr
         if perm is None or tuple(perm) == tuple(value.perm):
             return value.kt
-        key = (id(value.kt), tuple(perm))
+        # a view is a function of the stored tensor AND its stored layout: two values may share
+        # one Keras tensor under different perms (Transpose moves no data)
+        key = (id(value.kt), tuple(value.perm), tuple(perm))
         if key in self._perm_cache:
             return self._perm_cache[key][1]
         t = L.transition(value.perm, perm)
