@@ -129,8 +129,7 @@ def _const_output(ctx: Context, name: str, v: Const, inputs: list) -> Tensor:
         raise ConversionError(f"graph output '{name}' is a constant and the model has no input; "
                               "a Keras model needs at least one input")
     if has_dims(v.value):
-        from .ops.shape import runtime_shape
-        return ctx.tensor(runtime_shape(ctx, v.value, f"graph output '{name}'"))
+        return ctx.materialize(v)  # computed at run time, in the value's own shape
     return ctx.tensor(ctx.op("constant", [inputs[0], np.asarray(v.value)], suffix="const"))
 
 

@@ -168,6 +168,21 @@ class Context:
         self._perm_cache[key] = (value.value, out)
         return out
 
+    def tensor_of(self, value) -> Tensor:
+        """Any value as a Tensor, for a converter that needs a Keras tensor: a shape value with
+        dynamic dims is computed at run time, a static constant becomes a constant layer tied to
+        the model's first input (a Keras graph needs a tensor to hang it on)."""
+        if isinstance(value, Tensor):
+            return value
+        if has_dims(value.value):
+            return self.materialize(value)
+        anchor = next((v.kt for v in self.values.values() if isinstance(v, Tensor)), None)
+        if anchor is None:
+            raise self.error("internal: a constant needs a model input to be materialized")
+        arr = np.asarray(value.value)
+        kt = self.op("constant", [anchor, arr], suffix="const")
+        return Tensor(kt, L.identity(arr.ndim), tuple(arr.shape), str(arr.dtype))
+
     def onnx_layout(self, value):
         """`value` in plain ONNX layout."""
         if isinstance(value, Const):

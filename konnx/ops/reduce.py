@@ -36,7 +36,7 @@ def _axes(ctx, node, axes_input_since: int):
 
 def _reduce(op: str, since: int):
     def conv(ctx, node):
-        x = ctx.input(0)
+        x = ctx.tensor_of(ctx.input(0))  # a shape value folded to a Const (with dynamic dims)
         axes = _axes(ctx, node, since)
         if axes is None:
             return x
@@ -54,7 +54,7 @@ for _onnx, (_op, _since) in _REDUCE.items():
 
 def _arg(op: str):
     def conv(ctx, node):
-        x = ctx.input(0)
+        x = ctx.tensor_of(ctx.input(0))
         axis = int(node.attr("axis", 0))
         if not -x.rank <= axis < x.rank:
             raise ctx.error(f"axis {axis} is out of range for an input of rank {x.rank}")

@@ -92,10 +92,10 @@ def _check_scatter(node):
 
 
 @converter("ScatterElements", "Scatter", since=9, check=_check_scatter,
-           limits="static data shape; mul/max/min reductions build an updates x data mask")
+           limits="mul/max/min reductions build an updates x data mask")
 def scatter_elements(ctx, node):
     data = ctx.input(0)
-    shape = _static_shape(ctx, data, "data")
+    shape = [static_dim(d) for d in data.onnx_shape]  # None: read at run time
     axis = int(node.attr("axis", 0)) % len(shape)
     y = ctx.op("scatter_elements", [_arg(ctx, 0), _arg(ctx, 1), _arg(ctx, 2)], axis=axis, data_shape=shape,
                reduction=node.attr("reduction", "none") or "none")
@@ -103,10 +103,10 @@ def scatter_elements(ctx, node):
 
 
 @converter("ScatterND", since=11, check=_check_scatter,
-           limits="static data shape; mul/max/min reductions build an updates x data mask")
+           limits="mul/max/min reductions build an updates x data mask")
 def scatter_nd(ctx, node):
     data = ctx.input(0)
-    shape = _static_shape(ctx, data, "data")
+    shape = [static_dim(d) for d in data.onnx_shape]  # None: read at run time
     y = ctx.op("scatter_nd", [_arg(ctx, 0), _arg(ctx, 1), _arg(ctx, 2)], data_shape=shape,
                reduction=node.attr("reduction", "none") or "none")
     return ctx.tensor(y, dtype=dtype_of(data))
