@@ -34,6 +34,16 @@ def crop(ctx, kt, crops, nsp):
     return ctx.layer(_CROP[nsp](arg, name=ctx.name("crop")), kt)
 
 
+def pin_channels(ctx, kt, channels: int):
+    """The channels-last tensor with its channel axis static: the weights fix it, but a reshape
+    to a shape with dynamic entries (``x.reshape(B, H, W, -1)``) can leave it unknown to Keras,
+    whose conv layers need it to build."""
+    if kt.shape[-1] is not None:
+        return kt
+    spec = [{"axis": j} if d is None else int(d) for j, d in enumerate(kt.shape[:-1])] + [int(channels)]
+    return ctx.op("reshape", [kt], suffix="channels", shape=spec)
+
+
 @converter("Conv", since=1, limits="constant weights and bias")
 def conv(ctx, node):
     x = ctx.input(0)
@@ -81,7 +91,7 @@ def conv(ctx, node):
         layer = _CONV[nsp](filters=c_out, groups=group, **common)
         kernel_w = np.transpose(w, tuple(range(2, 2 + nsp)) + (1, 0))
         kind = "grouped" if group > 1 else "dense"
-    y = ctx.layer(layer, kt)
+    y = ctx.layer(layer, pin_channels(ctx, kt, c_in))
     weights = [kernel_w.astype(np.float32)] + ([b.astype(np.float32)] if use_bias else [])
     layer.set_weights(weights)
     if subsample is not None:
@@ -146,7 +156,7 @@ def conv_transpose(ctx, node):
         wd[(slice(None), slice(None)) + tuple(slice(None, None, d) for d in dilations)] = w
         w, kernel = wd, big
     cl = L.channels_last(x.rank)
-    kt = ctx.keras(x, cl)
+    kt = pin_channels(ctx, ctx.keras(x, cl), c_in)
     native_op = all(op < s for op, s in zip(out_pad, strides))
     # Keras: length = (in - 1) * s + k + output_padding, before our crops.
     layer_op = out_pad if native_op else [0] * nsp
