@@ -41,3 +41,18 @@ class NodeConversionError(ConversionError):
         self.node_name = getattr(node, "name", "?")
         self.op_type = getattr(node, "op_type", "?")
         super().__init__(f"{self.op_type} node '{self.node_name}': {message}")
+
+
+class VerificationError(ConversionError):
+    """The converted model disagrees with onnxruntime (``convert(..., verify=True)``).
+    `outputs` names the differing outputs; `result` is the full konnx.verify.VerifyResult."""
+
+    def __init__(self, result):
+        self.result = result
+        bad = [o for o in result.outputs if not o.ok]
+        self.outputs = [o.name for o in bad]
+        lines = "\n".join(f"  - {o.name}: max abs error {o.max_abs:.3g} > tolerance {o.tolerance:.3g}"
+                          f"{' (' + o.note + ')' if o.note else ''}" for o in bad)
+        super().__init__(f"the converted model differs from onnxruntime on {len(bad)} output(s) "
+                         f"(inputs {result.input_shapes}):\n{lines}\n"
+                         "konnx.verify(model, bisect=True) names the first diverging node")
