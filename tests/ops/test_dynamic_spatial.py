@@ -51,9 +51,16 @@ def test_conv_auto_pad_stride_one_dynamic_size(auto):
     ("AveragePool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1)),
     ("AveragePool", dict(kernel_shape=[2, 2], strides=[2, 2])),
     ("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[0, 0, 0, 0])),
+    # ceil_mode: the output size (and whether the last window is dropped) computed at run time
+    ("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1)),
+    ("MaxPool", dict(kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1)),
+    ("AveragePool", dict(kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1, count_include_pad=0)),
+    ("AveragePool", dict(kernel_shape=[3, 3], strides=[3, 2], pads=[1, 0, 1, 1], ceil_mode=1, count_include_pad=1)),
+    ("AveragePool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1, count_include_pad=0)),
 ])
 def test_pool_dynamic_size(op, attrs):
-    _check(_image_model([helper.make_node(op, ["x"], ["y"], **attrs)]))
+    _check(_image_model([helper.make_node(op, ["x"], ["y"], **attrs)]),
+           sizes=((2, 17, 20), (1, 24, 13), (1, 5, 6), (1, 4, 7)))
 
 
 @pytest.mark.parametrize("mode,coord,nearest", [

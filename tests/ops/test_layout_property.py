@@ -155,7 +155,7 @@ def build(seed: int, length: int, with_conv: bool):
     return model, {"x": x}
 
 
-@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+@settings(max_examples=150, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2 ** 31 - 1), length=st.integers(3, 9), with_conv=st.booleans())
 def test_random_layout_chains_match_onnxruntime(seed, length, with_conv):
