@@ -121,7 +121,7 @@ def _modes(node):
 
 
 def resize_common(ctx, node):
-    x = ctx.input(0)
+    x = ctx.tensor_of(ctx.input(0))
     mode, coord, nearest = _modes(node)
     if mode not in ("nearest", "linear", "cubic"):
         raise ctx.error(f"unknown mode {mode!r}")

@@ -260,7 +260,7 @@ def flatten(ctx, node):
 # ----------------------------------------------------------------------------- Transpose
 @converter("Transpose", since=1, fold=fold_transpose)
 def transpose(ctx, node):
-    x = ctx.input(0)
+    x = ctx.tensor_of(ctx.input(0))  # a shape value with dynamic dims the folder left
     perm = node.attr("perm")
     t = tuple(int(p) for p in perm) if perm is not None else tuple(reversed(range(x.rank)))
     new = L.compose_transpose(x.perm, t)

@@ -64,7 +64,7 @@ def _fold_pad(node, x, *rest):
 
 @converter("Pad", since=1, fold=_fold_pad, limits="pads and axes known at conversion time")
 def pad(ctx, node):
-    x = ctx.input(0)
+    x = ctx.tensor_of(ctx.input(0))  # a constant padded by a run-time amount or value
     per_axis, mode, value = pad_spec(ctx, node, x.rank)
     if mode not in ("constant", "reflect", "edge", "wrap"):
         raise ctx.error(f"unknown Pad mode {mode!r}")

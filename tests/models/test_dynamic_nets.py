@@ -6,6 +6,7 @@ onnxruntime (checked against PyTorch first), and the Keras model keeps None for 
 axis of its inputs and outputs."""
 from __future__ import annotations
 
+import keras
 import numpy as np
 import onnx
 import pytest
@@ -47,7 +48,7 @@ def _close(got, ref, tol, what):
 
 
 @pytest.mark.parametrize("name,exporter", CASES)
-def test_dynamic_export_matches_onnxruntime(name, exporter, dyn_exports):
+def test_dynamic_export_matches_onnxruntime(name, exporter, dyn_exports, tmp_path):
     spec = nets_dyn.DYN_NETS[name]
     path = dyn_exports(name, exporter)
     proto = onnx.load(str(path))
@@ -75,3 +76,12 @@ def test_dynamic_export_matches_onnxruntime(name, exporter, dyn_exports):
         assert len(got) == len(ref)
         for i, (g, r) in enumerate(zip(got, ref)):
             _close(g, r, spec.tol, f"keras vs onnxruntime, {batch}x{size}, output {i}")
+
+    # the run-time shape functions (GatherND, Resize, ceil pooling, ...) survive save/reload
+    if exporter == "dynamo":
+        km.save(tmp_path / "m.keras")
+        again = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+        batch, size = spec.sizes[-1]
+        feeds = nets_dyn.make_inputs(name, batch, size, seed=batch + size)
+        for i, (g, r) in enumerate(zip(run_keras(again, feeds, proto), run_ort(proto, feeds))):
+            _close(g, r, spec.tol, f"reloaded keras vs onnxruntime, {batch}x{size}, output {i}")

@@ -44,6 +44,14 @@ CASES = {
     "Equal": ([helper.make_node("Equal", ["s", "c300"], ["b"]),
                helper.make_node("Cast", ["b"], ["y"], to=I64)], ()),
     "CumSum": ([helper.make_node("CumSum", ["s", "ax"], ["y"])], [("ax", np.array(0, np.int64))]),
+    "Pad": ([helper.make_node("Pad", ["s", "p", "v"], ["y"])], [("p", np.array([1, 2], np.int64)),
+                                                              ("v", np.array(9, np.int64))]),
+    "Transpose": ([helper.make_node("Unsqueeze", ["s", "a"], ["s2"]),
+                   helper.make_node("Transpose", ["s2"], ["y"], perm=[1, 0])], [("a", np.array([0], np.int64))]),
+    "Reshape": ([helper.make_node("Reshape", ["s", "shape"], ["y"])], [("shape", np.array([3, 1], np.int64))]),
+    "Expand": ([helper.make_node("Expand", ["s", "shape"], ["y"])], [("shape", np.array([2, 3], np.int64))]),
+    "Concat": ([helper.make_node("Concat", ["s", "c5"], ["y"], axis=0)], ()),
+    "Mul": ([helper.make_node("Mul", ["s", "s"], ["y"])], ()),
 }
 
 
@@ -54,6 +62,18 @@ def test_shape_value_into_tensor_op(op):
     km = konnx.convert(m)
     for n in (4, 9):
         assert_matches_ort(m, {"x": np.ones((n, 3), np.float32)}, keras_model=km)
+
+
+def test_static_constant_materialized_for_a_run_time_pad_value():
+    """Pad of a constant by a pad value computed by the graph: the constant becomes a tensor."""
+    nodes = [helper.make_node("ReduceMax", ["x"], ["m"], keepdims=0),
+             helper.make_node("Pad", ["c", "p", "m"], ["y"])]
+    inits = [("c", np.arange(6, dtype=np.float32).reshape(2, 3)), ("p", np.array([0, 1, 1, 0], np.int64))]
+    m = make_model(nodes, [("x", np.float32, ["N", 3])], [("y", np.float32, None)], inits)
+    km = konnx.convert(m)
+    for n in (2, 5):
+        assert_matches_ort(m, {"x": np.random.default_rng(n).standard_normal((n, 3)).astype(np.float32)},
+                           keras_model=km)
 
 
 def test_constant_buffer_sliced_by_dynamic_length():
