@@ -11,6 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import helper
 
+import konnx
+
 from ..util import assert_matches_ort, make_model
 
 SIZES = (2, 3, 4, 6)
@@ -19,19 +21,20 @@ SIZES = (2, 3, 4, 6)
 class Chain:
     """Builds one random graph; every value records its static ONNX shape."""
 
-    def __init__(self, rng: np.random.Generator, with_conv: bool):
+    def __init__(self, rng: np.random.Generator, with_conv: bool, dynamic: bool = False):
         self.rng, self.nodes, self.inits, self.shapes = rng, [], [], {}
         self.n, self.values = 0, []
+        batch = "B" if dynamic else int(rng.choice(SIZES))  # "B": a dynamic axis, moved by transposes
         if with_conv:
             c, h, w = (int(rng.choice(SIZES)) for _ in range(3))
-            self.input_shape = (2, c, h, w)
+            self.input_shape = (batch, c, h, w)
             k = int(rng.choice([1, 3]))
             wt = rng.standard_normal((c, c, k, k)).astype(np.float32) * 0.5
-            y = self.add("Conv", ["x", self.const(wt)], (2, c, h, w), pads=[k // 2] * 4)
+            y = self.add("Conv", ["x", self.const(wt)], (batch, c, h, w), pads=[k // 2] * 4)
             self.values = [y]  # the chain starts from the conv's (channels-last) output
         else:
             rank = int(rng.integers(3, 6))
-            self.input_shape = tuple(int(rng.choice(SIZES)) for _ in range(rank))
+            self.input_shape = (batch,) + tuple(int(rng.choice(SIZES)) for _ in range(rank - 1))
             self.values = ["x"]
         self.shapes["x"] = self.input_shape
 
@@ -66,29 +69,38 @@ class Chain:
     def reshape(self, v):
         s = list(self.shapes[v])
         splittable = [i for i, d in enumerate(s) if d in (4, 6)]
+        mergeable = [i for i in range(len(s) - 1) if "B" not in (s[i], s[i + 1])]
         if len(s) < 5 and splittable and self.rng.random() < 0.5:
             i = int(self.rng.choice(splittable))
             a = 2
             new = s[:i] + [a, s[i] // a] + s[i + 1:]
-        elif len(s) > 3:
-            i = int(self.rng.integers(0, len(s) - 1))
+        elif len(s) > 3 and mergeable:
+            i = int(self.rng.choice(mergeable))
             new = s[:i] + [s[i] * s[i + 1]] + s[i + 2:]
         else:
             return self.transpose(v)
         target = list(new)
-        j = int(self.rng.integers(0, len(target)))
-        if self.rng.random() < 0.5:
-            target[j] = -1
+        if "B" in new:  # the dynamic axis: 0 where it keeps its index, else -1
+            j = new.index("B")
+            target[j] = 0 if j < len(s) and s[j] == "B" and self.rng.random() < 0.5 else -1
+        else:
+            j = int(self.rng.integers(0, len(target)))
+            if self.rng.random() < 0.5:
+                target[j] = -1
         return self.add("Reshape", [v, self.const(np.array(target, np.int64))], new)
 
     def matmul_const(self, v):
         s = self.shapes[v]
+        if s[-1] == "B":
+            return self.transpose(v)
         n = int(self.rng.choice(SIZES))
         w = self.rng.standard_normal((s[-1], n)).astype(np.float32) * 0.5
         return self.add("MatMul", [v, self.const(w)], s[:-1] + (n,))
 
     def matmul_self(self, v):
         s = self.shapes[v]
+        if "B" in s[-2:]:
+            return self.transpose(v)
         perm = list(range(len(s) - 2)) + [len(s) - 1, len(s) - 2]
         t = self.add("Transpose", [v], [s[p] for p in perm], perm=perm)
         y = self.add("MatMul", [v, t], s[:-1] + (s[-2],))
@@ -108,7 +120,7 @@ class Chain:
         s = self.shapes[v]
         kind = self.rng.integers(0, 3)
         if kind == 0:
-            bshape = [d if self.rng.random() < 0.5 else 1 for d in s]
+            bshape = [d if self.rng.random() < 0.5 and d != "B" else 1 for d in s]
             c = self.const(self.rng.standard_normal(bshape).astype(np.float32))
             return self.add("Add", [v, c], s)
         if kind == 1:
@@ -119,7 +131,7 @@ class Chain:
 
     def reduce(self, v):
         s = self.shapes[v]
-        axis = int(self.rng.integers(0, len(s)))
+        axis = int(self.rng.choice([i for i, d in enumerate(s) if d != "B"]))
         keep = len(s) == 3 or self.rng.random() < 0.5
         out = list(s)
         if keep:
@@ -139,20 +151,26 @@ OPS = ("transpose", "reshape", "matmul_const", "matmul_self", "matmul_pair", "el
        "softmax")
 
 
-def build(seed: int, length: int, with_conv: bool):
+def _numel(shape) -> int:
+    return int(np.prod([3 if d == "B" else d for d in shape]))
+
+
+def build(seed: int, length: int, with_conv: bool, dynamic: bool = False, batches=(2,)):
+    """A random chain and feeds (one per batch size; the batch axis is symbolic if dynamic)."""
     rng = np.random.default_rng(seed)
-    ch = Chain(rng, with_conv)
+    ch = Chain(rng, with_conv, dynamic)
     for _ in range(length):
         op = OPS[int(rng.integers(0, len(OPS)))]
         v = ch.pick()
-        if max(ch.shapes[v]) > 36 or np.prod(ch.shapes[v]) > 2000:
-            v = ch.values[-1] if np.prod(ch.shapes[ch.values[-1]]) <= 2000 else "x"
+        if max(_numel([d]) for d in ch.shapes[v]) > 36 or _numel(ch.shapes[v]) > 2000:
+            v = ch.values[-1] if _numel(ch.shapes[ch.values[-1]]) <= 2000 else "x"
         getattr(ch, op)(v)
     outs = [u for u in ch.values if u != "x"][-4:]
     model = make_model(ch.nodes, [("x", np.float32, list(ch.input_shape))],
                        [(o, np.float32, list(ch.shapes[o])) for o in outs], ch.inits, opset=17)
-    x = rng.standard_normal(ch.input_shape).astype(np.float32)
-    return model, {"x": x}
+    feeds = [{"x": rng.standard_normal([b if d == "B" else d for d in ch.input_shape]).astype(np.float32)}
+             for b in batches]
+    return model, feeds if dynamic else feeds[0]
 
 
 @settings(max_examples=150, deadline=None, derandomize=True, database=None,
@@ -161,6 +179,18 @@ def build(seed: int, length: int, with_conv: bool):
 def test_random_layout_chains_match_onnxruntime(seed, length, with_conv):
     model, feeds = build(seed, length, with_conv)
     assert_matches_ort(model, feeds)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2 ** 31 - 1), length=st.integers(3, 9), with_conv=st.booleans())
+def test_random_chains_with_dynamic_batch(seed, length, with_conv):
+    """The same chains with a symbolic batch axis (moved around by the transposes): converted
+    once, run at two batch sizes."""
+    model, feeds = build(seed, length, with_conv, dynamic=True, batches=(1, 3))
+    km = konnx.convert(model)
+    for f in feeds:
+        assert_matches_ort(model, f, keras_model=km)
 
 
 @pytest.mark.parametrize("c", [6, 8])
