@@ -34,6 +34,19 @@ def crop(ctx, kt, crops, nsp):
     return ctx.layer(_CROP[nsp](arg, name=ctx.name("crop")), kt)
 
 
+def same_upper_dynamic(ctx, node, pads, strides, dilations, kernel=None):
+    """auto_pad=SAME_UPPER on a dynamic size with stride > 1: ONNX's pads are TF's 'same' pads
+    (the odd one at the end) for every size, so Keras 'same' is proven exact. Pooling windows
+    smaller than the stride would get a negative total that TF clamps: refused, as SAME_LOWER."""
+    auto = node.attr("auto_pad", "NOTSET") or "NOTSET"
+    small = kernel is not None and any(k < s_ for k, s_ in zip(kernel, strides))
+    if auto != "SAME_UPPER" or small or (any(s_ > 1 for s_ in strides) and any(d > 1 for d in dilations)):
+        raise ctx.error(f"auto_pad={auto} with strides {list(strides)} needs static spatial sizes "
+                        "(only SAME_UPPER is the same for every size); pass input_shapes")
+    return P.PaddingDecision("same", [p or (None, None) for p in pads],
+                             "auto_pad=SAME_UPPER: Keras 'same' pads the same for every input size")
+
+
 def pin_channels(ctx, kt, channels: int):
     """The channels-last tensor with its channel axis static: the weights fix it, but a reshape
     to a shape with dynamic entries (``x.reshape(B, H, W, -1)``) can leave it unknown to Keras,
@@ -57,8 +70,9 @@ def conv(ctx, node):
     sizes, strides, dilations = spatial_geometry(node, x, kernel)
     pads = P.node_pads(node.attrs, sizes, kernel, strides, dilations)
     if any(p is None for p in pads):
-        raise ctx.error("auto_pad SAME with stride > 1 needs static spatial sizes; pass input_shapes")
-    decision = P.decide(sizes, kernel, strides, dilations, pads, op="Conv")
+        decision = same_upper_dynamic(ctx, node, pads, strides, dilations)
+    else:
+        decision = P.decide(sizes, kernel, strides, dilations, pads, op="Conv")
     cl = L.channels_last(x.rank)
     kt = ctx.keras(x, cl)
     if decision.mode == "explicit":

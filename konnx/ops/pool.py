@@ -5,7 +5,7 @@ import keras
 
 from .. import layout as L
 from .. import padding as P
-from .conv import spatial_geometry, zero_pad
+from .conv import same_upper_dynamic, spatial_geometry, zero_pad
 from .registry import converter
 
 _MAXPOOL = {1: keras.layers.MaxPooling1D, 2: keras.layers.MaxPooling2D, 3: keras.layers.MaxPooling3D}
@@ -31,7 +31,11 @@ def _pool_geometry(ctx, node, x):
     ceil_mode = bool(node.attr("ceil_mode", 0))
     auto = node.attr("auto_pad", "NOTSET") or "NOTSET"
     if any(p is None for p in pads):
-        raise ctx.error("auto_pad SAME with stride > 1 needs static spatial sizes; pass input_shapes")
+        if ceil_mode or (node.op_type == "AveragePool" and int(node.attr("count_include_pad", 0) or 0)):
+            raise ctx.error(f"auto_pad={auto} with strides {strides} needs static spatial sizes for ceil_mode "
+                            "or count_include_pad=1; pass input_shapes")
+        same_upper_dynamic(ctx, node, pads, strides, dilations, kernel)  # raises unless proven
+        return kernel, sizes, strides, dilations, None, [0] * nsp, [None] * nsp
     if auto in ("SAME_UPPER", "SAME_LOWER") and (any(d > 1 for d in dilations) or any(sum(p) < 0 for p in pads)):
         raise ctx.error(
             f"auto_pad={auto} with dilations {dilations} or a kernel smaller than the stride "
@@ -98,6 +102,12 @@ def max_pool(ctx, node):
     cl = L.channels_last(x.rank)
     kt = ctx.keras(x, cl)
     no_ext = not any(ext)
+    if pads is None:  # SAME_UPPER on a dynamic size: 'same' (TF's max pool ignores the padding)
+        y = ctx.layer(_MAXPOOL[nsp](pool_size=tuple(kernel), strides=tuple(strides), padding="same",
+                                    name=ctx.name()), kt)
+        ctx.record(kind="maxpool", decision="same", input_size=sizes,
+                   reason="auto_pad=SAME_UPPER: Keras 'same' pads the same for every input size")
+        return ctx.tensor(y, cl)
     decision = P.decide(sizes, kernel, strides, dilations, pads, op="MaxPool")
     if all(d == 1 for d in dilations) and no_ext and decision.mode in ("same", "valid"):
         y = ctx.layer(_MAXPOOL[nsp](pool_size=tuple(kernel), strides=tuple(strides), padding=decision.mode,
@@ -146,6 +156,12 @@ def average_pool(ctx, node):
     kt = ctx.keras(x, cl)
     no_ext = not any(ext)
     plain = all(d == 1 for d in dilations) and no_ext
+    if pads is None:  # SAME_UPPER, count_include_pad=0, dynamic size: TF's 'same' average
+        y = ctx.layer(_AVGPOOL[nsp](pool_size=tuple(kernel), strides=tuple(strides), padding="same",
+                                    name=ctx.name()), kt)
+        ctx.record(kind="avgpool", decision="same", input_size=sizes,
+                   reason="auto_pad=SAME_UPPER, count_include_pad=0: Keras 'same' for every input size")
+        return ctx.tensor(y, cl)
     decision = P.decide(sizes, kernel, strides, dilations, pads, op="AveragePool")
     if plain and decision.mode == "valid":
         mode, reason = "valid", "no padding: 'valid'"

@@ -46,6 +46,38 @@ def test_conv_auto_pad_stride_one_dynamic_size(auto):
     _check(m)
 
 
+@pytest.mark.parametrize("k,s,d", [(3, 2, 1), (4, 2, 1), (1, 2, 1), (5, 3, 1)])  # onnxruntime refuses dilated SAME
+def test_conv_same_upper_strided_dynamic_size(k, s, d):
+    """SAME_UPPER is TF's 'same' for every size (the odd pad at the end): proven, so allowed."""
+    w = np.random.default_rng(k).standard_normal((4, 3, k, k)).astype(np.float32)
+    m = _image_model([helper.make_node("Conv", ["x", "w"], ["y"], auto_pad="SAME_UPPER", strides=[s, s],
+                                       dilations=[d, d])], [("w", w)])
+    _check(m, sizes=((2, 17, 20), (1, 24, 13), (1, 5, 6)))
+
+
+@pytest.mark.parametrize("op,attrs", [
+    ("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2])),
+    ("MaxPool", dict(kernel_shape=[2, 2], strides=[2, 2])),
+    ("AveragePool", dict(kernel_shape=[3, 3], strides=[2, 2], count_include_pad=0)),
+])
+def test_pool_same_upper_strided_dynamic_size(op, attrs):
+    _check(_image_model([helper.make_node(op, ["x"], ["y"], auto_pad="SAME_UPPER", **attrs)]),
+           sizes=((2, 17, 20), (1, 24, 13), (1, 5, 6)))
+
+
+@pytest.mark.parametrize("node", [
+    helper.make_node("Conv", ["x", "w"], ["y"], auto_pad="SAME_LOWER", strides=[2, 2]),
+    helper.make_node("MaxPool", ["x"], ["y"], auto_pad="SAME_UPPER", kernel_shape=[2, 2], strides=[3, 3]),
+    helper.make_node("AveragePool", ["x"], ["y"], auto_pad="SAME_UPPER", kernel_shape=[3, 3], strides=[2, 2],
+                     count_include_pad=1),
+], ids=["conv-same-lower", "maxpool-kernel-below-stride", "avgpool-count-pad"])
+def test_size_dependent_padding_refused_with_a_konnx_error(node):
+    w = np.zeros((4, 3, 3, 3), np.float32)
+    m = _image_model([node], [("w", w)] if node.op_type == "Conv" else [])
+    with pytest.raises(konnx.ConversionError, match="static spatial sizes"):
+        konnx.convert(m)
+
+
 @pytest.mark.parametrize("op,attrs", [
     ("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])),
     ("AveragePool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1)),
