@@ -57,7 +57,15 @@ def _verify_or_raise(model, conversion: Conversion, input_shapes, channels_last_
     from .errors import VerificationError
     from .verify import verify as run_verify
 
-    result = run_verify(model, conversion.model, input_shapes=input_shapes, channels_last_io=channels_last_io)
+    try:
+        result = run_verify(model, conversion.model, input_shapes=input_shapes, channels_last_io=channels_last_io)
+    except ConversionError:
+        raise
+    except Exception as e:  # noqa: BLE001 - onnxruntime refusing konnx's seeded inputs
+        raise ConversionError(
+            f"verify=True: the model could not be run on konnx's seeded random inputs ({type(e).__name__}: "
+            f"{str(e)[:300]}); integer inputs such as masks or lengths may need real values: check with "
+            "konnx.verify(model, keras_model, inputs={...}) instead") from e
     if not result.ok:
         raise VerificationError(result)
 

@@ -43,3 +43,12 @@ def test_verify_names_the_differing_output(monkeypatch):
     assert isinstance(err, konnx.ConversionError)
     assert err.outputs == ["sum"]
     assert "sum" in str(err) and "neg" not in str(err).split("\n", 1)[1]
+
+
+def test_verify_reports_inputs_onnxruntime_refuses_as_a_konnx_error():
+    """Seeded random integers that the model cannot take (here an index out of range for
+    GatherND) give a ConversionError saying so, not an onnxruntime traceback."""
+    m = make_model([helper.make_node("GatherND", ["x", "i"], ["y"])],
+                   [("x", np.float32, [4, 3]), ("i", np.int64, [2, 1])], [("y", np.float32, None)])
+    with pytest.raises(konnx.ConversionError, match="seeded random inputs"):
+        konnx.convert(m, verify=True)
