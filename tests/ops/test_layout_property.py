@@ -1,4 +1,4 @@
-"""Property test of the layout bookkeeping: random chains of Reshape / Transpose / MatMul /
+"""Property test of the layout bookkeeping: random chains of Reshape / Transpose / MatMul / Einsum /
 element-wise / reduce / Softmax ops on rank-3/4/5 non-image tensors, with and without a Conv
 feeding them, compared with onnxruntime. Sizes are drawn from a few small values so that axes of
 equal length are common (a swapped pair of equal axes gives no shape error, only wrong numbers),
@@ -116,6 +116,21 @@ class Chain:
         u = others[int(self.rng.integers(0, len(others)))]
         return self.add("MatMul", [v, u], s[:-1] + (self.shapes[u][-1],))
 
+    def einsum(self, v):
+        """Einsum contracting the last axis with a constant, or v with itself (v @ v^T)."""
+        s = self.shapes[v]
+        letters = "abcde"[:len(s)]
+        if "B" in s[-2:] or self.rng.random() < 0.5:
+            if s[-1] == "B":
+                return self.transpose(v)
+            n = int(self.rng.choice(SIZES))
+            w = self.rng.standard_normal((s[-1], n)).astype(np.float32) * 0.5
+            return self.add("Einsum", [v, self.const(w)], s[:-1] + (n,), equation=f"{letters},{letters[-1]}z->{letters[:-1]}z")
+        other = letters[:-2] + "y" + letters[-1]
+        y = self.add("Einsum", [v, v], s[:-1] + (s[-2],),
+                     equation=f"{letters},{other}->{letters[:-1]}y")
+        return self.add("Softmax", [y], self.shapes[y], axis=-1)
+
     def elementwise(self, v):
         s = self.shapes[v]
         kind = self.rng.integers(0, 3)
@@ -147,7 +162,7 @@ class Chain:
         return self.add("Softmax", [v], s, axis=int(self.rng.integers(-len(s), len(s))))
 
 
-OPS = ("transpose", "reshape", "matmul_const", "matmul_self", "matmul_pair", "elementwise", "reduce",
+OPS = ("transpose", "reshape", "matmul_const", "matmul_self", "matmul_pair", "einsum", "elementwise", "reduce",
        "softmax")
 
 
@@ -173,7 +188,7 @@ def build(seed: int, length: int, with_conv: bool, dynamic: bool = False, batche
     return model, feeds if dynamic else feeds[0]
 
 
-@settings(max_examples=150, deadline=None, derandomize=True, database=None,
+@settings(max_examples=500, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2 ** 31 - 1), length=st.integers(3, 9), with_conv=st.booleans())
 def test_random_layout_chains_match_onnxruntime(seed, length, with_conv):
@@ -181,7 +196,7 @@ def test_random_layout_chains_match_onnxruntime(seed, length, with_conv):
     assert_matches_ort(model, feeds)
 
 
-@settings(max_examples=60, deadline=None, derandomize=True, database=None,
+@settings(max_examples=200, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2 ** 31 - 1), length=st.integers(3, 9), with_conv=st.booleans())
 def test_random_chains_with_dynamic_batch(seed, length, with_conv):
