@@ -131,6 +131,60 @@ class Chain:
                      equation=f"{letters},{other}->{letters[:-1]}y")
         return self.add("Softmax", [y], self.shapes[y], axis=-1)
 
+    # axis ops: each remaps its ONNX axes through the stored layout
+    def concat(self, v):
+        s = self.shapes[v]
+        axis = int(self.rng.integers(0, len(s)))
+        out = list(s)
+        out[axis] = s[axis] * 2 if s[axis] != "B" else "B2"
+        if out[axis] == "B2":
+            return self.softmax(v)
+        t = self.add("Tanh", [v], s)
+        return self.add("Concat", [v, t], out, axis=axis)
+
+    def slice(self, v):
+        s = self.shapes[v]
+        axes = [i for i, d in enumerate(s) if d != "B" and d > 1]
+        if not axes:
+            return self.softmax(v)
+        a = int(self.rng.choice(axes))
+        out = list(s)
+        out[a] = s[a] - 1
+        consts = [np.array([v_], np.int64) for v_ in (1, s[a], a)]
+        return self.add("Slice", [v] + [self.const(c) for c in consts], out)
+
+    def gather(self, v):
+        s = self.shapes[v]
+        axes = [i for i, d in enumerate(s) if d != "B"]
+        a = int(self.rng.choice(axes))
+        idx = self.rng.integers(-s[a], s[a], size=(2,)).astype(np.int64)
+        out = list(s)
+        out[a] = 2
+        return self.add("Gather", [v, self.const(idx)], out, axis=a)
+
+    def unsqueeze_squeeze(self, v):
+        s = self.shapes[v]
+        a = int(self.rng.integers(0, len(s) + 1))
+        out = list(s[:a]) + [1] + list(s[a:])
+        u = self.add("Unsqueeze", [v, self.const(np.array([a], np.int64))], out)
+        if len(out) > 4 or self.rng.random() < 0.5:  # ranks stay <= 5 (einsum letters)
+            b = int(self.rng.choice([i for i, d in enumerate(out) if d == 1]))
+            if len(out) > 5:
+                self.values.remove(u)  # no later op picks a rank-6 tensor (einsum letters)
+            return self.add("Squeeze", [u, self.const(np.array([b], np.int64))], out[:b] + out[b + 1:])
+        return u
+
+    def pad(self, v):
+        s = self.shapes[v]
+        a = int(self.rng.integers(0, len(s)))
+        if s[a] == "B":
+            return self.softmax(v)
+        pads = [0] * (2 * len(s))
+        pads[a], pads[a + len(s)] = 1, 2
+        out = list(s)
+        out[a] = s[a] + 3
+        return self.add("Pad", [v, self.const(np.array(pads, np.int64))], out)
+
     def elementwise(self, v):
         s = self.shapes[v]
         kind = self.rng.integers(0, 3)
@@ -163,7 +217,7 @@ class Chain:
 
 
 OPS = ("transpose", "reshape", "matmul_const", "matmul_self", "matmul_pair", "einsum", "elementwise", "reduce",
-       "softmax")
+       "softmax", "concat", "slice", "gather", "unsqueeze_squeeze", "pad")
 
 
 def _numel(shape) -> int:
@@ -227,3 +281,11 @@ def test_shared_tensor_two_layouts(c):
     m = make_model(nodes, [("x", np.float32, [b, hw * hw, c])],
                    [("o1", np.float32, None), ("o2", np.float32, None)], inits)
     assert_matches_ort(m, {"x": rng.standard_normal((b, hw * hw, c)).astype(np.float32)})
+
+
+@pytest.mark.parametrize("axis", [-1, 2])
+def test_softmax_rank_6(axis):
+    """Found by the chains above: TensorFlow's Softmax kernel refuses rank > 5 at run time."""
+    m = make_model([helper.make_node("Softmax", ["x"], ["y"], axis=axis)], [("x", np.float32, [2, 2, 3, 2, 2, 3])],
+                   [("y", np.float32, None)])
+    assert_matches_ort(m, {"x": np.random.default_rng(axis + 2).standard_normal((2, 2, 3, 2, 2, 3)).astype(np.float32)})
