@@ -12,12 +12,13 @@ import sys
 import types
 
 from ._keras_hook import register_layers_when_keras_loads
-from .errors import ConversionError, InvalidModelError, NodeConversionError, UnsupportedOpError
+from .errors import ConversionError, InvalidModelError, NodeConversionError, UnsupportedOpError, VerificationError
 
 from ._version import __version__
 
 __all__ = ["convert", "convert_detailed", "verify", "from_torch", "onnx_to_keras", "ConversionError",
-           "InvalidModelError", "NodeConversionError", "UnsupportedOpError", "__version__"]
+           "InvalidModelError", "NodeConversionError", "UnsupportedOpError", "VerificationError",
+           "__version__"]
 
 _LAZY = {"convert": "api", "convert_detailed": "api", "verify": "verify", "from_torch": "torch_export",
          "onnx_to_keras": "compat"}

@@ -36,7 +36,7 @@ class Conversion:
 
 
 def convert(model: Union[str, os.PathLike, onnx.ModelProto], *, input_shapes: Optional[dict] = None,
-            channels_last_io: bool = False, fold_bn: bool = False):
+            channels_last_io: bool = False, fold_bn: bool = False, verify: bool = False):
     """Convert an ONNX model (path or ModelProto) into a `keras.Model` computing the same function.
 
     input_shapes: fix dynamic input dims by input name, e.g. ``{"x": (1, 3, 224, 224)}``
@@ -46,9 +46,32 @@ def convert(model: Union[str, os.PathLike, onnx.ModelProto], *, input_shapes: Op
     fold_bn: fold each BatchNormalization that follows a Conv (whose output only it reads) into
         the conv's kernel and bias, for inference speed; by default it stays a trainable
         keras.layers.BatchNormalization.
+    verify: run the converted model and onnxruntime on the same seeded inputs (dynamic dims at
+        konnx.verify's default sizes) and raise konnx.VerificationError naming every output
+        beyond 1e-4 x max(1, max|onnxruntime|), as the CLI does before writing anything.
     """
-    return convert_detailed(model, input_shapes=input_shapes, channels_last_io=channels_last_io,
-                            fold_bn=fold_bn).model
+    conversion = convert_detailed(model, input_shapes=input_shapes, channels_last_io=channels_last_io,
+                                  fold_bn=fold_bn)
+    if verify:
+        _verify_or_raise(model, conversion, input_shapes, channels_last_io)
+    return conversion.model
+
+
+def _verify_or_raise(model, conversion: Conversion, input_shapes, channels_last_io: bool) -> None:
+    from .errors import VerificationError
+    from .verify import verify as run_verify
+
+    try:
+        result = run_verify(model, conversion.model, input_shapes=input_shapes, channels_last_io=channels_last_io)
+    except ConversionError:
+        raise
+    except Exception as e:  # noqa: BLE001 - onnxruntime refusing konnx's seeded inputs
+        raise ConversionError(
+            f"verify=True: the model could not be run on konnx's seeded random inputs ({type(e).__name__}: "
+            f"{str(e)[:300]}); integer inputs such as masks or lengths may need real values: check with "
+            "konnx.verify(model, keras_model, inputs={...}) instead") from e
+    if not result.ok:
+        raise VerificationError(result)
 
 
 def convert_detailed(model, *, input_shapes=None, channels_last_io=False, progress=None,

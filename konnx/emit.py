@@ -126,7 +126,9 @@ class Context:
             return arr
         if perm is None or tuple(perm) == tuple(value.perm):
             return value.kt
-        key = (id(value.kt), tuple(perm))
+        # a view is a function of the stored tensor AND its stored layout: two values may share
+        # one Keras tensor under different perms (Transpose moves no data)
+        key = (id(value.kt), tuple(value.perm), tuple(perm))
         if key in self._perm_cache:
             return self._perm_cache[key][1]
         t = L.transition(value.perm, perm)
@@ -168,6 +170,21 @@ class Context:
         out = Tensor(kt, L.identity(arr.ndim), tuple(arr.shape), "int64")
         self._perm_cache[key] = (value.value, out)
         return out
+
+    def tensor_of(self, value) -> Tensor:
+        """Any value as a Tensor, for a converter that needs a Keras tensor: a shape value with
+        dynamic dims is computed at run time, a static constant becomes a constant layer tied to
+        the model's first input (a Keras graph needs a tensor to hang it on)."""
+        if isinstance(value, Tensor):
+            return value
+        if has_dims(value.value):
+            return self.materialize(value)
+        anchor = next((v.kt for v in self.values.values() if isinstance(v, Tensor)), None)
+        if anchor is None:
+            raise self.error("internal: a constant needs a model input to be materialized")
+        arr = np.asarray(value.value)
+        kt = self.op("constant", [anchor, arr], suffix="const")
+        return Tensor(kt, L.identity(arr.ndim), tuple(arr.shape), str(arr.dtype))
 
     def onnx_layout(self, value):
         """`value` in plain ONNX layout."""

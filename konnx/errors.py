@@ -45,3 +45,18 @@ class UnsupportedOpError(NodeConversionError):
         self.op_type = first.op_type if first else "?"
         lines = "\n".join(f"  - {n}" for n in self.nodes)
         ConversionError.__init__(self, f"{len(self.nodes)} node(s) cannot be converted:\n{lines}")
+
+
+class VerificationError(ConversionError):
+    """The converted model disagrees with onnxruntime (``convert(..., verify=True)``).
+    `outputs` names the differing outputs; `result` is the full konnx.verify.VerifyResult."""
+
+    def __init__(self, result):
+        self.result = result
+        bad = [o for o in result.outputs if not o.ok]
+        self.outputs = [o.name for o in bad]
+        lines = "\n".join(f"  - {o.name}: max abs error {o.max_abs:.3g} > tolerance {o.tolerance:.3g}"
+                          f"{' (' + o.note + ')' if o.note else ''}" for o in bad)
+        super().__init__(f"the converted model differs from onnxruntime on {len(bad)} output(s) "
+                         f"(inputs {result.input_shapes}):\n{lines}\n"
+                         "konnx.verify(model, bisect=True) names the first diverging node")

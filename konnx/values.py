@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .layout import Perm
+from .layout import Perm, identity
 
 _dim_ids = itertools.count()
 
@@ -94,7 +94,12 @@ def has_dims(array: np.ndarray) -> bool:
 
 @dataclass
 class Const:
-    """A value known at conversion time. Object arrays may hold Dim entries (shape values)."""
+    """A value known at conversion time. Object arrays may hold Dim entries (shape values).
+
+    A constant is always held in the ONNX layout (`perm` is the identity): a converter that
+    reads `perm` / `onnx_shape` / `dtype` may treat a Const like a Tensor, and `ctx.keras(c, p)`
+    transposes it at conversion time. Where a converter needs a Keras tensor (no other tensor
+    operand to combine it with), `Context.tensor_of` materializes it."""
 
     value: np.ndarray
 
@@ -105,6 +110,19 @@ class Const:
     @property
     def shape(self) -> tuple:
         return tuple(self.value.shape)
+
+    @property
+    def perm(self) -> Perm:
+        return identity(self.value.ndim)
+
+    @property
+    def onnx_shape(self) -> tuple:
+        return tuple(self.value.shape)
+
+    @property
+    def dtype(self) -> str:
+        return "int64" if self.value.dtype == object else str(self.value.dtype)
+
 
 @dataclass
 class Tensor:

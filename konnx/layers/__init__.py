@@ -5,7 +5,7 @@ from .op import KonnxOp
 from .format import FORMAT_VERSION, FileFormatError
 from .functions import FUNCTIONS, function
 from . import (  # noqa: F401  (each module registers its functions)
-    fn_activation, fn_attention, fn_detect, fn_index, fn_loss, fn_math, fn_pool, fn_quant, fn_rnn,
+    fn_activation, fn_attention, fn_detect, fn_index, fn_loss, fn_math, fn_pool, fn_quant, fn_resize, fn_rnn,
     fn_sample, fn_spectral, fn_tensor, fn_text,
 )
 

@@ -7,6 +7,7 @@ from keras import ops
 from keras.backend import standardize_dtype
 
 from .functions import function
+from .fn_tensor import _product, runtime_dims
 
 
 def _last_axis(x, axis):
@@ -78,7 +79,7 @@ def nonzero(x):
 # ----------------------------------------------------------------------------- scatter
 def _scatter_rows(d2, rows, u2, reduction):
     """Write rows `u2` (K, S) into `d2` (N, S) at row indices `rows` (K,) with a reduction."""
-    n = d2.shape[0]
+    n = d2.shape[0] if d2.shape[0] is not None else ops.shape(d2)[0]
     if reduction == "none":
         return ops.scatter_update(d2, ops.expand_dims(rows, 1), u2)
     if reduction == "add":
@@ -107,44 +108,42 @@ def _strides(shape):
 
 @function("scatter_nd")
 def scatter_nd(data, indices, updates, *, data_shape, reduction="none"):
+    """ONNX ScatterND; dims given as None in data_shape are read at run time."""
     k = int(indices.shape[-1])
-    lead, tail = data_shape[:k], data_shape[k:]
-    n0, s = 1, 1
-    for d in lead:
-        n0 *= d
-    for d in tail:
-        s *= d
+    shape = runtime_dims(data, data_shape)
+    lead, tail = shape[:k], shape[k:]
+    n0, s = _product(lead), _product(tail)
     idx = ops.cast(indices, "int64")
-    dims = ops.convert_to_tensor(lead, dtype="int64")
+    dims = ops.stack([ops.cast(d, "int64") for d in lead])
     idx = ops.where(ops.less(idx, 0), idx + dims, idx)
-    rows = ops.reshape(ops.sum(idx * ops.convert_to_tensor(_strides(lead), dtype="int64"), axis=-1), (-1,))
+    strides = ops.stack([ops.cast(d, "int64") for d in _strides(lead)])
+    rows = ops.reshape(ops.sum(idx * strides, axis=-1), (-1,))
     out = _scatter_rows(ops.reshape(data, (n0, s)), rows, ops.reshape(updates, (-1, s)), reduction)
-    return ops.reshape(out, tuple(data_shape))
+    return ops.reshape(out, tuple(shape))
 
 
 @function("scatter_elements")
 def scatter_elements(data, indices, updates, *, axis, data_shape, reduction="none"):
+    """ONNX ScatterElements; dims given as None in data_shape are read at run time."""
     rank = len(data_shape)
+    shape = runtime_dims(data, data_shape)
     idx = ops.cast(indices, "int64")
-    idx = ops.where(ops.less(idx, 0), idx + data_shape[axis], idx)
+    idx = ops.where(ops.less(idx, 0), idx + shape[axis], idx)
     ishape = ops.shape(idx)
-    strides = _strides(data_shape)
+    strides = _strides(shape)
     flat = None
     for d in range(rank):
         if d == axis:
             coord = idx
         else:
-            shape = [1] * rank
-            shape[d] = -1
-            coord = ops.broadcast_to(ops.reshape(ops.arange(ishape[d], dtype="int64"), shape), ishape)
+            sh = [1] * rank
+            sh[d] = -1
+            coord = ops.broadcast_to(ops.reshape(ops.arange(ishape[d], dtype="int64"), sh), ishape)
         term = coord * strides[d]
         flat = term if flat is None else flat + term
-    total = 1
-    for d in data_shape:
-        total *= d
-    out = _scatter_rows(ops.reshape(data, (total, 1)), ops.reshape(flat, (-1,)),
+    out = _scatter_rows(ops.reshape(data, (_product(shape), 1)), ops.reshape(flat, (-1,)),
                         ops.reshape(updates, (-1, 1)), reduction)
-    return ops.reshape(out, tuple(data_shape))
+    return ops.reshape(out, tuple(shape))
 
 
 @function("tensor_scatter")

@@ -25,7 +25,19 @@ def _crop_negative(x, pads):
     return x[tuple(idx)], [(max(b, 0), max(e, 0)) for b, e in pads]
 
 
-def _crop(y, out_sizes):
+def _crop(y, out_sizes, x=None, ceil_crop=None):
+    """Crop to out_sizes (None entries: no static crop). ceil_crop[a] = (pad_begin, pad_end,
+    effective kernel, stride) computes axis a's ceil_mode output size from x's size at run time
+    (the input was padded by stride - 1 extra at the end, the most ceil_mode can add)."""
+    if ceil_crop is not None and any(c is not None for c in ceil_crop):
+        out_sizes = list(out_sizes) if out_sizes is not None else [None] * len(ceil_crop)
+        for a, c in enumerate(ceil_crop):
+            if c is not None:
+                pb, pe, k, st = c
+                n = ops.cast(ops.shape(x)[1 + a], "int64")
+                out = (n + pb + pe - k + st - 1) // st + 1
+                # PyTorch's rule: a last window starting inside the end padding is dropped
+                out_sizes[a] = out - ops.cast((out - 1) * st >= n + pb, "int64")
     if out_sizes is None:
         return y
     return y[(slice(None),) + tuple(slice(0, n) for n in out_sizes) + (slice(None),)]
@@ -64,9 +76,10 @@ def _edge_pad(x, pads):
 
 
 @function("max_pool")
-def max_pool(x, *, kernel, strides, dilations, pads, out_sizes):
+def max_pool(x, *, kernel, strides, dilations, pads, out_sizes, ceil_crop=None):
     """Max pooling of channels-last x with -inf padding (pads may include the ceil_mode
-    extension); out_sizes crops to the ONNX output size."""
+    extension); out_sizes crops to the ONNX output size (ceil_crop: computed at run time)."""
+    x_in = x
     x, pads = _crop_negative(x, pads)
     if any(p != (0, 0) for p in pads):
         if all(d == 1 for d in dilations) and all(max(p) < k for p, k in zip(pads, kernel)):
@@ -75,17 +88,18 @@ def max_pool(x, *, kernel, strides, dilations, pads, out_sizes):
             x = ops.pad(x, _spatial_pad(pads), constant_values=float("-inf"))
     if all(d == 1 for d in dilations):
         y = ops.max_pool(x, tuple(kernel), tuple(strides), padding="valid")
-        return _crop(y, out_sizes)
+        return _crop(y, out_sizes, x_in, ceil_crop)
     return _separable(x, kernel, strides, dilations, out_sizes, ops.maximum)
 
 
 @function("avg_pool")
-def avg_pool(x, *, kernel, strides, dilations, pads, counted, out_sizes):
+def avg_pool(x, *, kernel, strides, dilations, pads, counted, out_sizes, ceil_crop=None):
     """Average pooling of channels-last x with an exact divisor.
 
     pads: zeros added per axis (explicit pads plus the ceil_mode extension).
     counted: per axis, how many of those padded positions count in the divisor
     (count_include_pad=1: the explicit pads; 0: none)."""
+    x_in = x
     x, pads = _crop_negative(x, pads)
     counted = [(max(b, 0), max(e, 0)) for b, e in counted]
     xp = ops.pad(x, _spatial_pad(pads), constant_values=0.0)
@@ -96,7 +110,7 @@ def avg_pool(x, *, kernel, strides, dilations, pads, counted, out_sizes):
     if all(d == 1 for d in dilations):
         num = ops.average_pool(xp, tuple(kernel), tuple(strides), padding="valid")
         den = ops.average_pool(mask, tuple(kernel), tuple(strides), padding="valid")
-        return _crop(num / den, out_sizes)
+        return _crop(num / den, out_sizes, x_in, ceil_crop)
     num = _separable(xp, kernel, strides, dilations, out_sizes, safe_add)
     den = _separable(mask, kernel, strides, dilations, out_sizes, safe_add)
     return num / den

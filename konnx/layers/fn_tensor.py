@@ -199,24 +199,38 @@ def _gather_elements(x, indices, *, axis):
     return ops.take_along_axis(x, indices, axis=axis)
 
 
+def runtime_dims(x, shape):
+    """`shape` (ints, None where unknown) with the None entries read from x at run time (int64)."""
+    return [int(d) if d is not None else ops.cast(ops.shape(x)[i], "int64") for i, d in enumerate(shape)]
+
+
+def _product(dims):
+    out = 1
+    for d in dims:
+        out = out * d
+    return out
+
+
 @function("gather_nd")
 def _gather_nd(data, indices, *, batch_dims, data_shape, out_shape):
-    """ONNX GatherND on static-shaped `data` (ONNX layout): index tuples become flat
-    row-major offsets into data reshaped to [batch * indexed, rest...]."""
+    """ONNX GatherND on `data` (ONNX layout): index tuples become flat row-major offsets into
+    data reshaped to [batch * indexed, rest...]. Dims given as None in data_shape / out_shape
+    are read at run time (dynamic batch, sequence length)."""
     b = batch_dims
     k = int(indices.shape[-1])
-    dims = data_shape[b:b + k]
-    rest = data_shape[b + k:]
-    nb = int(np.prod(data_shape[:b], dtype=np.int64))
-    nk = int(np.prod(dims, dtype=np.int64))
-    strides = [int(np.prod(dims[i + 1:], dtype=np.int64)) for i in range(k)]
+    shape = runtime_dims(data, data_shape)
+    dims, rest = shape[b:b + k], shape[b + k:]
+    nb, nk = _product(shape[:b]), _product(dims)
+    strides = [_product(dims[i + 1:]) for i in range(k)]
     idx = ops.cast(indices, "int64")
-    idx = ops.where(idx < 0, idx + np.asarray(dims, np.int64), idx)
-    flat = ops.sum(idx * np.asarray(strides, np.int64), axis=-1)
-    flat = ops.reshape(flat, (nb, -1)) + (np.arange(nb, dtype=np.int64) * nk)[:, None]
+    idx = ops.where(idx < 0, idx + ops.stack([ops.cast(d, "int64") for d in dims]), idx)
+    flat = ops.sum(idx * ops.stack([ops.cast(s_, "int64") for s_ in strides]), axis=-1)
+    flat = ops.reshape(flat, (nb, -1)) + ops.expand_dims(ops.arange(nb, dtype="int64") * nk, 1)
     d = ops.reshape(data, (nb * nk,) + tuple(rest))
     out = ops.take(d, ops.reshape(flat, (-1,)), axis=0)
-    return ops.reshape(out, tuple(-1 if s is None else s for s in out_shape))
+    ishape = runtime_dims(indices, list(indices.shape))
+    full = shape[:b] + ishape[b:-1] + rest
+    return ops.reshape(out, tuple(f if s_ is None else s_ for f, s_ in zip(full, out_shape)))
 
 
 @function("where_mask")

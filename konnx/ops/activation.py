@@ -188,7 +188,7 @@ def _softmax(log: bool):
         axes = _softmax_axes(node, x)
         kaxes = sorted(L.keras_axis(x.perm, a) for a in axes)
         kt = ctx.keras(x)
-        if len(kaxes) == 1 and not log and _native(x):
+        if len(kaxes) == 1 and not log and _native(x) and x.rank <= 5:  # TF's Softmax kernel: rank <= 5
             y = ctx.layer(keras.layers.Softmax(axis=kaxes[0], name=ctx.name()), kt)
         elif not kaxes:
             return x

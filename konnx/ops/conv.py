@@ -42,6 +42,30 @@ def check_conv(node, facts):
     return None
 
 
+def same_upper_dynamic(ctx, node, pads, strides, dilations, kernel=None):
+    """auto_pad=SAME_UPPER on a dynamic size with stride > 1: ONNX's pads are TF's 'same' pads
+    (the odd one at the end) for every size, so Keras 'same' is proven exact. Pooling windows
+    smaller than the stride would get a negative total that TF clamps: refused, as SAME_LOWER."""
+    auto = node.string("auto_pad") or "NOTSET"
+    small = kernel is not None and any(k < s_ for k, s_ in zip(kernel, strides))
+    if auto != "SAME_UPPER" or small or (any(s_ > 1 for s_ in strides) and any(d > 1 for d in dilations)):
+        raise ctx.error(f"auto_pad={auto} with strides {list(strides)} needs static spatial sizes "
+                        "(only SAME_UPPER is the same for every size); pass input_shapes")
+    return P.PaddingDecision("same", [p or (None, None) for p in pads],
+                             "auto_pad=SAME_UPPER: Keras 'same' pads the same for every input size",
+                             strides=list(strides))
+
+
+def pin_channels(ctx, kt, channels: int):
+    """The channels-last tensor with its channel axis static: the weights fix it, but a reshape
+    to a shape with dynamic entries (``x.reshape(B, H, W, -1)``) can leave it unknown to Keras,
+    whose conv layers need it to build."""
+    if kt.shape[-1] is not None:
+        return kt
+    spec = [{"axis": j} if d is None else int(d) for j, d in enumerate(kt.shape[:-1])] + [int(channels)]
+    return ctx.op("reshape", [kt], suffix="channels", shape=spec)
+
+
 @converter("Conv", layout=SPATIAL, check=check_conv, since=1, consts=(1, 2), limits="constant weights and bias")
 def conv(ctx, node):
     x = ctx.input(0)
@@ -53,8 +77,9 @@ def conv(ctx, node):
     sizes, strides, dilations = spatial_geometry(node, x, kernel)
     pads = P.node_pads(node.attrs, sizes, kernel, strides, dilations)
     if any(p is None for p in pads):
-        raise ctx.error("auto_pad SAME with stride > 1 needs static spatial sizes; pass input_shapes")
-    decision = P.decide(sizes, kernel, strides, dilations, pads, op="Conv", single_window=True)
+        decision = same_upper_dynamic(ctx, node, pads, strides, dilations)
+    else:
+        decision = P.decide(sizes, kernel, strides, dilations, pads, op="Conv", single_window=True)
     onnx_strides, strides = strides, decision.strides  # single strided windows: stride 1 + crop
     cl = L.channels_last(x.rank)
     kt = ctx.keras(x, cl)
@@ -90,7 +115,7 @@ def conv(ctx, node):
         layer = _CONV[nsp](filters=c_out, groups=group, **common)
         kernel_w = np.transpose(w, tuple(range(2, 2 + nsp)) + (1, 0))
         kind = "grouped" if group > 1 else "dense"
-    y = ctx.layer(layer, kt)
+    y = ctx.layer(layer, pin_channels(ctx, kt, c_in))
     weights = [kernel_w.astype(np.float32)] + ([b.astype(np.float32)] if use_bias else [])
     layer.set_weights(weights)
     if subsample is not None:
@@ -153,7 +178,7 @@ def conv_transpose(ctx, node):
         wd[(slice(None), slice(None)) + tuple(slice(None, None, d) for d in dilations)] = w
         w, kernel = wd, big
     cl = L.channels_last(x.rank)
-    kt = ctx.keras(x, cl)
+    kt = pin_channels(ctx, ctx.keras(x, cl), c_in)
     native_op = all(op < s for op, s in zip(out_pad, strides))
     # Keras: length = (in - 1) * s + k + output_padding, before our crops.
     layer_op = out_pad if native_op else [0] * nsp

@@ -187,15 +187,17 @@ def _fold_equal(node, a, b):
                 return False
         else:
             return bool(x == y)
-        raise NodeConversionError(
-            node, f"cannot decide {x} == {y} for a dynamic dimension at conversion time; "
-                  "fix the input shapes with input_shapes={...}")
-    return np.frompyfunc(eq, 2, 1)(a.astype(object), b.astype(object)).astype(bool)
+        return None  # undecidable now: compared at run time
+
+    out = np.frompyfunc(eq, 2, 1)(a.astype(object), b.astype(object))
+    if any(v is None for v in np.asarray(out).flat):
+        return None  # not foldable: the converter compares the materialized shape values
+    return out.astype(bool)
 
 
 def _fold_where(node, c, x, y):
     if has_dims(c):
-        raise NodeConversionError(node, "the Where condition depends on a dynamic dimension")
+        return None  # a condition on a dynamic dimension: selected at run time
     if x.dtype == object or y.dtype == object:
         return _result(np.where(c.astype(bool), x.astype(object), y.astype(object)), [x, y])
     return np.asarray(np.where(c, x, y)).astype(np.result_type(x, y))

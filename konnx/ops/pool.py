@@ -9,7 +9,7 @@ from ..lazy_keras import keras
 from .. import layout as L
 from .. import padding as P
 from .args import input_arg, static_shape
-from .conv import spatial_geometry, zero_pad
+from .conv import same_upper_dynamic, spatial_geometry, zero_pad
 from .elementwise import dtype_of
 from .registry import SPATIAL, converter
 
@@ -62,12 +62,20 @@ def pool_geometry(ctx, node, x):
     ceil_mode = bool(node.attr("ceil_mode"))
     auto = node.attr("auto_pad") or "NOTSET"
     if any(p is None for p in pads):
-        raise ctx.error("auto_pad SAME with stride > 1 needs static spatial sizes; pass input_shapes")
+        if ceil_mode or (node.op_type == "AveragePool" and node.flag("count_include_pad")):
+            raise ctx.error(f"auto_pad={auto} with strides {strides} needs static spatial sizes for ceil_mode "
+                            "or count_include_pad=1; pass input_shapes")
+        same_upper_dynamic(ctx, node, pads, strides, dilations, kernel)  # raises unless proven
+        return kernel, sizes, strides, dilations, None, [0] * nsp, [None] * nsp
     ext, outs = [], []
     for i in range(nsp):
         if sizes[i] is None:
-            if ceil_mode and auto in ("NOTSET", "VALID"):
-                raise ctx.error("ceil_mode needs static spatial sizes; pass input_shapes")
+            if ceil_mode and auto in ("NOTSET", "VALID") and strides[i] > 1:
+                if dilations[i] != 1:
+                    raise ctx.error("ceil_mode with dilations needs static spatial sizes; pass input_shapes")
+                ext.append(strides[i] - 1)  # the most ceil_mode can add; cropped at run time
+                outs.append(None)
+                continue
             ext.append(0)
             outs.append(None)
             continue
@@ -84,8 +92,8 @@ def pool_geometry(ctx, node, x):
 def _crop_sizes(outs, no_ext, dilations):
     """Output sizes the pooling function must crop to; None when 'valid' pooling of the padded
     input already has exactly the ONNX size (no ceil extension, undilated windows)."""
-    if None in outs or (no_ext and all(d == 1 for d in dilations)):
-        return None
+    if all(o is None for o in outs) or (no_ext and all(d == 1 for d in dilations)):
+        return None  # (a None entry: that axis is not cropped statically)
     return outs
 
 
@@ -93,6 +101,21 @@ def _static_outs(ctx, outs):
     if any(o is None for o in outs):
         raise ctx.error("this padding needs static spatial sizes; pass input_shapes")
     return outs
+
+
+def _ceil_crop(sizes, kernel, strides, dilations, pads, ext):
+    """Per axis, what the pooling function needs to compute a ceil_mode output size at run time
+    (dynamic axes with a ceil extension), or None when every size is static."""
+    crop = [(int(p[0]), int(p[1]), P.effective_kernel(k, d), s) if n is None and e else None
+            for n, k, s, d, p, e in zip(sizes, kernel, strides, dilations, pads, ext)]
+    return crop if any(c is not None for c in crop) else None
+
+
+def _outs_for(ctx, outs, sizes, dilations, ceil):
+    """Static output sizes for the crop; a dynamic ceil_mode axis is cropped at run time."""
+    if ceil is not None and all(d == 1 for d in dilations):
+        return [o if c is None else None for o, c in zip(outs, ceil)]
+    return _static_outs(ctx, outs)
 
 
 @converter("MaxPool", since=1, check=_check_maxpool, layout=SPATIAL, limits="Indices output: static spatial sizes")
@@ -105,6 +128,12 @@ def max_pool(ctx, node):
     cl = L.channels_last(x.rank)
     kt = ctx.keras(x, cl)
     no_ext = not any(ext)
+    if pads is None:  # SAME_UPPER on a dynamic size: 'same' (TF's max pool ignores the padding)
+        y = ctx.layer(_MAXPOOL[nsp](pool_size=tuple(kernel), strides=tuple(strides), padding="same",
+                                    name=ctx.name()), kt)
+        ctx.record(kind="maxpool", decision="same", input_size=sizes,
+                   reason="auto_pad=SAME_UPPER: Keras 'same' pads the same for every input size")
+        return ctx.tensor(y, cl)
     decision = P.decide(sizes, kernel, strides, dilations, pads, op="MaxPool")
     if all(d == 1 for d in dilations) and no_ext and decision.mode in ("same", "valid"):
         y = ctx.layer(_MAXPOOL[nsp](pool_size=tuple(kernel), strides=tuple(strides), padding=decision.mode,
@@ -113,11 +142,13 @@ def max_pool(ctx, node):
         if mode == "same":
             reason += " (TF's 'same' max pooling ignores the padding, like -inf)"
     else:
+        ceil = _ceil_crop(sizes, kernel, strides, dilations, pads, ext)
         if not no_ext or any(d > 1 for d in dilations):
-            outs = _static_outs(ctx, outs)
+            outs = _outs_for(ctx, outs, sizes, dilations, ceil)
         full = [(b, e + x_) for (b, e), x_ in zip(pads, ext)]
         y = ctx.op("max_pool", [kt], kernel=kernel, strides=strides, dilations=dilations,
-                   pads=[list(p) for p in full], out_sizes=_crop_sizes(outs, no_ext, dilations))
+                   pads=[list(p) for p in full], out_sizes=_crop_sizes(outs, no_ext, dilations),
+                   **({"ceil_crop": ceil} if ceil else {}))
         mode = "explicit_-inf"
         reason = "max pooling pads with -inf (zero would beat negative inputs)"
         if any(ext):
@@ -151,6 +182,12 @@ def average_pool(ctx, node):
     kt = ctx.keras(x, cl)
     no_ext = not any(ext)
     plain = all(d == 1 for d in dilations) and no_ext
+    if pads is None:  # SAME_UPPER, count_include_pad=0, dynamic size: TF's 'same' average
+        y = ctx.layer(_AVGPOOL[nsp](pool_size=tuple(kernel), strides=tuple(strides), padding="same",
+                                    name=ctx.name()), kt)
+        ctx.record(kind="avgpool", decision="same", input_size=sizes,
+                   reason="auto_pad=SAME_UPPER, count_include_pad=0: Keras 'same' for every input size")
+        return ctx.tensor(y, cl)
     decision = P.decide(sizes, kernel, strides, dilations, pads, op="AveragePool")
     if plain and decision.mode == "valid":
         mode, reason = "valid", "no padding: 'valid'"
@@ -174,10 +211,12 @@ def average_pool(ctx, node):
     else:
         full = [[b, e + x_] for (b, e), x_ in zip(pads, ext)]
         counted = [list(p) if include else [0, 0] for p in pads]
+        ceil = _ceil_crop(sizes, kernel, strides, dilations, pads, ext)
         if not no_ext or any(d > 1 for d in dilations):
-            outs = _static_outs(ctx, outs)
+            outs = _outs_for(ctx, outs, sizes, dilations, ceil)
         y = ctx.op("avg_pool", [kt], kernel=kernel, strides=strides, dilations=dilations, pads=full,
-                   counted=counted, out_sizes=_crop_sizes(outs, no_ext, dilations))
+                   counted=counted, out_sizes=_crop_sizes(outs, no_ext, dilations),
+                   **({"ceil_crop": ceil} if ceil else {}))
     ctx.record(kind="avgpool", pads=pads, ceil_extension=ext, strides=strides, kernel=kernel,
                dilations=dilations, ceil_mode=bool(node.attr("ceil_mode")),
                count_include_pad=include, input_size=sizes, decision=mode, reason=P.with_caveat(reason, decision))

@@ -50,7 +50,7 @@ def _check_arg(node, facts):
 
 def _reduce(op: str, since: int):
     def convert(ctx, node):
-        x = ctx.input(0)
+        x = ctx.tensor_of(ctx.input(0))  # a shape value folded to a Const (with dynamic dims)
         axes = _axes(ctx, node, since)
         if axes is None:
             return x
@@ -69,7 +69,7 @@ for _onnx, (_op, _since) in _REDUCE.items():
 
 def _arg(op: str):
     def convert(ctx, node):
-        x = ctx.input(0)
+        x = ctx.tensor_of(ctx.input(0))
         axis = node.int("axis") % x.rank
         keepdims = int(node.attr("keepdims"))
         last = int(node.attr("select_last_index", 0) or 0)

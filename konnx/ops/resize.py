@@ -93,24 +93,29 @@ def _plan(ctx, node, x):
             s = float(np.float32(s))
             if s == 1.0:
                 continue
-            if shape[a] is None:
-                raise ctx.error(f"resizing axis {a} needs its static size; fix it with input_shapes")
+            if shape[a] is None:  # output size computed at run time from the scale
+                plan[a] = (None, ("scale", s), s, rois[a])
+                continue
             plan[a] = (shape[a], RM.output_size_from_scale(s, shape[a]), s, rois[a])
         return plan
     scale_of = {}
     for a, s in zip(axes, sizes):
         if isinstance(s, Dim):
-            if dim_axis(s, node.inputs[0], x.onnx_shape) != a and shape[a] is not None:
-                raise ctx.error(f"sizes[{a}] is a dynamic value unrelated to the input; fix it with input_shapes")
-            continue  # the input's own (dynamic) dim: unchanged
+            if dim_axis(s, node.inputs[0], x.onnx_shape) == a:
+                continue  # the input's own (dynamic) dim: unchanged
+            plan[a] = (shape[a], s, None, rois[a])  # a size known at run time (another tensor's)
+            continue
         s = int(s)
         if shape[a] is None:
-            raise ctx.error(f"resizing axis {a} needs its static size; fix it with input_shapes")
+            plan[a] = (None, s, None, rois[a])  # a static size from a dynamic one
+            continue
         scale_of[a] = float(np.float32(s) / np.float32(shape[a])) if shape[a] else 1.0
         plan[a] = (shape[a], s, scale_of[a], rois[a])
     policy = node.attr("keep_aspect_ratio_policy") if node.opset >= 18 else "stretch"
     if policy != "stretch":
         pick = min if policy == "not_larger" else max
+        if any(not isinstance(plan[a][1], int) or plan[a][0] is None for a in axes):
+            raise ctx.error("keep_aspect_ratio_policy needs static sizes; fix them with input_shapes")
         ss = [scale_of.get(a, 1.0) for a in axes]
         s = pick(np.float32(v) for v in ss)
         for a in axes:
@@ -133,11 +138,14 @@ def _modes(node):
 
 
 def resize_common(ctx, node):
-    x = ctx.input(0)
+    x = ctx.tensor_of(ctx.input(0))
     mode, coord, nearest = _modes(node)
     plan = _plan(ctx, node, x)
     if all(i == o for i, o, _, _ in plan):
         return x  # onnxruntime copies when no output dim changes
+    runtime = [a for a, (i, o, _, _) in enumerate(plan) if i != o and (i is None or not isinstance(o, int))]
+    if runtime:
+        return _resize_runtime(ctx, node, x, plan, runtime, mode)
     if mode != "nearest" and not np.issubdtype(np.dtype(x.dtype), np.floating):
         raise ctx.error(f"{mode} resize of a {x.dtype} tensor is not supported (only float)")
     a_coef = float(node.attr("cubic_coeff_a", -0.75))
@@ -182,7 +190,38 @@ def resize_common(ctx, node):
     return ctx.tensor(kt, cl)
 
 
-@converter("Resize", layout=SPATIAL, since=10, consts=(1, 2, 3), check=_check_resize, limits="roi/scales/sizes known at conversion time; static sizes of resized axes")
+def _resize_runtime(ctx, node, x, plan, runtime, mode):
+    """Resize where some axis size is known only at run time: the static axes as usual first
+    would need their taps, so every resized axis is computed at run time (nearest/linear with
+    the usual coordinate modes; the source coordinates follow the float32 arithmetic of
+    resize_math.original_coords)."""
+    from ..dims import runtime_shape
+
+    _, coord, nearest = _modes(node)
+    if mode == "cubic" or _antialias(node) or coord not in RM.RUNTIME_COORD_MODES:
+        raise ctx.error(f"{mode} resize with coordinate_transformation_mode {coord!r}"
+                        f"{' and antialias' if _antialias(node) else ''} needs static sizes on the resized axes; "
+                        "fix them with input_shapes")
+    cl = L.channels_last(x.rank)
+    kt = ctx.keras(x, cl)
+    for a, (i, o, s, _) in enumerate(plan):
+        if i == o:
+            continue
+        if isinstance(o, tuple):  # ("scale", s): out = int(f32(s) * f32(in))
+            size = None
+        elif isinstance(o, Dim):
+            size = runtime_shape(ctx, np.array([o], dtype=object), "Resize sizes")
+        else:
+            size = np.array([int(o)], np.int64)
+        kt = ctx.op("resize_axis_runtime", [kt, size], suffix=f"axis{a}", axis=L.keras_axis(cl, a),
+                    mode=mode, coord=coord, nearest=nearest, scale=None if s is None else float(s))
+    ctx.record(kind="resize", decision="run-time sizes", mode=mode, coordinate_transformation_mode=coord,
+               axes=runtime, reason="a resized axis has a size known only at run time")
+    return ctx.tensor(kt, cl)
+
+
+@converter("Resize", layout=SPATIAL, since=10, consts=(1, 2, 3), check=_check_resize,
+           limits="roi/scales/sizes known at conversion time (dynamic dims allowed for nearest/linear)")
 def resize(ctx, node):
     return resize_common(ctx, node)
 

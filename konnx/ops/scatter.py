@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .args import input_arg, static_shape
+from ..values import static_dim
 from .elementwise import dtype_of
 from .registry import converter
 
@@ -12,10 +13,10 @@ def _check_scatter(node, facts):
 
 
 @converter("ScatterElements", "Scatter", since=9, check=_check_scatter,
-           limits="static data shape; mul/max/min reductions build an updates x data mask")
+           limits="mul/max/min reductions build an updates x data mask")
 def scatter_elements(ctx, node):
     data = ctx.input(0)
-    shape = static_shape(ctx, data, "data")
+    shape = [static_dim(d) for d in data.onnx_shape]  # None: read at run time
     axis = int(node.attr("axis", 0)) % len(shape)
     y = ctx.op("scatter_elements", [input_arg(ctx, 0), input_arg(ctx, 1), input_arg(ctx, 2)], axis=axis, data_shape=shape,
                reduction=node.attr("reduction", "none") or "none")
@@ -23,10 +24,10 @@ def scatter_elements(ctx, node):
 
 
 @converter("ScatterND", since=11, check=_check_scatter,
-           limits="static data shape; mul/max/min reductions build an updates x data mask")
+           limits="mul/max/min reductions build an updates x data mask")
 def scatter_nd(ctx, node):
     data = ctx.input(0)
-    shape = static_shape(ctx, data, "data")
+    shape = [static_dim(d) for d in data.onnx_shape]  # None: read at run time
     y = ctx.op("scatter_nd", [input_arg(ctx, 0), input_arg(ctx, 1), input_arg(ctx, 2)], data_shape=shape,
                reduction=node.attr("reduction", "none") or "none")
     return ctx.tensor(y, dtype=dtype_of(data))

@@ -213,6 +213,22 @@ def reshape_to(ctx, x, entries, suffix=""):
     return ctx.op("reshape", [kt], suffix=suffix, shape=spec)
 
 
+def _static_inferred(ctx, node, entries):
+    """A -1 entry whose size ONNX shape inference knows (e.g. the channels of
+    ``x.reshape(B, H, W, -1)`` with H, W dynamic) becomes that size: Keras cannot infer it
+    from a shape holding dynamic entries, and a later Conv/Dense needs it static."""
+    inferred = ctx.value_shapes.get(node.outputs[0])
+    if -1 not in entries or not inferred or len(inferred) != len(entries):
+        return entries
+    j = entries.index(-1)
+    d = static_dim(inferred[j])
+    if d is None or d <= 0:
+        return entries
+    out = list(entries)
+    out[j] = int(d)
+    return out
+
+
 @converter("Reshape", since=1, params=(1,), fold=fold_reshape)
 def reshape(ctx, node):
     x = ctx.input(0)
@@ -224,7 +240,7 @@ def reshape(ctx, node):
         target = [int(v) for v in node.attr("shape")]
     else:
         target = list(np.asarray(ctx.const(1, "shape", allow_dims=True)).reshape(-1))
-    entries = _reshape_entries(ctx, node, x, target)
+    entries = _static_inferred(ctx, node, _reshape_entries(ctx, node, x, target))
     if len(entries) == x.rank and all(
             (isinstance(e, tuple) and e[1] == i) or (isinstance(e, int) and e == static_dim(x.onnx_shape[i]))
             for i, e in enumerate(entries)):
@@ -250,8 +266,11 @@ def flatten(ctx, node):
         entries = [-1, int(np.prod(tail, dtype=np.int64))]
     elif axis == 1:
         entries = [("axis", 0), -1]
-    else:
-        raise ctx.error(f"Flatten(axis={axis}) with dynamic dims on both sides; fix them with input_shapes")
+    else:  # dynamic dims on both sides: the leading product is computed at run time
+        lead_dim = 1
+        for i, d in enumerate(lead):
+            lead_dim = lead_dim * (d if d is not None else Dim(source=(node.inputs[0], i)))
+        entries = [lead_dim, -1]
     if axis == 1 and _direct(x) and L.keras_axis(x.perm, 0) == 0 and x.rank > 2:
         return ctx.tensor(ctx.layer(keras.layers.Flatten(name=ctx.name()), ctx.keras(x)))
     return ctx.tensor(reshape_to(ctx, x, entries))
@@ -260,7 +279,7 @@ def flatten(ctx, node):
 # ----------------------------------------------------------------------------- Transpose
 @converter("Transpose", layout=AXIS, since=1, fold=fold_transpose)
 def transpose(ctx, node):
-    x = ctx.input(0)
+    x = ctx.tensor_of(ctx.input(0))  # a shape value with dynamic dims the folder left
     perm = node.attr("perm")
     t = tuple(int(p) for p in perm) if perm is not None else tuple(reversed(range(x.rank)))
     new = L.compose_transpose(x.perm, t)

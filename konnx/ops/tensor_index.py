@@ -111,17 +111,17 @@ def _fold_gather_nd(node, data, idx):
     return [np.asarray(out).reshape(bshape + idx.shape[b:-1] + data.shape[b + k:])]
 
 
-@converter("GatherND", since=11, fold=_fold_gather_nd, limits="static data shape")
+@converter("GatherND", since=11, fold=_fold_gather_nd, limits="index tuple length known at conversion time")
 def gather_nd(ctx, node):
     data, ind = ctx.input(0), ctx.input(1)
     b = int(node.attr("batch_dims", 0))
     dshape = [static_dim(s) for s in (data.shape if isinstance(data, Tensor) else data.value.shape)]
     ishape = [static_dim(s) for s in (ind.shape if isinstance(ind, Tensor) else ind.value.shape)]
-    if None in dshape or ishape[-1] is None:
-        raise ctx.error("GatherND needs a static data shape and index length; fix them with input_shapes")
+    if ishape[-1] is None:
+        raise ctx.error("GatherND needs the length of its index tuples (the last indices dim) known at "
+                        f"conversion time; got indices of shape {ind.shape}. Fix it with input_shapes")
+    # dynamic data / index dims (None) are read at run time inside the gather_nd function
     out_shape = dshape[:b] + ishape[b:-1] + dshape[b + ishape[-1]:]
-    if out_shape.count(None) > 1:
-        raise ctx.error("GatherND with several dynamic index dims; fix them with input_shapes")
     args = [ctx.onnx_layout(data), ctx.onnx_layout(ind)]
     y = ctx.op("gather_nd", args, batch_dims=b, data_shape=dshape, out_shape=out_shape)
     return ctx.tensor(y)

@@ -82,7 +82,7 @@ def _check_pad(node, facts):
 
 @converter("Pad", layout=AXIS, since=1, consts=(1, 3), check=_check_pad, fold=_fold_pad, limits="pads and axes known at conversion time")
 def pad(ctx, node):
-    x = ctx.input(0)
+    x = ctx.tensor_of(ctx.input(0))  # a constant padded by a run-time amount or value
     per_axis, mode, value = pad_spec(ctx, node, x.rank)
     kt = ctx.keras(x)
     kpads = [per_axis[p] for p in x.perm]

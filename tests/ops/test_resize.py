@@ -176,9 +176,17 @@ def test_dynamic_batch_and_shape_sizes():
         assert_matches_ort(m, {"x": rand(n, 3, 5, 6, seed=n)}, keras_model=km)
 
 
-def test_dynamic_spatial_refused():
+def test_dynamic_spatial_linear_runs():
+    """Scales on dynamic H, W: sizes computed at run time (tests/ops/test_dynamic_spatial.py has more)."""
     m = resize_model("linear", "half_pixel", scales=[1, 1, 2, 2], shape=(1, 2, "H", "W"), roi=None)
-    with pytest.raises(ConversionError, match="static size"):
+    km = konnx.convert(m)
+    for h, w in ((5, 6), (7, 3)):
+        assert_matches_ort(m, {"x": rand(1, 2, h, w, seed=h)}, keras_model=km)
+
+
+def test_dynamic_spatial_cubic_refused():
+    m = resize_model("cubic", "half_pixel", scales=[1, 1, 2, 2], shape=(1, 2, "H", "W"), roi=None)
+    with pytest.raises(ConversionError, match="static sizes"):
         konnx.convert(m)
 
 
