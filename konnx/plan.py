@@ -104,6 +104,7 @@ def plan(model: onnx.ModelProto, opset: int, weights: Optional[dict] = None, fol
     graph_inputs = set(data)
     foldable = set(inits) | {""}
     out = Plan(nodes=[(node, "folded") for node in folded])
+    domain_opset = {("" if imp.domain == "ai.onnx" else imp.domain): imp.version for imp in model.opset_import}
     for idx, proto in enumerate(g.node):
         node = Node(proto, opset, idx)
         spec = lookup(node.op_type, opset, node.domain)
@@ -119,7 +120,8 @@ def plan(model: onnx.ModelProto, opset: int, weights: Optional[dict] = None, fol
         reasons = [] if folds and (spec is not None or node.domain == "") else \
             _reasons(node, spec, facts, data, graph_inputs)
         if reasons:
-            out.refusals.append(Refusal(node.name, node.op_type, opset, "; ".join(reasons), node.domain))
+            out.refusals.append(Refusal(node.name, node.op_type, domain_opset.get(node.domain, opset),
+                                        "; ".join(reasons), node.domain))
         out.nodes.append((node, "refused" if reasons else "folded" if folds else "supported"))
         if spec is not None and not folds:
             out.layout[node.name] = LayoutDecision(node.name, node.op_type, spec.layout, _planned_layout(spec.layout))

@@ -33,7 +33,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import layout as L
-from .export import ExportError, _require_tensorflow_backend, tflite_converter
+from .export import ExportError, require_tensorflow_backend, tflite_converter
 
 BUDGET_DEFAULT = "cos=0.99,top1=0.99"
 HOLD_OUT_EVERY = 5
@@ -317,7 +317,7 @@ def quantize_int8(keras_model, onnx_model, calibration, *, channels_last_io: boo
     """int8 .tflite bytes for `keras_model` (converted from `onnx_model`) within `budget`, keeping
     the most sensitive layers in float one at a time if needed. `calibration`: a path (see
     load_calibration) or a dict of sample arrays in the ONNX layout, keyed by ONNX input name."""
-    _require_tensorflow_backend("int8 TFLite")
+    require_tensorflow_backend("int8 TFLite")
     import tensorflow as tf
 
     from . import loader
