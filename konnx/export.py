@@ -114,7 +114,7 @@ class Staged:
             self._tmp = None
 
 
-def _require_tensorflow_backend(what: str):
+def require_tensorflow_backend(what: str):
     import keras
 
     if keras.backend.backend() != "tensorflow":
@@ -143,13 +143,13 @@ def save_keras(model, path: PathLike) -> Path:
 
 # ----------------------------------------------------------------------------- SavedModel
 def _write_saved_model(model, tmp: Path) -> None:
-    _require_tensorflow_backend("SavedModel")
+    require_tensorflow_backend("SavedModel")
     with contextlib.redirect_stdout(io.StringIO()):
         model.export(str(tmp), format="tf_saved_model", verbose=False)
 
 
 def stage_saved_model(model, path: PathLike) -> Staged:
-    _require_tensorflow_backend("SavedModel")
+    require_tensorflow_backend("SavedModel")
     return Staged(path, lambda tmp: _write_saved_model(model, tmp), directory=True)
 
 
@@ -201,7 +201,7 @@ def tflite_converter(model, *, batch_size: Optional[int] = 1):
     tracks the variables (the converter freezes them into constants). Keras' ExportArchive, the
     path of TensorFlow's from_keras_model, traced the model several times and reloaded the
     SavedModel in Python: ResNet-50 took 11.5 s that way, 7 s this way (under load, same file)."""
-    _require_tensorflow_backend("TFLite")
+    require_tensorflow_backend("TFLite")
     import tensorflow as tf
 
     module, fn = _serving_module(model, tflite_signature(model, batch_size))
@@ -238,7 +238,7 @@ def tflite_model(model, *, fp16: bool = False, batch_size: Optional[int] = 1) ->
     builtin ops only. fp16=True stores the weights in float16 (half the size; the CPU kernels still
     compute in float32 after dequantizing them). A dynamic batch dim is fixed to `batch_size`
     (default 1; None keeps it dynamic, which costs speed in LiteRT: see tflite_signature)."""
-    _require_tensorflow_backend("TFLite")  # before importing TensorFlow
+    require_tensorflow_backend("TFLite")  # before importing TensorFlow
     import tensorflow as tf
 
     from .tflite_map import embed
