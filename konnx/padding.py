@@ -186,6 +186,20 @@ def decide(sizes, kernel, strides, dilations, pads, *, op: str = "Conv", same_ok
     return decision
 
 
+def decide_for(op_type: str, sizes, kernel, strides, dilations, pads) -> PaddingDecision:
+    """decide() as konnx uses it for a Conv / MaxPool / AveragePool node: the single call the
+    plan makes on the inferred sizes and emit makes only when the plan could not (its sizes
+    differ from the built ones), so both always agree."""
+    return decide(sizes, kernel, strides, dilations, pads, op=op_type, single_window=op_type == "Conv")
+
+
+def geometry_key(sizes, kernel, strides, dilations, pads) -> tuple:
+    """What decide_for's answer depends on, comparable between the plan and emit."""
+    return (tuple(None if s is None else int(s) for s in sizes), tuple(int(k) for k in kernel),
+            tuple(int(s) for s in strides), tuple(int(d) for d in dilations),
+            tuple(tuple(int(v) for v in p) for p in pads))
+
+
 def with_caveat(reason: str, decision: PaddingDecision) -> str:
     """`reason` with the decision's caveat appended, once."""
     return reason if not decision.caveat or decision.caveat in reason else f"{reason} ({decision.caveat})"

@@ -79,7 +79,7 @@ def conv(ctx, node):
     if any(p is None for p in pads):
         decision = same_upper_dynamic(ctx, node, pads, strides, dilations)
     else:
-        decision = P.decide(sizes, kernel, strides, dilations, pads, op="Conv", single_window=True)
+        decision = ctx.planned_padding(node, sizes, kernel, strides, dilations, pads)
     onnx_strides, strides = strides, decision.strides  # single strided windows: stride 1 + crop
     cl = L.channels_last(x.rank)
     kt = ctx.keras(x, cl)
