@@ -46,23 +46,6 @@ def _verify(console, args, model, keras_model=None, conversion=None, inputs=None
                       bisect=getattr(args, "bisect", False), conversion=conversion)
 
 
-def _print_verify(console, result) -> None:
-    from rich.table import Table
-
-    table = Table(title="konnx vs onnxruntime", title_justify="left")
-    for col in ("output", "shape", "max abs err", "max rel err", "mismatch", "tolerance", ""):
-        table.add_column(col, justify="right" if col not in ("output", "") else "left")
-    for o in result.outputs:
-        status = "[green]ok[/]" if o.ok else f"[red]DIFFERS[/] {o.note}"
-        table.add_row(o.name, "x".join(map(str, o.shape)), f"{o.max_abs:.3g}", f"{o.max_rel:.3g}",
-                      f"{o.mismatch:.2%}", f"{o.tolerance:.3g}", status)
-    console.print(table)
-    if getattr(result, "bisect_checked", 0):
-        from .cli_bisect import print_bisect
-
-        print_bisect(console, result)  # per-node table, first diverging node, its likely cause
-
-
 def _first_line(e: BaseException) -> str:
     lines = str(e).strip().splitlines()
     return lines[0] if lines else type(e).__name__
@@ -124,7 +107,9 @@ def cmd_convert(args) -> int:
     payload = {"model": str(args.model)}
     if not args.no_verify:
         check = _verify(console, args, proto, result.model, conversion=result)
-        _print_verify(console, check)
+        from .cli_bisect import print_verify
+
+        print_verify(console, check)
         payload["verify"] = check.to_dict()
         if not check.ok and not args.force:
             raise CliError(f"outputs differ from onnxruntime: nothing written (`konnx verify {args.model} --bisect` "
@@ -162,7 +147,7 @@ def cmd_verify(args) -> int:
     inputs = None
     if args.inputs:  # checked against the model before anything is converted
         from .samples import load_samples
-        from .verify import check_inputs
+        from .verify_inputs import check_inputs
 
         inputs = [check_inputs(proto, feeds, parse_shapes(args.input_shape))
                   for feeds in load_samples(args.inputs, proto)]
@@ -188,7 +173,9 @@ def cmd_verify(args) -> int:
             raise
         raise CliError(f"{args.keras_model} does not run on {args.model}'s inputs (a model converted from another "
                        f"ONNX file, or --channels-last-io missing?): {_first_line(e)}") from None
-    _print_verify(console, result)
+    from .cli_bisect import print_verify
+
+    print_verify(console, result)
     if args.json:
         from .cli_outputs import commit_all, stage_text
 
@@ -230,7 +217,9 @@ def cmd_codegen(args) -> int:
         codegen.write(result, folder, Path(args.model).name)
         if not args.no_verify:
             check = _verify(console, args, proto, codegen.load_generated(folder))
-            _print_verify(console, check)
+            from .cli_bisect import print_verify
+
+            print_verify(console, check)
             if not check.ok:
                 raise CliError("the generated module's model differs from onnxruntime: nothing written "
                                "(--no-verify writes it anyway)", EXIT_MISMATCH)
@@ -328,7 +317,6 @@ def build_parser() -> argparse.ArgumentParser:
     register_check(sub)  # check, ops: no Keras, no TensorFlow
 
     _register_codegen(sub)
-
 
     from .cli_padding import register as register_padding
 

@@ -1,4 +1,5 @@
-"""Printing and writing the per-node bisect results of `konnx verify --bisect`."""
+"""Printing `konnx verify`'s results (per output, and per node with --bisect) and writing the
+per-node table of `--bisect` as CSV."""
 from __future__ import annotations
 
 import csv
@@ -12,6 +13,22 @@ MAX_ROWS = 15
 
 def _name(r) -> str:
     return f"{r.node} [{r.module}]" if r.module else r.node
+
+
+def print_verify(console, result) -> None:
+    """The per-output table of `konnx verify` (and codegen's check), then the bisect table if any."""
+    from rich.table import Table
+
+    table = Table(title="konnx vs onnxruntime", title_justify="left")
+    for col in ("output", "shape", "max abs err", "max rel err", "mismatch", "tolerance", ""):
+        table.add_column(col, justify="right" if col not in ("output", "") else "left")
+    for o in result.outputs:
+        status = "[green]ok[/]" if o.ok else f"[red]DIFFERS[/] {o.note}"
+        table.add_row(o.name, "x".join(map(str, o.shape)), f"{o.max_abs:.3g}", f"{o.max_rel:.3g}",
+                      f"{o.mismatch:.2%}", f"{o.tolerance:.3g}", status)
+    console.print(table)
+    if getattr(result, "bisect_checked", 0):
+        print_bisect(console, result)  # per-node table, first diverging node, its likely cause
 
 
 def print_bisect(console, result) -> None:

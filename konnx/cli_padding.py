@@ -58,7 +58,7 @@ def _one(vals: list[int]):
 
 
 def explanation_from_args(args):
-    from .padding import explain
+    from .padding_explain import explain
 
     pads = args.pads
     if pads is not None and len(pads) == 1:
@@ -75,7 +75,7 @@ def render_text(ex, console) -> None:
     sentence per axis, and the Keras layers that reproduce the explicit pads."""
     from rich.table import Table
 
-    from .padding import side_names
+    from .padding_explain import side_names
 
     axes = ex.axes
     n = len(axes)

@@ -13,6 +13,7 @@ import keras
 from onnx import numpy_helper
 
 from . import layout as L
+from . import padding as P
 from .dims import runtime_shape
 from .errors import ConversionError, NodeConversionError
 from .evaluate import fold_node
@@ -243,6 +244,16 @@ class Context:
             for n in defined:
                 self.values.pop(n, None)
             self.values.update(shadowed)
+
+    def planned_padding(self, node: Node, sizes, kernel, strides, dilations, pads) -> P.PaddingDecision:
+        """The padding decision a Conv / MaxPool / AveragePool converter builds with: the plan's
+        (the very object it reports) when the plan decided on this geometry, else decided now
+        on the built sizes, once, with the plan's function (padding.decide_for)."""
+        planned = self.plan.padding.get(node.name) if self.plan is not None else None
+        if (planned is not None and planned.decision is not None and planned.op_type == node.op_type
+                and planned.decided_on == P.geometry_key(sizes, kernel, strides, dilations, pads)):
+            return planned.decision
+        return P.decide_for(node.op_type, sizes, kernel, strides, dilations, pads)
 
     def record(self, **decision):
         decision.setdefault("node", self.node.name)

@@ -66,26 +66,37 @@ def fold_batch_norms(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[dict
     that Conv's kernel and bias (computed in float64). Returns the new model (the input is not
     changed; it is returned as is when nothing folds) and one record per folded node. The others
     stay BatchNormalization (see _fold_refusal for why one cannot fold)."""
+    pairs, records = _foldable_pairs(model)
+    if not pairs:
+        return model, records
+    return _fold_pairs(model, pairs), records
+
+
+def _foldable_pairs(model: onnx.ModelProto) -> tuple[list, list[dict]]:
+    """(BatchNormalization, Conv) node pairs that fold, and a record for each."""
     g = model.graph
     inits = {i.name: i for i in g.initializer}
     producers = {o: n for n in g.node for o in n.output if o}
     uses = _used_names(g)
     outputs = {o.name for o in g.output}
     opset = _default_opset(model)
-    plans, records = [], []
+    pairs, records = [], []
     for bn in g.node:
         if bn.op_type != "BatchNormalization" or bn.domain not in ("", "ai.onnx") or not bn.input:
             continue
         conv = producers.get(bn.input[0])
         reason = _fold_refusal(bn, conv, uses, outputs, inits, opset)
         if reason is None:
-            plans.append((bn, conv))
+            pairs.append((bn, conv))
             records.append({"node": bn.name or bn.output[0], "op_type": "BatchNormalization", "kind": "fold_bn",
                             "decision": "folded", "folded_into": conv.name or conv.output[0],
                             "reason": "folded into the preceding Conv's kernel and bias"})
-    if not plans:
-        return model, records
+    return pairs, records
 
+
+def _fold_pairs(model: onnx.ModelProto, pairs: list) -> onnx.ModelProto:
+    """A copy of `model` with each pair's BatchNormalization folded into its Conv."""
+    inits = {i.name: i for i in model.graph.initializer}
     out = onnx.ModelProto()
     out.CopyFrom(model)
     g = out.graph
@@ -103,29 +114,41 @@ def fold_batch_norms(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[dict
         return name
 
     new_inits, drop_nodes, dead_values = [], set(), set()
-    for bn_src, conv_src in plans:
+    for bn_src, conv_src in pairs:
         bn, conv = nodes[index[id(bn_src)]], nodes[index[id(conv_src)]]
-        scale, bias_bn, mean, var = (numpy_helper.to_array(inits[n]).astype(np.float64) for n in bn.input[1:])
-        w_arr = numpy_helper.to_array(inits[conv.input[1]])
-        eps = float(_attr(bn, "epsilon", 1e-5))
-        a = scale / np.sqrt(var + eps)
-        w_new = (w_arr.astype(np.float64) * a.reshape((-1,) + (1,) * (w_arr.ndim - 1))).astype(w_arr.dtype)
-        has_bias = len(conv.input) > 2 and conv.input[2]
-        b_old = numpy_helper.to_array(inits[conv.input[2]]).astype(np.float64) if has_bias else 0.0
-        b_new = ((b_old - mean) * a + bias_bn).astype(w_arr.dtype)
-        stem = conv.name or conv.output[0]
-        w_name, b_name = fresh(f"{stem}_bnfold_W"), fresh(f"{stem}_bnfold_B")
-        new_inits += [numpy_helper.from_array(w_new, w_name), numpy_helper.from_array(b_new, b_name)]
+        new_inits += _fold_into_conv(bn, conv, inits, fresh)
         dead_values.add(conv.output[0])
-        inputs = [conv.input[0], w_name, b_name]
-        del conv.input[:]
-        conv.input.extend(inputs)
         conv.output[0] = bn.output[0]
         drop_nodes.add(id(bn))
     del g.node[:]
     g.node.extend(n for n in nodes if id(n) not in drop_nodes)
     g.initializer.extend(new_inits)
-    # drop the weights nothing reads any more (the unfolded kernels, the BN statistics)
+    _drop_unused(out, inits, new_inits, dead_values)
+    return out
+
+
+def _fold_into_conv(bn, conv, inits: dict, fresh) -> list:
+    """Point `conv` at a new kernel and bias that include `bn`; returns the two new initializers."""
+    scale, bias_bn, mean, var = (numpy_helper.to_array(inits[n]).astype(np.float64) for n in bn.input[1:])
+    w_arr = numpy_helper.to_array(inits[conv.input[1]])
+    eps = float(_attr(bn, "epsilon", 1e-5))
+    a = scale / np.sqrt(var + eps)
+    w_new = (w_arr.astype(np.float64) * a.reshape((-1,) + (1,) * (w_arr.ndim - 1))).astype(w_arr.dtype)
+    has_bias = len(conv.input) > 2 and conv.input[2]
+    b_old = numpy_helper.to_array(inits[conv.input[2]]).astype(np.float64) if has_bias else 0.0
+    b_new = ((b_old - mean) * a + bias_bn).astype(w_arr.dtype)
+    stem = conv.name or conv.output[0]
+    w_name, b_name = fresh(f"{stem}_bnfold_W"), fresh(f"{stem}_bnfold_B")
+    inputs = [conv.input[0], w_name, b_name]
+    del conv.input[:]
+    conv.input.extend(inputs)
+    return [numpy_helper.from_array(w_new, w_name), numpy_helper.from_array(b_new, b_name)]
+
+
+def _drop_unused(out: onnx.ModelProto, inits: dict, new_inits: list, dead_values: set) -> None:
+    """Drop the weights nothing reads any more (the unfolded kernels, the BN statistics), and the
+    value_info of the Conv outputs that no longer exist."""
+    g = out.graph
     still_used = _used_names(g) | Counter(o.name for o in g.output)
     keep = [i for i in g.initializer if i.name in still_used]
     del g.initializer[:]
@@ -138,4 +161,3 @@ def fold_batch_norms(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[dict
     value_info = [v for v in g.value_info if v.name not in dead_values]
     del g.value_info[:]
     g.value_info.extend(value_info)
-    return out, records

@@ -10,7 +10,8 @@ ops will use (padding.py's pure functions) and returns typed records:
 - `Refusal`: a node konnx cannot convert, and why (no converter, a check's reason, an input
   that must be constant but is computed by the graph);
 - `PaddingDecision`: how a Conv/ConvTranspose/pooling node's padding is realised, as far as
-  the inferred shapes tell (emit confirms it with the built tensors' sizes);
+  the inferred shapes tell (the converters build with it: emit.Context.planned_padding, which
+  decides again only when the built sizes differ from the inferred ones);
 - `LayoutDecision`: the layout a node wants and the layout its output is planned in.
 
 `Plan.raise_refusals()` raises every refusal at once, in one UnsupportedOpError. This module
@@ -68,6 +69,10 @@ class PaddingDecision:
     ceil_mode: bool = False
     count_include_pad: bool = False
     output_padding: tuple = ()
+    # what the converter builds with (padding.decide_for's answer), and the geometry it was
+    # decided on: emit takes it when its built geometry is the same (Context.planned_padding)
+    decision: Optional[P.PaddingDecision] = field(default=None, compare=False, repr=False)
+    decided_on: Optional[tuple] = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -205,8 +210,9 @@ def padding_decision(node: Node, facts: Facts) -> Optional[PaddingDecision]:
     if any(p is None for p in pads):
         return PaddingDecision(**common, pads=None, mode=None, **extra,
                                reason=f"auto_pad={auto} with stride > 1 needs the static input size")
-    d = P.decide(sizes, kernel, strides, dilations, pads, op=node.op_type, single_window=node.op_type == "Conv")
-    return PaddingDecision(**common, pads=tuple(tuple(p) for p in d.pads), mode=d.mode, reason=d.reason, **extra)
+    d = P.decide_for(node.op_type, sizes, kernel, strides, dilations, pads)
+    return PaddingDecision(**common, pads=tuple(tuple(p) for p in d.pads), mode=d.mode, reason=d.reason, **extra,
+                           decision=d, decided_on=P.geometry_key(sizes, kernel, strides, dilations, pads))
 
 
 def _value_shapes(model: onnx.ModelProto) -> tuple[dict, dict]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from .padding import AxisPadding, PaddingExplanation, side_names
+from .padding_explain import AxisPadding, PaddingExplanation, side_names
 
 COLOURS = {"input": "#dbe7f3", "pad": "#f4a261", "crop": "#9e9e9e", "first": "#1f77b4", "last": "#d62728",
            "grid": "#ffffff", "text": "#222222", "background": "#ffffff"}

@@ -27,7 +27,7 @@ def _read_folder(path: Path, names: dict) -> dict:
 
 
 def _read(path: str, names: dict) -> dict:
-    from .verify import load_inputs
+    from .verify_inputs import load_inputs
 
     p = Path(path)
     if p.is_dir():
@@ -63,7 +63,7 @@ def load_samples(paths, proto: onnx.ModelProto) -> list:
     samples = []
     for path in paths:
         arrays = _read(str(path), names)
-        # names, shapes and dtypes are checked per sample by verify.check_inputs, which lists
+        # names, shapes and dtypes are checked per sample by verify_inputs.check_inputs, which lists
         # what the model expects
         samples.extend(_split(arrays, names, str(path)))
     return samples

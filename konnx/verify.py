@@ -2,7 +2,6 @@
 bisect: expose every intermediate tensor on both sides and name the first diverging node."""
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -13,7 +12,8 @@ import onnx
 from . import layout as L
 from . import loader
 from .errors import ConversionError
-from .inputs import check_input_shapes, dims_of, dims_text, real_inputs
+from .inputs import check_input_shapes
+from .verify_inputs import check_inputs
 from .tolerances import DEFAULT_ATOL, DEFAULT_RTOL
 
 
@@ -363,67 +363,3 @@ def _plain(v):
     if isinstance(v, (int, float, str)):
         return v
     return str(type(v).__name__)
-
-
-def load_inputs(path) -> dict:
-    """Arrays keyed by input name from an .npz file (np.savez(path, name=array, ...))."""
-    if not os.path.exists(path):
-        raise ConversionError(f"inputs file not found: {path}")
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:
-        raise ConversionError(f"{path}: not a readable .npz file ({e}); write one with "
-                              "numpy.savez(path, input_name=array, ...)") from None
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise ConversionError(f"{path}: expected an .npz file keyed by input name, got a single array; "
-                              "write it with numpy.savez(path, input_name=array, ...)")
-    with data:
-        try:
-            return {k: data[k] for k in data.files}
-        except (OSError, ValueError, EOFError) as e:
-            raise ConversionError(f"{path}: cannot read its arrays ({e})") from None
-
-
-def expected_inputs(model: onnx.ModelProto, input_shapes: Optional[dict] = None) -> dict:
-    """The model's real inputs (initializers excluded): name -> (numpy dtype, dims with None for
-    a dynamic dim), `input_shapes` applied."""
-    out = {}
-    for name, vi in real_inputs(model).items():
-        if not vi.type.HasField("tensor_type"):
-            continue
-        dims = dims_of(vi)
-        fixed = (input_shapes or {}).get(name)
-        if fixed is not None and len(fixed) == len(dims):
-            dims = [f if f is not None else d for f, d in zip(fixed, dims)]
-        out[name] = (np.dtype(onnx.helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type)), dims)
-    return out
-
-
-def _describe(expected: dict) -> str:
-    return ", ".join(f"{n} {dt} {dims_text(dims)}" for n, (dt, dims) in expected.items())
-
-
-def check_inputs(model: onnx.ModelProto, feeds: dict, input_shapes: Optional[dict] = None) -> dict:
-    """Refuse inputs that do not fit the model, naming what it expects; returns them as arrays."""
-    expected = expected_inputs(model, input_shapes)
-    want = f"the model expects {_describe(expected)} (ONNX layout)"
-    missing = [n for n in expected if n not in feeds]
-    unknown = [n for n in feeds if n not in expected]
-    if missing or unknown:
-        parts = ([f"missing {missing}"] if missing else []) + ([f"unknown {unknown}"] if unknown else [])
-        raise ConversionError(f"inputs: {'; '.join(parts)}: {want}")
-    arrays = {}
-    for name, (dtype, dims) in expected.items():
-        x = np.asarray(feeds[name])
-        if len(x.shape) != len(dims) or any(d is not None and d != s for d, s in zip(dims, x.shape)):
-            hint = ""
-            as_nhwc = [dims[p] for p in L.channels_last(len(dims))]
-            if len(x.shape) == len(dims) >= 3 and all(d is None or d == s for d, s in zip(as_nhwc, x.shape)):
-                hint = " (it looks channels-last: the inputs are given in ONNX layout, NCHW, even with " \
-                       "--channels-last-io)"
-            raise ConversionError(f"input '{name}' has shape {list(x.shape)}{hint}: {want}")
-        if x.dtype != dtype:
-            raise ConversionError(f"input '{name}' has dtype {x.dtype}, expected {dtype} "
-                                  f"(convert it with .astype('{dtype}')): {want}")
-        arrays[name] = x
-    return arrays

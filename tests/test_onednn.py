@@ -18,6 +18,7 @@ from onnx import helper
 
 import konnx
 from konnx import padding as P
+from konnx.padding_explain import explain
 from tests.util import make_model, rand, run_keras, run_ort, tolerance
 
 SETTINGS = settings(max_examples=40, derandomize=True, deadline=None, database=None,
@@ -65,15 +66,15 @@ def test_eigen_unsafe_same_is_3d_kernel_shorter_than_stride():
 
 def test_explain_names_konnx_layers_and_why():
     """`konnx padding` shows the layers konnx builds, and says why they differ from the plain ones."""
-    ex = P.explain((6, 1), (11, 4), (1, 4), pads=[5, 1, 5, 2])  # issue 11's geometry, SAME_UPPER pads
+    ex = explain((6, 1), (11, 4), (1, 4), pads=[5, 1, 5, 2])  # issue 11's geometry, SAME_UPPER pads
     assert ex.keras_layers() == ["Conv2D(..., strides=(1, 1), padding='same')"]
     assert any("one output window" in a for a in ex.advice())
-    ex = P.explain(3, 2, 2)
+    ex = explain(3, 2, 2)
     assert ex.keras_layers() == ["Cropping1D(cropping=(0, 1))", "Conv1D(..., strides=1, padding='valid')"]
-    ex = P.explain((7, 5, 4), (1, 3, 3), (4, 1, 1), pads=[0, 1, 1, 0, 1, 1])
+    ex = explain((7, 5, 4), (1, 3, 3), (4, 1, 1), pads=[0, 1, 1, 0, 1, 1])
     assert ex.same_matches and ex.keras_layers()[-1] == "Conv3D(..., padding='valid')"
     assert any("shift the windows" in a for a in ex.to_dict()["advice"])
-    assert P.explain((5, 5), 2, 2).tf_caveats() == []
+    assert explain((5, 5), 2, 2).tf_caveats() == []
 
 
 # ------------------------------------------------ conversions in those geometries vs onnxruntime

@@ -1,4 +1,4 @@
-"""`konnx padding` and padding.explain(): the worked examples, a property test against what
+"""`konnx padding` and padding_explain.explain(): the worked examples, a property test against what
 Keras' padding='same' really does (probed with one-hot inputs), 'same' decisions in real
 conversions checked against onnxruntime, and the pictures."""
 from __future__ import annotations
@@ -20,7 +20,8 @@ from onnx import helper
 
 import konnx
 from konnx import cli_padding
-from konnx.padding import effective_kernel, explain, single_window_geometry, single_window_strided_axes
+from konnx.padding import effective_kernel, single_window_geometry, single_window_strided_axes
+from konnx.padding_explain import explain
 from tests.util import make_model, rand, run_keras, run_ort, tolerance
 
 PROPERTY = settings(max_examples=100, derandomize=True, deadline=None, database=None,

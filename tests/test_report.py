@@ -14,7 +14,7 @@ from onnx import helper
 import konnx
 from konnx import report
 from konnx.cli import main as konnx_main
-from konnx.padding import explain
+from konnx.padding_explain import explain
 from tests.util import assert_matches_ort, make_model, rand
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "tiny_resnet.onnx"

@@ -7,7 +7,7 @@ from keras import ops
 from keras.backend import standardize_dtype
 
 from .functions import function
-from .fn_tensor import _product, runtime_dims
+from .fn_tensor import product, runtime_dims
 
 
 def _last_axis(x, axis):
@@ -112,7 +112,7 @@ def scatter_nd(data, indices, updates, *, data_shape, reduction="none"):
     k = int(indices.shape[-1])
     shape = runtime_dims(data, data_shape)
     lead, tail = shape[:k], shape[k:]
-    n0, s = _product(lead), _product(tail)
+    n0, s = product(lead), product(tail)
     idx = ops.cast(indices, "int64")
     dims = ops.stack([ops.cast(d, "int64") for d in lead])
     idx = ops.where(ops.less(idx, 0), idx + dims, idx)
@@ -141,7 +141,7 @@ def scatter_elements(data, indices, updates, *, axis, data_shape, reduction="non
             coord = ops.broadcast_to(ops.reshape(ops.arange(ishape[d], dtype="int64"), sh), ishape)
         term = coord * strides[d]
         flat = term if flat is None else flat + term
-    out = _scatter_rows(ops.reshape(data, (_product(shape), 1)), ops.reshape(flat, (-1,)),
+    out = _scatter_rows(ops.reshape(data, (product(shape), 1)), ops.reshape(flat, (-1,)),
                         ops.reshape(updates, (-1, 1)), reduction)
     return ops.reshape(out, tuple(shape))
 

@@ -204,7 +204,8 @@ def runtime_dims(x, shape):
     return [int(d) if d is not None else ops.cast(ops.shape(x)[i], "int64") for i, d in enumerate(shape)]
 
 
-def _product(dims):
+def product(dims):
+    """The product of sizes that may be symbolic (run-time) dims; 1 for none (shared with fn_index)."""
     out = 1
     for d in dims:
         out = out * d
@@ -220,8 +221,8 @@ def _gather_nd(data, indices, *, batch_dims, data_shape, out_shape):
     k = int(indices.shape[-1])
     shape = runtime_dims(data, data_shape)
     dims, rest = shape[b:b + k], shape[b + k:]
-    nb, nk = _product(shape[:b]), _product(dims)
-    strides = [_product(dims[i + 1:]) for i in range(k)]
+    nb, nk = product(shape[:b]), product(dims)
+    strides = [product(dims[i + 1:]) for i in range(k)]
     idx = ops.cast(indices, "int64")
     idx = ops.where(idx < 0, idx + ops.stack([ops.cast(d, "int64") for d in dims]), idx)
     flat = ops.sum(idx * ops.stack([ops.cast(s_, "int64") for s_ in strides]), axis=-1)

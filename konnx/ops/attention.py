@@ -1,4 +1,5 @@
-"""Attention (opset 23/24/25) and RotaryEmbedding (opset 23), in the ONNX layout."""
+"""Attention (opset 23/24/25), RotaryEmbedding (opset 23), LinearAttention and
+CausalConvWithState (opset 27), in the ONNX layout."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,6 @@
 """Control flow whose decisions are known at conversion time: If with a constant condition
-(the chosen branch is inlined) and Loop with a constant trip count (unrolled)."""
+(the chosen branch is inlined), Loop with a constant trip count and Scan over a static sequence
+length (both unrolled); bodies are converted through Context.subgraph."""
 from __future__ import annotations
 
 import numpy as np

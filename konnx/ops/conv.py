@@ -79,7 +79,7 @@ def conv(ctx, node):
     if any(p is None for p in pads):
         decision = same_upper_dynamic(ctx, node, pads, strides, dilations)
     else:
-        decision = P.decide(sizes, kernel, strides, dilations, pads, op="Conv", single_window=True)
+        decision = ctx.planned_padding(node, sizes, kernel, strides, dilations, pads)
     onnx_strides, strides = strides, decision.strides  # single strided windows: stride 1 + crop
     cl = L.channels_last(x.rank)
     kt = ctx.keras(x, cl)
@@ -169,14 +169,8 @@ def conv_transpose(ctx, node):
     if crops is None:
         raise ctx.error("output_shape / auto_pad SAME needs static spatial sizes; pass input_shapes")
     c_in, c_out_g = int(w.shape[0]), int(w.shape[1])
-    c_out = c_out_g * group
     onnx_kernel = list(kernel)
-    # TF on CPU has no dilated transposed conv: dilate the kernel itself (exact).
-    if any(d > 1 for d in dilations):
-        big = [P.effective_kernel(k, d) for k, d in zip(kernel, dilations)]
-        wd = np.zeros(w.shape[:2] + tuple(big), w.dtype)
-        wd[(slice(None), slice(None)) + tuple(slice(None, None, d) for d in dilations)] = w
-        w, kernel = wd, big
+    w, kernel = _dilated_kernel(w, kernel, dilations)
     cl = L.channels_last(x.rank)
     kt = pin_channels(ctx, ctx.keras(x, cl), c_in)
     native_op = all(op < s for op, s in zip(out_pad, strides))
@@ -206,12 +200,7 @@ def conv_transpose(ctx, node):
             bg = b[g * c_out_g:(g + 1) * c_out_g] if (b is not None and bias_in_layer) else None
             ys.append(build(parts[g], wg, f"g{g}", bg))
         y = ctx.layer(keras.layers.Concatenate(axis=-1, name=ctx.name("concat")), ys)
-    # crop (begin, end - extra); a negative crop means zero padding
-    final = [(cb, ce - e) for (cb, ce), e in zip(crops, extra)]
-    if any(c[0] > 0 or c[1] > 0 for c in final):
-        y = crop(ctx, y, [(max(c0, 0), max(c1, 0)) for c0, c1 in final], nsp)
-    if any(c[0] < 0 or c[1] < 0 for c in final):
-        y = zero_pad(ctx, y, [(max(-c0, 0), max(-c1, 0)) for c0, c1 in final], nsp)
+    y = _crop_to_onnx(ctx, y, crops, extra, nsp)
     if b is not None and not bias_in_layer:
         y = ctx.op("binary", [y, b.astype(np.float32)], suffix="bias", op="add")
     nothing_to_crop = all(c == (0, 0) for c in crops) and not any(out_pad)
@@ -220,3 +209,25 @@ def conv_transpose(ctx, node):
                reason="full transposed convolution ('valid'), then the ONNX pads cropped from it"
                       + (" and output_padding added at the end" if any(out_pad) else ""))
     return ctx.tensor(y, cl)
+
+
+def _dilated_kernel(w, kernel, dilations):
+    """(weights, kernel) with the dilation written into the kernel (zeros between the taps):
+    TensorFlow on CPU has no dilated transposed convolution, and this is exact."""
+    if not any(d > 1 for d in dilations):
+        return w, kernel
+    big = [P.effective_kernel(k, d) for k, d in zip(kernel, dilations)]
+    wd = np.zeros(w.shape[:2] + tuple(big), w.dtype)
+    wd[(slice(None), slice(None)) + tuple(slice(None, None, d) for d in dilations)] = w
+    return wd, big
+
+
+def _crop_to_onnx(ctx, y, crops, extra, nsp):
+    """Crop the full transposed-conv output to ONNX's: (begin, end - extra) per axis, where a
+    negative crop means zero padding (output_padding the Keras layer could not add)."""
+    final = [(cb, ce - e) for (cb, ce), e in zip(crops, extra)]
+    if any(c[0] > 0 or c[1] > 0 for c in final):
+        y = crop(ctx, y, [(max(c0, 0), max(c1, 0)) for c0, c1 in final], nsp)
+    if any(c[0] < 0 or c[1] < 0 for c in final):
+        y = zero_pad(ctx, y, [(max(-c0, 0), max(-c1, 0)) for c0, c1 in final], nsp)
+    return y

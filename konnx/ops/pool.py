@@ -134,7 +134,7 @@ def max_pool(ctx, node):
         ctx.record(kind="maxpool", decision="same", input_size=sizes,
                    reason="auto_pad=SAME_UPPER: Keras 'same' pads the same for every input size")
         return ctx.tensor(y, cl)
-    decision = P.decide(sizes, kernel, strides, dilations, pads, op="MaxPool")
+    decision = ctx.planned_padding(node, sizes, kernel, strides, dilations, pads)
     if all(d == 1 for d in dilations) and no_ext and decision.mode in ("same", "valid"):
         y = ctx.layer(_MAXPOOL[nsp](pool_size=tuple(kernel), strides=tuple(strides), padding=decision.mode,
                                     name=ctx.name()), kt)
@@ -188,7 +188,7 @@ def average_pool(ctx, node):
         ctx.record(kind="avgpool", decision="same", input_size=sizes,
                    reason="auto_pad=SAME_UPPER, count_include_pad=0: Keras 'same' for every input size")
         return ctx.tensor(y, cl)
-    decision = P.decide(sizes, kernel, strides, dilations, pads, op="AveragePool")
+    decision = ctx.planned_padding(node, sizes, kernel, strides, dilations, pads)
     if plain and decision.mode == "valid":
         mode, reason = "valid", "no padding: 'valid'"
     elif plain and include:

@@ -71,7 +71,7 @@ def quantize_linear(ctx, node):
 
 @converter("DequantizeLinear", layout=FOLLOWS, since=10, check=_check_dequant, limits="8/16/32-bit integer inputs")
 def dequantize_linear(ctx, node):
-    x, scale = ctx.input(0), ctx.input(1)
+    scale = ctx.input(1)
     out = node.attr("output_dtype")
     out_dt = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(int(out))).name if out else dtype_of(scale)
     args = [input_arg(ctx, 0), input_arg(ctx, 1), input_arg(ctx, 2)]

@@ -1,4 +1,4 @@
-"""GridSample, AffineGrid and Col2Im (ONNX layout, static spatial sizes)."""
+"""GridSample, AffineGrid, Col2Im and DeformConv (ONNX layout, static spatial sizes)."""
 from __future__ import annotations
 
 import numpy as np
@@ -35,7 +35,7 @@ def _arg(ctx, i):
 
 @converter("GridSample", layout=SPATIAL, since=16, check=_check_grid_sample, limits="static spatial sizes of X")
 def grid_sample(ctx, node):
-    x, grid = ctx.input(0), ctx.input(1)
+    x = ctx.input(0)
     if any(static_dim(d) is None for d in x.onnx_shape[1:]):
         raise ctx.error("GridSample needs static channel and spatial sizes; fix them with input_shapes")
     y = ctx.op("grid_sample", [_arg(ctx, 0), _arg(ctx, 1)], mode=_MODES[node.attr("mode")],

@@ -121,8 +121,35 @@ def grouped_reshape(ctx, x, entries):
     One dynamic input dim that is not copied as is may be split or merged (B*H -> (B, H),
     (B*nW, ...) -> (B, nW, ...) with nW computed from H and W): it gets a placeholder size
     with many small factors and large primes, so that only the true grouping can match it."""
-    shp = [static_dim(d) for d in x.onnx_shape]
-    out = [e for e in entries]
+    sized = _sized_target([static_dim(d) for d in x.onnx_shape], list(entries))
+    if sized is None:
+        return None
+    shp, out, inferred, symbolic = sized
+    planned = _stored_order_spec(x.perm, shp, out, inferred, symbolic)
+    if planned is None:
+        return None
+    spec, perm = planned
+    dims = list(symbolic)
+    if symbolic:
+        # a dim computed at run time: the whole target shape is built inside the reshape layer
+        refs, dspec = shape_spec(ctx, np.array([symbolic[j] for j in dims], dtype=object), "target shape")
+        shifted = _shift_refs(dspec[0], 1)
+        full = [shifted if isinstance(e, Dim) else {"t": 0, "axis": e["axis"]} if isinstance(e, dict) else e
+                for e in spec]
+        y = ctx.op("reshape_spec", [ctx.keras(x)] + refs, spec=full)
+    elif spec and spec[0] == {"axis": 0} and all(isinstance(s_, int) for s_ in spec[1:]):
+        y = ctx.layer(keras.layers.Reshape(tuple(spec[1:]), name=ctx.name("reshape")), ctx.keras(x))
+    else:
+        y = ctx.op("reshape", [ctx.keras(x)], shape=spec)
+    ctx.record(kind="reshape", decision="keep_layout", perm=perm,
+               reason="the reshape merges/splits axis groups that are contiguous in the stored layout")
+    return ctx.tensor(y, tuple(perm))
+
+
+def _sized_target(shp: list, out: list):
+    """(input sizes, target sizes, index of the -1 entry or None, {index: Dim}) with every
+    unknown size replaced by the one value that makes the element counts agree (placeholders
+    for a dynamic dim); None when the reshape has no unique such sizing."""
     dims = [j for j, e in enumerate(out) if isinstance(e, Dim)]
     if len(dims) > 1 or out.count(-1) > 1:
         return None
@@ -153,10 +180,16 @@ def grouped_reshape(ctx, x, entries):
         if part == 0 or total % part:
             return None
         out[inferred] = total // part
+    return shp, out, inferred, symbolic
+
+
+def _stored_order_spec(x_perm, shp, out, inferred, symbolic):
+    """(reshape spec in the stored layout, output perm) when the reshape only merges/splits axis
+    groups that are contiguous and in order in the stored layout; else None."""
     groups = _groups(shp, out)
     if groups is None:
         return None
-    pos = {p: j for j, p in enumerate(x.perm)}
+    pos = {p: j for j, p in enumerate(x_perm)}
     order = []
     for gi, gj in groups:
         ks = [pos[a] for a in gi]
@@ -172,20 +205,7 @@ def grouped_reshape(ctx, x, entries):
             else:
                 spec.append({"axis": k0} if isinstance(out[j], tuple) else -1 if j == inferred else int(out[j]))
             perm.append(j)
-    if symbolic:
-        # a dim computed at run time: the whole target shape is built inside the reshape layer
-        refs, dspec = shape_spec(ctx, np.array([symbolic[j] for j in dims], dtype=object), "target shape")
-        shifted = _shift_refs(dspec[0], 1)
-        full = [shifted if isinstance(e, Dim) else {"t": 0, "axis": e["axis"]} if isinstance(e, dict) else e
-                for e in spec]
-        y = ctx.op("reshape_spec", [ctx.keras(x)] + refs, spec=full)
-    elif spec and spec[0] == {"axis": 0} and all(isinstance(s_, int) for s_ in spec[1:]):
-        y = ctx.layer(keras.layers.Reshape(tuple(spec[1:]), name=ctx.name("reshape")), ctx.keras(x))
-    else:
-        y = ctx.op("reshape", [ctx.keras(x)], shape=spec)
-    ctx.record(kind="reshape", decision="keep_layout", perm=perm,
-               reason="the reshape merges/splits axis groups that are contiguous in the stored layout")
-    return ctx.tensor(y, tuple(perm))
+    return spec, perm
 
 
 def _shift_refs(spec, k):
