@@ -58,11 +58,17 @@ def convert(model: Union[str, os.PathLike, onnx.ModelProto], *, input_shapes: Op
 
 
 def _verify_or_raise(model, conversion: Conversion, input_shapes, channels_last_io: bool) -> None:
+    """konnx.verify's check on seeded inputs, from the oracle's primitives (konnx.verify itself may
+    convert, so the converter does not import it)."""
     from .errors import VerificationError
-    from .verify import verify as run_verify
+    from .oracle import VerifyResult, compare, make_inputs, run_keras, run_onnxruntime
+    from .tolerances import DEFAULT_ATOL, DEFAULT_RTOL
 
+    proto = loader.load(model)
     try:
-        result = run_verify(model, conversion.model, input_shapes=input_shapes, channels_last_io=channels_last_io)
+        feeds = make_inputs(proto, input_shapes)
+        ref = run_onnxruntime(proto, feeds)
+        got = run_keras(conversion.model, proto, feeds, channels_last_io)
     except ConversionError:
         raise
     except Exception as e:  # noqa: BLE001 - onnxruntime refusing konnx's seeded inputs
@@ -70,6 +76,8 @@ def _verify_or_raise(model, conversion: Conversion, input_shapes, channels_last_
             f"verify=True: the model could not be run on konnx's seeded random inputs ({type(e).__name__}: "
             f"{str(e)[:300]}); integer inputs such as masks or lengths may need real values: check with "
             "konnx.verify(model, keras_model, inputs={...}) instead") from e
+    outs = [compare(o.name, ref[o.name], g, DEFAULT_RTOL, DEFAULT_ATOL) for o, g in zip(proto.graph.output, got)]
+    result = VerifyResult(all(o.ok for o in outs), outs, input_shapes={k: list(v.shape) for k, v in feeds.items()})
     if not result.ok:
         raise VerificationError(result)
 

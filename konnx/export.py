@@ -360,7 +360,7 @@ def check_tflite(tflite: Union[PathLike, bytes], onnx_model, keras_model, *, inp
     """Run the .tflite model in the LiteRT interpreter and onnxruntime on the same inputs (as
     `konnx verify` does) and compare every output. Returns a konnx.verify.VerifyResult."""
     from . import loader
-    from .verify import VerifyResult, compare, make_inputs, run_onnxruntime
+    from .oracle import VerifyResult, compare, make_inputs, run_onnxruntime
 
     proto = loader.load(onnx_model)
     if inputs is None:

@@ -250,7 +250,7 @@ def quantize_int8(keras_model, onnx_model, calibration, *, channels_last_io: boo
 
     from . import loader
     from .export import converter_error
-    from .verify import run_onnxruntime
+    from .oracle import run_onnxruntime
 
     ConverterError = converter_error()
     budget = budget or Budget.parse(None)

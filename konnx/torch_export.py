@@ -115,7 +115,7 @@ def _check_options(exporter: str, convert_options: dict) -> None:
 def _compare(torch, proto, keras_model, args, expected, channels_last_io: bool):
     import numpy as np
 
-    from .verify import compare, run_keras
+    from .oracle import compare, run_keras
 
     init = {i.name for i in proto.graph.initializer}
     inputs = [vi.name for vi in proto.graph.input if vi.name not in init]
