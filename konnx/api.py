@@ -144,6 +144,8 @@ def _emit(proto: onnx.ModelProto, weights: dict, opset: int, channels_last_io: b
         if isinstance(v, Const):
             v = _const_output(ctx, vo.name, v, inputs)
         outputs.append(_named_output(ctx, vo.name, ctx.keras(v, _io_perm(v.rank, channels_last_io))))
+        for layer_name in [k for k, r in ctx.namer.layer_nodes.items() if r["node"] == ctx.node.name]:
+            del ctx.namer.layer_nodes[layer_name]  # made for the output, for no ONNX node of the file
     ctx.node = None
     model = keras.Model(inputs=inputs[0] if len(inputs) == 1 else inputs,
                         outputs=outputs[0] if len(outputs) == 1 else outputs, name=_model_name(proto))
@@ -229,10 +231,8 @@ def _named_output(ctx: Context, name: str, kt):
     layer = kt._keras_history.operation
     made = ctx.namer.layer_nodes.get(layer.name, {}).get("node") == ctx.node.name
     if made and not layer.weights and len(layer._inbound_nodes) == 1:
-        record = ctx.namer.layer_nodes.pop(layer.name)
         ctx.namer.used.discard(layer.name)
         layer.name = ctx.namer.claim(name)
-        ctx.namer.layer_nodes[layer.name] = record
         return kt
     identity = keras.layers.Identity(name=ctx.namer.claim(name))
     keep_float_dtype(identity, kt)

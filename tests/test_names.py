@@ -188,3 +188,26 @@ def test_namer_is_one_lookup_per_node():
     assert len(set(names)) == len(names)
     assert names[0] == "blocks_0_relu" and names[1] == "blocks_0_relu_2" and names[-1] == "blocks_0_relu_pad"
     assert all(n._konnx_layer_stem == "blocks_0_relu" for n in nodes)
+
+
+def test_output_layout_move_takes_the_output_name():
+    """An NCHW output needs a permute back from konnx's NHWC: that layer, made for the output
+    alone, is named after it (no extra Identity); names the file lacks scopes for stay ONNX names."""
+    from onnx import TensorProto, helper
+
+    from tests.util import rand
+
+    w = helper.make_tensor("enc.conv.weight", TensorProto.FLOAT, (4, 3, 3, 3), rand(4, 3, 3, 3).ravel())
+    nodes = [helper.make_node("Conv", ["image", "enc.conv.weight"], ["feat"], name="/enc/conv/Conv",
+                              pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["feat"], ["act"], name="/enc/act/Relu")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 8, 8])],
+                          [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 4, 8, 8]) for n in ("feat", "act")],
+                          [w])
+    proto = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    model = assert_matches_ort(proto, {"image": rand(1, 3, 8, 8)})
+    assert model.output_names == ["feat", "act"]
+    assert not any(isinstance(la, keras.layers.Identity) for la in model.layers)
+    assert {"enc_conv", "enc_act"} <= {la.name for la in model.layers}
+    assert konnx.weight_names(model) == {"enc_conv/kernel": "enc.conv.weight"}
+    assert set(model.konnx_tensor_map["layers"]) == {la.name for la in model.layers[1:]} - {"feat", "act"}
