@@ -226,17 +226,15 @@ def _named_output(ctx: Context, name: str, kt):
     another output)."""
     import keras
 
-    from .emit import keep_float_dtype
-
     layer = kt._keras_history.operation
     made = ctx.namer.layer_nodes.get(layer.name, {}).get("node") == ctx.node.name
     if made and not layer.weights and len(layer._inbound_nodes) == 1:
         ctx.namer.used.discard(layer.name)
         layer.name = ctx.namer.claim(name)
         return kt
-    identity = keras.layers.Identity(name=ctx.namer.claim(name))
-    keep_float_dtype(identity, kt)
-    return identity(kt)
+    # built at construction, so given its input's dtype here: Keras would cast float64/16 to float32
+    dtype = keras.backend.standardize_dtype(kt.dtype)
+    return keras.layers.Identity(name=ctx.namer.claim(name), dtype=dtype if "float" in dtype else None)(kt)
 
 
 def _model_name(proto) -> str:

@@ -48,6 +48,7 @@ class Namer:
         for proto in nodes:
             if proto.name and proto.name not in self._paths:
                 self._paths[proto.name] = module_path(proto)
+        self._stem_count: Counter = Counter()
         self._per_module = Counter(p for p in self._paths.values() if p)
         # a module with submodules: its own nodes are the glue of its forward (`block_add`)
         self._parents = {p[:i] for p in self._per_module for i, c in enumerate(p) if c == "."}
@@ -64,6 +65,9 @@ class Namer:
                 stem = f"{sanitize(path)}_{op_kind(node.op_type)}"
             else:
                 stem = sanitize(path)
+            self._stem_count[stem] += 1  # one stem per node: node 2's pad is `<stem>_2_pad`
+            if self._stem_count[stem] > 1:
+                stem = f"{stem}_{self._stem_count[stem]}"
             node._konnx_layer_stem = stem
         return stem
 

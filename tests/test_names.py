@@ -187,7 +187,8 @@ def test_namer_is_one_lookup_per_node():
     names = [namer.name(n) for n in nodes] + [namer.name(nodes[0], "pad")]
     assert len(set(names)) == len(names)
     assert names[0] == "blocks_0_relu" and names[1] == "blocks_0_relu_2" and names[-1] == "blocks_0_relu_pad"
-    assert all(n._konnx_layer_stem == "blocks_0_relu" for n in nodes)
+    assert namer.name(nodes[1], "pad") == "blocks_0_relu_2_pad"  # a helper follows its node's own name
+    assert [n._konnx_layer_stem for n in nodes[:3]] == ["blocks_0_relu", "blocks_0_relu_2", "blocks_0_relu_3"]
 
 
 def test_output_layout_move_takes_the_output_name():
