@@ -16,12 +16,12 @@ from .errors import ConversionError, InvalidModelError, NodeConversionError, Uns
 
 from ._version import __version__
 
-__all__ = ["convert", "convert_detailed", "verify", "from_torch", "onnx_to_keras", "ConversionError",
+__all__ = ["convert", "convert_detailed", "verify", "from_torch", "onnx_to_keras", "weight_names", "ConversionError",
            "InvalidModelError", "NodeConversionError", "UnsupportedOpError", "VerificationError",
            "__version__"]
 
 _LAZY = {"convert": "api", "convert_detailed": "api", "verify": "verify", "from_torch": "torch_export",
-         "onnx_to_keras": "compat"}
+         "onnx_to_keras": "compat", "weight_names": "naming"}
 
 
 def __getattr__(name: str):

@@ -117,6 +117,7 @@ def _emit(proto: onnx.ModelProto, weights: dict, opset: int, channels_last_io: b
     shapes, types = loader.value_info(proto)
     ctx = Context(shapes, types, the_plan)
     g = proto.graph
+    ctx.namer = _namer(g, weights)
     release = _last_uses(g, set(weights))
     _constants(ctx, list(g.initializer), weights)
     inputs = []
@@ -130,7 +131,7 @@ def _emit(proto: onnx.ModelProto, weights: dict, opset: int, channels_last_io: b
         perm = _io_perm(len(shape), channels_last_io)
         kshape = tuple(s if isinstance(s, int) and s > 0 else None for s in shape)
         kshape = tuple(kshape[p] for p in perm)
-        kin = keras.Input(batch_shape=kshape, dtype=str(np.dtype(dtype)), name=_input_name(ctx, vi.name))
+        kin = keras.Input(batch_shape=kshape, dtype=str(np.dtype(dtype)), name=ctx.namer.claim(vi.name))
         inputs.append(kin)
         ctx.values[vi.name] = Tensor(kin, perm, shape, str(np.dtype(dtype)))
 
@@ -150,17 +151,15 @@ def _emit(proto: onnx.ModelProto, weights: dict, opset: int, channels_last_io: b
         ctx.node = Node(onnx.helper.make_node("Identity", [vo.name], [vo.name], name=f"output_{vo.name}"), opset)
         if isinstance(v, Const):
             v = _const_output(ctx, vo.name, v, inputs)
-        perm = _io_perm(v.rank, channels_last_io)
-        kt = ctx.keras(v, perm)
-        if any(kt is o for o in outputs) or any(kt is i for i in inputs):
-            kt = ctx.op("identity", [kt], suffix="out")
-        outputs.append(kt)
+        outputs.append(_named_output(ctx, vo.name, ctx.keras(v, _io_perm(v.rank, channels_last_io))))
+        for layer_name in [k for k, r in ctx.namer.layer_nodes.items() if r["node"] == ctx.node.name]:
+            del ctx.namer.layer_nodes[layer_name]  # made for the output, for no ONNX node of the file
     ctx.node = None
     model = keras.Model(inputs=inputs[0] if len(inputs) == 1 else inputs,
                         outputs=outputs[0] if len(outputs) == 1 else outputs, name=_model_name(proto))
     from .tensor_map import attach  # record which ONNX tensor each Keras tensor computes (bisect)
 
-    model = attach(model, proto, ctx.values, ctx.decisions, channels_last_io)
+    model = attach(model, proto, ctx.values, ctx.decisions, channels_last_io, ctx.namer.layer_nodes)
     return Conversion(model=model, decisions=ctx.decisions, onnx_model=proto, values=ctx.values, opset=opset,
                       channels_last_io=channels_last_io, plan=the_plan)
 
@@ -219,13 +218,31 @@ def _const_output(ctx: Context, name: str, v: Const, inputs: list) -> Tensor:
     return ctx.tensor(ctx.op("constant", [inputs[0], np.asarray(v.value)], suffix="const"))
 
 
-def _input_name(ctx: Context, name: str) -> str:
-    saved = ctx.node
-    ctx.node = Node(onnx.helper.make_node("Identity", [], [], name=name), 1)
-    try:
-        return ctx.name()
-    finally:
-        ctx.node = saved
+def _namer(g: onnx.GraphProto, weights: dict):
+    """Layer names from the graph's module paths, the graph's input and output names reserved."""
+    from .naming import Namer
+
+    inits = {i.name for i in g.initializer} | set(weights)
+    io_names = [vi.name for vi in g.input if vi.name not in inits] + [vo.name for vo in g.output]
+    return Namer(g.node, initializers=inits, reserved=io_names)
+
+
+def _named_output(ctx: Context, name: str, kt):
+    """`kt` as the model output named after ONNX output `name` (Keras' model.output_names): the
+    weightless layer konnx made for this output alone (a layout move back) takes the name, else
+    an Identity layer named so is added (the output comes from a named layer, an input, or
+    another output)."""
+    import keras
+
+    layer = kt._keras_history.operation
+    made = ctx.namer.layer_nodes.get(layer.name, {}).get("node") == ctx.node.name
+    if made and not layer.weights and len(layer._inbound_nodes) == 1:
+        ctx.namer.used.discard(layer.name)
+        layer.name = ctx.namer.claim(name)
+        return kt
+    # built at construction, so given its input's dtype here: Keras would cast float64/16 to float32
+    dtype = keras.backend.standardize_dtype(kt.dtype)
+    return keras.layers.Identity(name=ctx.namer.claim(name), dtype=dtype if "float" in dtype else None)(kt)
 
 
 def _model_name(proto) -> str:

@@ -4,8 +4,8 @@ The code is generated from the converted model itself, never from the ONNX graph
 class and `get_config()` become one statement (built-in layers as `keras.layers.X(...)` with the
 arguments that differ from the class's defaults, konnx's own layers imported from `konnx.layers`),
 and the layers are connected by walking the functional model's config (`inbound_nodes`), in its
-topological order. Comments name the ONNX node a layer came from (konnx names layers after ONNX
-nodes) and, for padded convolutions and pools, konnx's padding decision. `build()` in the generated
+topological order. Comments name the ONNX node a layer came from (the tensor map records it
+per layer) and, for padded convolutions and pools, konnx's padding decision. `build()` in the generated
 module returns the model with the converted weights loaded from the `.weights.h5` file next to it.
 """
 from __future__ import annotations
@@ -94,8 +94,9 @@ def _node_names(onnx_model) -> dict:
 
 
 def onnx_node_of(layer_name: str, stems: dict):
-    """The ONNX node a layer was emitted for: the longest stem the layer name starts with
-    (konnx names a node's layers `<node>` or `<node>_<role>`), or None."""
+    """The ONNX node a layer was emitted for, for a model without the tensor map's layer record
+    (konnx before module-path names): the longest stem the layer name starts with (konnx then
+    named a node's layers `<node>` or `<node>_<role>`), or None."""
     parts = layer_name.split("_")
     for end in range(len(parts), 0, -1):
         hit = stems.get("_".join(parts[:end]))
@@ -205,6 +206,9 @@ class _Graph:
 
     def __init__(self, model, stems: dict, notes: dict):
         self.model, self.stems, self.notes = model, stems, notes
+        # the tensor map's record of each layer's ONNX node (konnx.naming); stems: older models
+        record = getattr(model, "konnx_tensor_map", None)
+        self.layer_nodes = (record.get("layers") or {}) if isinstance(record, dict) else {}
         self.names = _Names()
         self.outputs = {}            # (layer name, node index) -> (variable, number of outputs)
         self.konnx_classes = set()
@@ -224,7 +228,8 @@ class _Graph:
         return literal(value)
 
     def comment(self, layer_name: str) -> None:
-        hit = onnx_node_of(layer_name, self.stems)
+        known = self.layer_nodes.get(layer_name)
+        hit = (known["node"], known["op_type"]) if known else onnx_node_of(layer_name, self.stems)
         if hit is None or hit[0] == self._last_node:
             return
         self._last_node = hit[0]

@@ -69,16 +69,18 @@ def _input_shapes(proto, names: list, input_shapes):
 def onnx_to_keras(onnx_model, input_names, input_shapes=None, name_policy=None, verbose=True,
                   change_ordering=False):
     """Convert like onnx2keras's `onnx_to_keras`, with konnx: returns a keras.Model whose inputs
-    follow `input_names`. name_policy "short"/"renumerate" are refused (konnx keeps the ONNX
-    node names); change_ordering=True gives channels-last (NHWC) inputs and outputs."""
+    follow `input_names`. name_policy "short"/"renumerate" are refused (konnx names layers after
+    the source modules, else the ONNX nodes); change_ordering=True gives channels-last (NHWC)
+    inputs and outputs."""
     from . import loader
     from .api import convert_detailed
     from .inputs import real_inputs
 
     if name_policy not in NAME_POLICIES:
         raise ConversionError(f"onnx_to_keras: name_policy={name_policy!r} is not supported: konnx names every "
-                              "layer after its ONNX node (unique, and traceable to the source); use "
-                              "name_policy=None, and rename layers on the Keras model if you must")
+                              "layer after the PyTorch module (else the ONNX node) it came from: unique, and "
+                              "traceable to the source; use name_policy=None, and rename layers on the Keras "
+                              "model if you must")
     change_ordering = _check_flag("change_ordering", change_ordering)
     verbose = _check_flag("verbose", verbose)
     proto = loader.load(onnx_model)

@@ -5,7 +5,6 @@ get a Keras tensor in a wanted layout, and `layer()` / `op()` to add Keras layer
 """
 from __future__ import annotations
 
-import re
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -20,10 +19,9 @@ from .evaluate import fold_node
 from .graph import Node
 from .layers.op import KonnxOp, make_slots
 from .loader import NONDETERMINISTIC
+from .naming import Namer
 from .ops.registry import Facts, lookup
 from .values import Const, Tensor, has_dims, onnx_shape_from_keras
-
-_NAME_RE = re.compile(r"[^A-Za-z0-9_\-]+")  # no ".": the torch backend refuses it in variable paths
 
 
 def merge_shapes(a: Optional[tuple], b: Optional[tuple]) -> tuple:
@@ -64,7 +62,7 @@ class Context:
         self.value_types = value_types
         self.decisions: list[dict] = []
         self.node: Optional[Node] = None
-        self._names: set[str] = set()
+        self.namer = Namer()  # api._emit gives it the graph (module paths, reserved I/O names)
         self._perm_cache: dict[tuple[int, tuple], Any] = {}
 
     # ----------------------------------------------------------------- inputs
@@ -102,17 +100,9 @@ class Context:
 
     # ----------------------------------------------------------------- naming
     def name(self, suffix: str = "") -> str:
-        base = _NAME_RE.sub("_", self.node.name if self.node else "konnx").strip("_.-") or "node"
-        if suffix:
-            base = f"{base}_{_NAME_RE.sub('_', suffix)}"
-        if not base[0].isalpha():
-            base = "n" + base
-        name, k = base, 1
-        while name in self._names:
-            k += 1
-            name = f"{base}_{k}"
-        self._names.add(name)
-        return name
+        """A unique layer name for the current node: its module path (konnx.naming), with
+        `_<suffix>` for a helper layer (`features_0_0_pad`)."""
+        return self.namer.name(self.node, suffix)
 
     # ----------------------------------------------------------------- layout
     def keras(self, value, perm: Optional[L.Perm] = None):

@@ -55,14 +55,21 @@ def _from_name_scopes(meta: dict) -> Optional[str]:
 
 
 def _from_torchscript_name(name: str) -> Optional[str]:
-    """`/layer1/layer1.0/conv1/Conv` -> `layer1.0.conv1` (each part is qualified or relative)."""
+    """`/layer1/layer1.0/conv1/Conv` -> `layer1.0.conv1`. Each scope part is an attribute name,
+    qualified by its parent's attribute when the parent is a container (`features.0` under
+    `features`, `down.0` under `layer1.0.down`): it then replaces that attribute, so no prefix
+    is doubled (`/layers/layers.1/down/down.0/Conv` -> `layers.1.down.0`)."""
     if not name.startswith("/"):
         return None
     parts = [p for p in name.split("/")[1:-1] if p]
     path = ""
     for part in parts:
-        if path and part.startswith(path + "."):
-            path = part
+        pieces = path.split(".") if path else []
+        for k in range(len(pieces)):
+            tail = ".".join(pieces[k:])
+            if part.startswith(tail + "."):
+                path = ".".join(pieces[:k] + [part])
+                break
         else:
             path = f"{path}.{part}" if path else part
     return path or None

@@ -110,7 +110,24 @@ def build_map(model, proto, values: dict, decisions: list, input_perms: list) ->
     return {"version": MAP_VERSION, "inputs": input_perms, "tensors": tensors, "decisions": by_node}
 
 
-def attach(model, proto, values: dict, decisions: list, channels_last_io: bool):
+def _layer_records(model, layer_nodes: dict) -> tuple[dict, dict]:
+    """(layer name -> its ONNX node and op type, Keras variable path -> ONNX initializer name).
+    A layer's variables take the names of the initializers its node reads when both count the
+    same (Conv: kernel, bias <- W, B; BatchNormalization: gamma, beta, moving mean/variance <-
+    scale, B, mean, var: both in the order ONNX and Keras declare them)."""
+    layers, weights = {}, {}
+    for layer in model.layers:
+        rec = layer_nodes.get(layer.name)
+        if rec is None:
+            continue
+        layers[layer.name] = {"node": rec["node"], "op_type": rec["op_type"]}
+        variables = list(layer.weights)
+        if variables and len(variables) == len(rec["weights"]):
+            weights.update({v.path: w for v, w in zip(variables, rec["weights"])})
+    return layers, weights
+
+
+def attach(model, proto, values: dict, decisions: list, channels_last_io: bool, layer_nodes: Optional[dict] = None):
     """`model` rebuilt as a KonnxModel (same layers, same tensors) carrying its tensor map."""
     from . import layout as L
 
@@ -128,6 +145,7 @@ def attach(model, proto, values: dict, decisions: list, channels_last_io: bool):
     out = KonnxModel(inputs=model.input, outputs=model.output, name=model.name)
     record = build_map(out, proto, values, decisions, input_perms)
     record["outputs"] = output_perms
+    record["layers"], record["weights"] = _layer_records(out, layer_nodes or {})
     out.konnx_tensor_map = record
     return out
 
