@@ -38,19 +38,40 @@ def load(model: Union[str, os.PathLike, onnx.ModelProto, bytes]) -> onnx.ModelPr
     base = path.resolve().parent
     for tensor in onnx.external_data_helper._get_all_tensors(proto):
         if onnx.external_data_helper.uses_external_data(tensor):
-            info = onnx.external_data_helper.ExternalDataInfo(tensor)
-            target = (base / info.location).resolve()
-            if base not in target.parents:
-                raise InvalidModelError(
-                    f"{path}: tensor '{tensor.name}' points to external data outside the model's "
-                    f"folder ({info.location}); refusing to read it")
-            if not target.exists():
-                raise InvalidModelError(f"{path}: external data file missing: {info.location}")
+            _check_external(path, base, tensor)
     try:
         onnx.external_data_helper.load_external_data_for_model(proto, str(base))
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RuntimeError, onnx.checker.ValidationError) as e:
         raise InvalidModelError(f"{path}: cannot read external data: {e}") from e
     return proto
+
+
+def _check_external(path: Path, base: Path, tensor) -> None:
+    """Tensor's external data: a regular file inside the model's folder, at a valid offset."""
+    where = f"{path}: tensor '{tensor.name}'"
+    try:
+        info = onnx.external_data_helper.ExternalDataInfo(tensor)
+    except (ValueError, TypeError) as e:
+        raise InvalidModelError(f"{where}: invalid external data entry (offset and length must be non-negative integers): {e}") from e
+    loc = str(info.location)
+    if "\0" in loc or not loc or any(len(part.encode()) > 255 for part in Path(loc).parts):
+        raise InvalidModelError(f"{where}: invalid external data location {loc[:80]!r} (expected a file name "
+                                "in the model's folder, without NUL bytes, each part at most 255 bytes)")
+    for key in ("offset", "length"):
+        value = getattr(info, key, None)
+        if value is not None and int(value) < 0:
+            raise InvalidModelError(f"{where}: external data {key} {value} is negative (expected >= 0)")
+    try:
+        target = (base / loc).resolve(strict=False)
+    except (OSError, RuntimeError) as e:  # symlink loops
+        raise InvalidModelError(f"{where}: cannot resolve external data location {loc!r}: {e}") from e
+    if base not in target.parents:
+        raise InvalidModelError(f"{where} points to external data outside the model's folder ({loc}); "
+                                "refusing to read it")
+    if not target.exists():
+        raise InvalidModelError(f"{path}: external data file missing: {loc}")
+    if not target.is_file():
+        raise InvalidModelError(f"{where}: external data {loc} is not a regular file (a FIFO, device or folder)")
 
 
 def _parse(data: bytes, where: str) -> onnx.ModelProto:

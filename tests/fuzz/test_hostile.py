@@ -104,3 +104,28 @@ def test_wrong_declared_output_shape_is_ignored_like_onnxruntime():
     out = np.asarray(konnx.convert(m)(x))
     ref = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     np.testing.assert_array_equal(out, ref)
+
+
+@pytest.mark.parametrize("case", ["nul", "negative", "text", "long", "loop", "fifo"])
+def test_external_data_tricks(tmp_path, case):
+    (tmp_path / "w.bin").write_bytes(np.ones(4, np.float32).tobytes())
+    location, offset = {"nul": ("w\0.bin", None), "negative": ("w.bin", "-5"), "text": ("w.bin", "abc"),
+                        "long": ("x" * 300, None), "loop": ("loop", None), "fifo": ("fifo", None)}[case]
+    if case == "loop":
+        (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    if case == "fifo":
+        import os
+
+        os.mkfifo(tmp_path / "fifo")
+    t = onnx.numpy_helper.from_array(np.ones(4, np.float32), "w")
+    t.data_location = TensorProto.EXTERNAL
+    t.ClearField("raw_data")
+    for key, value in (("location", location), ("offset", offset)):
+        if value is not None:
+            entry = t.external_data.add()
+            entry.key, entry.value = key, value
+    m = make_model([helper.make_node("Add", ["x", "w"], ["y"])], [("x", F, [4])], [("y", F, [4])])
+    m.graph.initializer.append(t)
+    path = tmp_path / "m.onnx"
+    path.write_bytes(m.SerializeToString())
+    _refused(str(path), "tensor 'w'")
