@@ -129,3 +129,17 @@ def test_external_data_tricks(tmp_path, case):
     path = tmp_path / "m.onnx"
     path.write_bytes(m.SerializeToString())
     _refused(str(path), "tensor 'w'")
+
+
+def test_deep_chain_converts():
+    """3,000 layers deep: Keras builds the Model recursively; konnx gives it the room."""
+    n = 3000
+    nodes = [helper.make_node("Add", [f"t{i}", "c"], [f"t{i + 1}"]) for i in range(n)]
+    m = make_model(nodes, [("t0", F, [1, 4])], [(f"t{n}", F, [1, 4])], initializers=[("c", np.float32(0.5))])
+    x = np.arange(4, dtype=np.float32).reshape(1, 4)
+    ref = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"t0": x})[0]
+    import sys
+
+    limit = sys.getrecursionlimit()
+    np.testing.assert_allclose(np.asarray(konnx.convert(m)(x)), ref, rtol=1e-5)
+    assert sys.getrecursionlimit() == limit  # scoped, restored
