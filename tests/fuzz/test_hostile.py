@@ -143,3 +143,26 @@ def test_deep_chain_converts():
     limit = sys.getrecursionlimit()
     np.testing.assert_allclose(np.asarray(konnx.convert(m)(x)), ref, rtol=1e-5)
     assert sys.getrecursionlimit() == limit  # scoped, restored
+
+
+def test_long_static_sequence_loops_instead_of_unrolling(monkeypatch):
+    """A static sequence longer than fn_rnn.UNROLL_LIMIT runs as a keras.ops.scan loop (100,000
+    unrolled steps hung the conversion); both directions still match onnxruntime."""
+    from konnx.layers import fn_rnn
+    from konnx.layers.fn_rnn import UNROLL_LIMIT
+
+    def no_unroll(*args, **kwargs):
+        raise AssertionError("a sequence longer than UNROLL_LIMIT was unrolled")
+
+    monkeypatch.setattr(fn_rnn, "_unroll", no_unroll)
+
+    steps, hidden, rng = 4 * UNROLL_LIMIT, 4, np.random.default_rng(0)
+    node = helper.make_node("LSTM", ["x", "W", "R"], ["y", "yh"], hidden_size=hidden, direction="bidirectional")
+    m = make_model([node], [("x", F, [steps, 1, 2])], [("y", F, None), ("yh", F, None)],
+                   initializers=[("W", 0.3 * rng.standard_normal((2, 4 * hidden, 2)).astype(np.float32)),
+                                 ("R", 0.3 * rng.standard_normal((2, 4 * hidden, hidden)).astype(np.float32))])
+    x = rng.standard_normal((steps, 1, 2)).astype(np.float32)
+    km = konnx.convert(m)
+    ref = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    for got, want in zip(km(x), ref):
+        np.testing.assert_allclose(np.asarray(got), want, atol=1e-5)
