@@ -28,7 +28,7 @@ AXES_OPS = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "
 
 
 def common_reason(node, facts) -> Optional[str]:
-    for rule in (_flags, _windows, _group, _axis, _axes):
+    for rule in (_flags, _windows, _group, _axis, _axes, _sequence_axes):
         why = rule(node, facts)
         if why:
             return why
@@ -115,4 +115,13 @@ def _axes(node, facts) -> Optional[str]:
         return f"attribute axes={list(axes)}: {bad} outside [-{r + extra}, {r + extra - 1}] for rank {r + extra}"
     if len({a % (r + extra) for a in axes}) != len(axes) and (r + extra) > 0:
         return f"attribute axes={list(axes)} repeats an axis"
+    return None
+
+
+def _sequence_axes(node, facts) -> Optional[str]:
+    if node.op_type != "ReverseSequence":
+        return None
+    b, t = node.attr("batch_axis"), node.attr("time_axis")
+    if b not in (0, 1) or t not in (0, 1) or b == t:
+        return f"attributes batch_axis={b}, time_axis={t}: the spec allows 0 and 1, one each"
     return None
