@@ -166,3 +166,24 @@ def test_long_static_sequence_loops_instead_of_unrolling(monkeypatch):
     ref = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
     for got, want in zip(km(x), ref):
         np.testing.assert_allclose(np.asarray(got), want, atol=1e-5)
+
+
+@pytest.mark.parametrize("op", ["ArgMax", "ArgMin", "Hardmax", "TopK"])
+def test_nan_ranks_as_the_reference_does(op):
+    """NaN is the extreme for ArgMax/ArgMin/Hardmax (first NaN wins, as numpy's argmax in the
+    ONNX reference implementation; konnx used to return the out-of-range index n) and ranks
+    above every number in TopK (reference and onnxruntime agree)."""
+    from onnx.reference import ReferenceEvaluator
+
+    x = np.array([[1, np.nan, 3, 2], [5, 1, -np.inf, np.nan], [0, 7, 7, 1]], np.float32)
+    if op == "TopK":
+        node = helper.make_node("TopK", ["x", "k"], ["v", "i"], axis=1)
+        m = make_model([node], [("x", F, [3, 4])], [("v", F, None), ("i", TensorProto.INT64, None)],
+                       initializers=[("k", np.array([2], np.int64))])
+    else:
+        out_type = TensorProto.INT64 if op.startswith("Arg") else F
+        m = make_model([helper.make_node(op, ["x"], ["y"], axis=1)], [("x", F, [3, 4])], [("y", out_type, None)])
+    ref = ReferenceEvaluator(m).run(None, {"x": x})
+    got = konnx.convert(m)(x)
+    for g, r in zip(got if isinstance(got, (list, tuple)) else [got], ref):
+        np.testing.assert_array_equal(np.asarray(g), r)
