@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -37,15 +38,14 @@ def _env() -> dict:
 def _run_chunk(ids: list, timeout: int, results: dict, grace: int = GRACE) -> None:
     pending = list(ids)
     while pending:
-        proc = subprocess.Popen([sys.executable, "-m", "tests.fuzz.worker", str(timeout)], cwd=ROOT,
-                                env=_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, text=True)
-        try:
-            proc.stdin.write("\n".join(pending) + "\n")
-            proc.stdin.close()
-        except BrokenPipeError:  # the worker died at start: _drain sees no case, reported below
-            pass
-        current = _drain(proc, timeout, results, grace)
+        # the ids go through a file: a pipe could fill while this thread reads the worker's output
+        with tempfile.TemporaryFile("w+") as ids_file:
+            ids_file.write("\n".join(pending) + "\n")
+            ids_file.seek(0)
+            proc = subprocess.Popen([sys.executable, "-m", "tests.fuzz.worker", str(timeout)], cwd=ROOT,
+                                    env=_env(), stdin=ids_file, stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, text=True)
+            current = _drain(proc, timeout, results, grace)
         done = [i for i in pending if i in results]
         if current is not None and current not in results:
             results[current] = {"id": current, "outcome": current_outcome(proc),
