@@ -28,7 +28,7 @@ AXES_OPS = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "
 
 
 def common_reason(node, facts) -> Optional[str]:
-    for rule in (_flags, _windows, _group, _axis, _axes, _sequence_axes):
+    for rule in (_flags, _auto_pad, _windows, _group, _axis, _axes, _sequence_axes):
         why = rule(node, facts)
         if why:
             return why
@@ -124,4 +124,13 @@ def _sequence_axes(node, facts) -> Optional[str]:
     b, t = node.attr("batch_axis"), node.attr("time_axis")
     if b not in (0, 1) or t not in (0, 1) or b == t:
         return f"attributes batch_axis={b}, time_axis={t}: the spec allows 0 and 1, one each"
+    return None
+
+
+def _auto_pad(node, facts) -> Optional[str]:
+    if node.op_type not in WINDOW_OPS or not _set(node, "auto_pad"):
+        return None
+    mode = node.string("auto_pad")
+    if mode not in ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"):
+        return f"attribute auto_pad={mode!r}: expected NOTSET, SAME_UPPER, SAME_LOWER or VALID"
     return None

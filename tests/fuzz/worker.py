@@ -60,6 +60,7 @@ def _ort(model_bytes: bytes, feeds: dict):
 
 def _konnx(model, feeds: dict):
     """('ok', outputs) | ('refused', msg) | ('crash', msg)."""
+    import keras
     import numpy as np
 
     import konnx
@@ -87,7 +88,10 @@ def _konnx(model, feeds: dict):
     except BaseException as e:  # noqa: BLE001
         return "run_error", f"{type(e).__name__} running the model: {str(e)[:200]}"
     out = out if isinstance(out, (list, tuple)) else [out]
-    return "ok", [np.asarray(o) for o in out]
+    try:
+        return "ok", [np.asarray(o) for o in out]
+    except (TypeError, ValueError):  # e.g. bfloat16 tensors numpy cannot take directly
+        return "ok", [np.asarray(keras.ops.convert_to_numpy(keras.ops.cast(o, "float32"))) for o in out]
 
 
 def _input_order(model, names, feeds):
