@@ -15,6 +15,7 @@ FLAGS = ("keepdims", "ceil_mode", "count_include_pad", "transA", "transB", "sele
          "noop_with_empty_axes", "largest", "sorted", "exclusive", "reverse", "center_point_box",
          "interleaved", "is_causal", "storage_order", "detect_negative", "detect_positive",
          "onesided", "inverse", "periodic")
+INT32_MAX = 2**31 - 1
 WINDOW_OPS = ("Conv", "ConvTranspose", "ConvInteger", "QLinearConv", "MaxPool", "AveragePool", "LpPool",
               "MaxUnpool", "DeformConv")
 # ops whose single `axis` attribute addresses input 0 and must lie in [-r, r-1]
@@ -55,6 +56,9 @@ def _windows(node, facts) -> Optional[str]:
         vals = node.ints(name) if _set(node, name) else None
         if vals and any(v < low for v in vals):
             return f"attribute {name}={list(vals)}: every entry must be >= {low}"
+        if vals and any(v > INT32_MAX for v in vals):
+            # valid ONNX, but TensorFlow's window kernels index with int32 and abort the process
+            return f"attribute {name}={list(vals)}: konnx supports entries up to {INT32_MAX} (TensorFlow's int32 indexing)"
     kernel = node.ints("kernel_shape") if _set(node, "kernel_shape") else None
     spatial = facts.rank(0) - 2 if facts.rank(0) else (len(kernel) if kernel else None)
     for name in ("strides", "dilations"):

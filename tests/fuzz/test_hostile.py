@@ -187,3 +187,11 @@ def test_nan_ranks_as_the_reference_does(op):
     got = konnx.convert(m)(x)
     for g, r in zip(got if isinstance(got, (list, tuple)) else [got], ref):
         np.testing.assert_array_equal(np.asarray(g), r)
+
+
+def test_window_beyond_int32_is_refused_not_aborted():
+    """onnxruntime runs a stride of 2**40; TensorFlow's int32 window indexing aborts the process:
+    konnx refuses it, saying why."""
+    node = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[1 << 40, 1], name="mp")
+    m = make_model([node], [X4], [("y", F, None)])
+    _refused(m, "mp", "strides", "int32")
