@@ -1,4 +1,4 @@
-"""Fuzz cases that still fail, each with its reason (from the full run, `python -m tests.fuzz.run
+"""Fuzz cases that still fail, each with its reason (from the full run of 4,811 cases, `python -m tests.fuzz.run
 --all`). test_fuzz fails on a failure not listed here and on a listed case that passes again
 (then remove it)."""
 
@@ -93,14 +93,6 @@ KNOWN: dict[str, str] = {
         'NodeConversionError inside konnx on a mutated model (internal-error wrapper): IndexError: tuple index out of range | cause: tuple index out of range @ tensor.py:286',
     'node:test_attention_local_window_rank1_boolean_mask:dtype:1':
         "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_averagepool_2d_ceil_last_window_starts_on_pad:attr:2':
-        'InvalidArgumentError inside konnx on a mutated model (internal-error wrapper): InvalidArgumentError running the model: Exception encountered when calling AveragePooling2D.call(). {{function',
-    'node:test_averagepool_2d_precomputed_pads:attr:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_averagepool_2d_precomputed_pads:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_averagepool_3d_default:attr:1':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling AveragePooling3D.call(). Computed output size w | cause: 3]`,',
     'node:test_blackmanwindow:shape:0':
         'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could not automatically i | cause: (1 elements',
     'node:test_celu_float16:attr:0':
@@ -199,8 +191,6 @@ KNOWN: dict[str, str] = {
         'disagrees with onnxruntime and the reference does not side with konnx (NaN/Inf or out-of-spec input semantics: not analysed yet)',
     'node:test_log_example:attr:2':
         'disagrees with onnxruntime and the reference does not side with konnx (NaN/Inf or out-of-spec input semantics: not analysed yet)',
-    'node:test_lppool_3d_default:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_lrn_default:attr:1':
         "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_lstm_batchwise:attr:2':
