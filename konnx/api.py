@@ -14,6 +14,7 @@ from . import loader
 from .errors import ConversionError
 from .graph import Node
 from .inputs import check_input_shapes
+from .limits import recursion_room
 from .ops import load_all
 from .plan import Plan, plan_model
 from .values import Const, Tensor, has_dims
@@ -95,7 +96,8 @@ def convert_detailed(model, *, input_shapes=None, channels_last_io=False, progre
     opset = loader.check(proto)
     proto, the_plan = plan_model(proto, opset, weights, input_shapes)
     the_plan.raise_refusals()  # every refusal known without building, at once, before any layer
-    result = _emit(proto, weights, opset, channels_last_io, progress, the_plan)
+    with recursion_room(len(proto.graph.node)):  # Keras builds the Model recursively
+        result = _emit(proto, weights, opset, channels_last_io, progress, the_plan)
     result.decisions.extend(folded)
     if folded:
         from .tensor_map import add_decisions

@@ -274,8 +274,9 @@ def _node_outputs(ctx: Context, node: Node):
         return spec.fn(ctx, node)
     except ConversionError:
         raise
-    except (ValueError, TypeError, NotImplementedError) as e:
-        raise NodeConversionError(node, f"conversion failed: {type(e).__name__}: {e}") from e
+    except Exception as e:  # noqa: BLE001 - a konnx bug: named, with the original chained
+        raise NodeConversionError(node, f"conversion failed: internal error (a konnx bug, please report it): "
+                                        f"{type(e).__name__}: {e}") from e
 
 
 def _all_const(node: Node, ins) -> bool:

@@ -11,8 +11,8 @@ from onnx import helper
 
 
 def _decode(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
+    if isinstance(value, bytes):  # invalid UTF-8 stays visible (and matches no valid mode name)
+        return value.decode("utf-8", errors="backslashreplace")
     if isinstance(value, list):
         return [_decode(v) for v in value]
     return value

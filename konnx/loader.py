@@ -38,19 +38,40 @@ def load(model: Union[str, os.PathLike, onnx.ModelProto, bytes]) -> onnx.ModelPr
     base = path.resolve().parent
     for tensor in onnx.external_data_helper._get_all_tensors(proto):
         if onnx.external_data_helper.uses_external_data(tensor):
-            info = onnx.external_data_helper.ExternalDataInfo(tensor)
-            target = (base / info.location).resolve()
-            if base not in target.parents:
-                raise InvalidModelError(
-                    f"{path}: tensor '{tensor.name}' points to external data outside the model's "
-                    f"folder ({info.location}); refusing to read it")
-            if not target.exists():
-                raise InvalidModelError(f"{path}: external data file missing: {info.location}")
+            _check_external(path, base, tensor)
     try:
         onnx.external_data_helper.load_external_data_for_model(proto, str(base))
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RuntimeError, onnx.checker.ValidationError) as e:
         raise InvalidModelError(f"{path}: cannot read external data: {e}") from e
     return proto
+
+
+def _check_external(path: Path, base: Path, tensor) -> None:
+    """Tensor's external data: a regular file inside the model's folder, at a valid offset."""
+    where = f"{path}: tensor '{tensor.name}'"
+    try:
+        info = onnx.external_data_helper.ExternalDataInfo(tensor)
+    except (ValueError, TypeError) as e:
+        raise InvalidModelError(f"{where}: invalid external data entry (offset and length must be non-negative integers): {e}") from e
+    loc = str(info.location)
+    if "\0" in loc or not loc or any(len(part.encode()) > 255 for part in Path(loc).parts):
+        raise InvalidModelError(f"{where}: invalid external data location {loc[:80]!r} (expected a file name "
+                                "in the model's folder, without NUL bytes, each part at most 255 bytes)")
+    for key in ("offset", "length"):
+        value = getattr(info, key, None)
+        if value is not None and int(value) < 0:
+            raise InvalidModelError(f"{where}: external data {key} {value} is negative (expected >= 0)")
+    try:
+        target = (base / loc).resolve(strict=False)
+    except (OSError, RuntimeError) as e:  # symlink loops
+        raise InvalidModelError(f"{where}: cannot resolve external data location {loc!r}: {e}") from e
+    if base not in target.parents:
+        raise InvalidModelError(f"{where} points to external data outside the model's folder ({loc}); "
+                                "refusing to read it")
+    if not target.exists():
+        raise InvalidModelError(f"{path}: external data file missing: {loc}")
+    if not target.is_file():
+        raise InvalidModelError(f"{where}: external data {loc} is not a regular file (a FIFO, device or folder)")
 
 
 def _parse(data: bytes, where: str) -> onnx.ModelProto:
@@ -79,6 +100,7 @@ def check(model: onnx.ModelProto) -> int:
     if not MIN_OPSET <= opset <= max_opset():
         raise InvalidModelError(
             f"opset {opset} is outside the range konnx supports ({MIN_OPSET}..{max_opset()})")
+    _check_elem_types(model.graph)
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as e:
@@ -98,6 +120,21 @@ def check(model: onnx.ModelProto) -> int:
         first = msg.strip().splitlines()[0] if msg.strip() else repr(e)
         raise InvalidModelError(f"invalid ONNX graph: {first}") from e
     return opset
+
+
+def _check_elem_types(graph: onnx.GraphProto) -> None:
+    """Refuse element types ONNX does not define (the checker accepts any number)."""
+    known = set(onnx.TensorProto.DataType.values())
+    for kind, vis in (("input", graph.input), ("output", graph.output), ("value_info", graph.value_info)):
+        for vi in vis:
+            t = vi.type.tensor_type.elem_type if vi.type.HasField("tensor_type") else 0
+            if t and t not in known:
+                raise InvalidModelError(f"graph {kind} '{vi.name}' declares element type {t}, which is not an "
+                                        f"ONNX TensorProto.DataType (expected one of {sorted(known)})")
+    for init in graph.initializer:
+        if init.data_type not in known:
+            raise InvalidModelError(f"initializer '{init.name}' has element type {init.data_type}, which is "
+                                    "not an ONNX TensorProto.DataType")
 
 
 def _with_output_types(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -210,10 +247,33 @@ def normalize(model: onnx.ModelProto, input_shapes: Optional[dict] = None) -> on
                         f"input_shapes['{name}'] = {tuple(shape)} conflicts with the model's fixed dims")
                 d.dim_value = int(s)
     try:
-        model = onnx.shape_inference.infer_shapes(model, data_prop=True)
+        # strict: shapes and types that cannot agree (an Add of (2, 3) and (2, 4), a Conv whose
+        # weights do not match its input) are refused here, as onnxruntime refuses them, instead
+        # of failing inside Keras
+        model = _infer_strict(model)
     except Exception as e:  # noqa: BLE001 - onnx raises several types; all stop the conversion with a konnx error
-        raise InvalidModelError(f"ONNX shape inference failed: {e}") from e
+        raise InvalidModelError(f"ONNX shape inference failed (shapes or types that cannot agree): "
+                                f"{str(e).strip()[:600]}") from e
     return model
+
+
+def _infer_strict(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Strict shape inference. Declared output and value_info shapes that contradict what the
+    graph computes are dropped (onnxruntime ignores them too) and inference runs again; only a
+    graph whose own ops cannot agree is refused."""
+    try:
+        return onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+    except onnx.shape_inference.InferenceError as e:
+        if str(e).count("Inference error(s)") > 1:
+            # raised inside an op's function body (onnx's own expansion, e.g. MVN's Constant
+            # in onnx 1.23): not the model's fault; infer what can be inferred
+            return onnx.shape_inference.infer_shapes(model, data_prop=True)
+        if "existing shape differ" not in str(e):
+            raise
+    for vi in list(model.graph.output) + list(model.graph.value_info):
+        if vi.type.HasField("tensor_type"):
+            vi.type.tensor_type.ClearField("shape")
+    return onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
 
 
 def fold_constants(model: onnx.ModelProto, opset: int, weights: dict) -> list[Node]:

@@ -28,7 +28,14 @@ def top_k(x, *, k, axis, largest=1):
     lower index first among equal values."""
     x, inv = _last_axis(x, axis)
     dt = standardize_dtype(x.dtype)
-    if largest:
+    if dt.startswith(("float", "bfloat")):
+        # NaN ranks above +inf for largest and last for smallest (the ONNX reference's sort;
+        # onnxruntime agrees); values are gathered back so NaNs come out as NaN
+        inf = ops.full_like(x, float("inf"))
+        key = ops.where(ops.isnan(x), inf, x) if largest else ops.where(ops.isnan(x), -inf, ops.negative(x))
+        _, idx = ops.top_k(key, k, sorted=True)
+        vals = ops.take_along_axis(x, idx, axis=-1)
+    elif largest:
         vals, idx = ops.top_k(x, k, sorted=True)
     elif dt == "bool" or dt.startswith("u"):
         wide = ops.cast(x, "int64")

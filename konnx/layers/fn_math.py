@@ -273,6 +273,10 @@ def first_index(x, axis, *, op="max", last=False, keepdims=False):
     axis = axis % len(x.shape)
     ext = ops.max(x, axis=axis, keepdims=True) if op == "max" else ops.min(x, axis=axis, keepdims=True)
     hit = ops.equal(x, ext)
+    if standardize_dtype(x.dtype).startswith(("float", "bfloat")):
+        # a NaN is the extreme (the reduction propagates it): its first position wins, as in the
+        # ONNX reference implementation (numpy's argmax); never the out-of-range index n
+        hit = ops.logical_or(hit, ops.logical_and(ops.isnan(x), ops.isnan(ext)))
     n = x.shape[axis] if x.shape[axis] is not None else ops.shape(x)[axis]
     shape = [1] * len(x.shape)
     shape[axis] = -1

@@ -106,6 +106,9 @@ def _unroll(cell, xw, h, c, r, rb, p, fns, clip, hidden, lbr, input_forget, mask
     return ops.stack(out, axis=1 if bm else 0), h, c
 
 
+UNROLL_LIMIT = 256  # static sequences longer than this run as a keras.ops.scan loop, not unrolled
+
+
 @function("rnn")
 def rnn(x, w, r, b=None, lens=None, h0=None, c0=None, p=None, *, cell, hidden, direction, acts, clip=None,
         lbr=0, input_forget=0, layout=0, batch_major=False):
@@ -142,7 +145,7 @@ def rnn(x, w, r, b=None, lens=None, h0=None, c0=None, p=None, *, cell, hidden, d
         if cell == "LSTM":
             c = c0[d] if c0 is not None else ops.zeros_like(h)
         pd = p[d] if p is not None else None
-        if steps is None:
+        if steps is None or steps > UNROLL_LIMIT:  # long static sequences loop too (no 100k-step graph)
             y, h, c = _scan(cell, ops.transpose(xw, (1, 0, 2)) if bm else xw, h, c, r[d], rb, pd, fns, clip,
                             hidden, lbr, input_forget, mask, reverse=name == "reverse")
             ys.append(ops.transpose(y, (1, 0, 2)) if bm else y)

@@ -353,6 +353,8 @@ def onnx_to_keras_dtype(elem_type: int):
 
 def _check_cast(node, facts):
     to = node.attr("to")
+    if to is not None and int(to) not in onnx.TensorProto.DataType.values():
+        return f"attribute to={to} is not an ONNX TensorProto.DataType"
     if to is not None and onnx_to_keras_dtype(int(to)) is None:
         return f"Cast to {onnx.TensorProto.DataType.Name(int(to))} has no Keras equivalent"
     return None

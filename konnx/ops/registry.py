@@ -105,16 +105,28 @@ def converter(*op_types: str, since: int = 1, domain: str = "", check=None, fold
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
 
+    full_check = _with_common_rules(check) if domain == "" else check
+
     def deco(fn):
         for op in op_types:
             specs = REGISTRY.setdefault((domain, op), [])
             if any(s.since == since for s in specs):
                 raise ValueError(f"duplicate converter for {op} since opset {since}")
-            specs.append(ConverterSpec(op, domain, fn, since, check, fold, limits, tuple(consts),
+            specs.append(ConverterSpec(op, domain, fn, since, full_check, fold, limits, tuple(consts),
                                        tuple(params), layout))
             specs.sort(key=lambda s: s.since)
         return fn
     return deco
+
+
+def _with_common_rules(check):
+    """The converter's check preceded by the spec's rules shared by many ops (attr_rules)."""
+    from .attr_rules import common_reason
+
+    def checked(node, facts):
+        return common_reason(node, facts) or (check(node, facts) if check is not None else None)
+    checked.declared = check
+    return checked
 
 
 def lookup(op_type: str, opset: int, domain: str = "") -> Optional[ConverterSpec]:

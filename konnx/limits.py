@@ -1,0 +1,29 @@
+"""Resource limits konnx applies to hostile or very large graphs (issue 14).
+
+Keras walks a functional graph recursively when it builds a `keras.Model` (about four Python
+frames per layer of depth), so a chain of more than ~1,000 layers exceeds Python's default
+recursion limit. konnx itself walks nodes iteratively; `recursion_room(n)` raises the limit for
+the duration of a build over `n` nodes and restores it afterwards.
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+
+FRAMES_PER_NODE = 12
+_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def recursion_room(nodes: int):
+    """Allow at least FRAMES_PER_NODE x `nodes` + 2,000 frames inside the block (never lowers
+    the limit), restored on exit."""
+    with _lock:
+        before = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(before, FRAMES_PER_NODE * nodes + 2000))
+    try:
+        yield
+    finally:
+        with _lock:
+            sys.setrecursionlimit(before)

@@ -1,0 +1,140 @@
+"""Attribute rules the ONNX spec sets for many ops at once, checked before a node is built.
+
+`registry.converter` runs `common_reason(node, facts)` before every default-domain converter's
+own `check`, in the plan and again at emit (so nodes of If/Loop/Scan bodies are covered too):
+flags that must be 0 or 1, window sizes, strides and dilations that must be positive, pads
+that must not be negative, a `group` that must divide the channels, and axes that must lie
+inside the input's rank. A refusal names the attribute, what it holds and what the spec allows.
+Facts that are not known (None) never refuse.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+FLAGS = ("keepdims", "ceil_mode", "count_include_pad", "transA", "transB", "select_last_index",
+         "noop_with_empty_axes", "largest", "sorted", "exclusive", "reverse", "center_point_box",
+         "interleaved", "is_causal", "storage_order", "detect_negative", "detect_positive",
+         "onesided", "inverse", "periodic")
+INT32_MAX = 2**31 - 1
+WINDOW_OPS = ("Conv", "ConvTranspose", "ConvInteger", "QLinearConv", "MaxPool", "AveragePool", "LpPool",
+              "MaxUnpool", "DeformConv")
+# ops whose single `axis` attribute addresses input 0 and must lie in [-r, r-1]
+AXIS_OPS = ("Softmax", "LogSoftmax", "Hardmax", "Gather", "GatherElements", "ScatterElements", "Split",
+            "ArgMax", "ArgMin", "TopK", "LpNormalization", "Compress", "Concat", "CumSum",
+            "LayerNormalization", "RMSNormalization", "Unique",
+            "Scatter")
+# ops whose `axes` attribute addresses input 0 and must lie in [-r, r-1], without repeats
+AXES_OPS = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+            "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare", "Squeeze", "MeanVarianceNormalization")
+
+
+def common_reason(node, facts) -> Optional[str]:
+    for rule in (_flags, _auto_pad, _windows, _group, _axis, _axes, _sequence_axes):
+        why = rule(node, facts)
+        if why:
+            return why
+    return None
+
+
+def _set(node, name: str) -> bool:
+    return any(a.name == name for a in node.proto.attribute)
+
+
+def _flags(node, facts) -> Optional[str]:
+    for name in FLAGS:
+        if _set(node, name):
+            v = node.attr(name)
+            if isinstance(v, int) and v not in (0, 1):
+                return f"attribute {name}={v}: the spec allows only 0 or 1"
+    return None
+
+
+def _windows(node, facts) -> Optional[str]:
+    if node.op_type not in WINDOW_OPS:
+        return None
+    for name, low in (("kernel_shape", 1), ("strides", 1), ("dilations", 1), ("pads", 0)):
+        vals = node.ints(name) if _set(node, name) else None
+        if vals and any(v < low for v in vals):
+            return f"attribute {name}={list(vals)}: every entry must be >= {low}"
+        if vals and any(v > INT32_MAX for v in vals):
+            # valid ONNX, but TensorFlow's window kernels index with int32 and abort the process
+            return f"attribute {name}={list(vals)}: konnx supports entries up to {INT32_MAX} (TensorFlow's int32 indexing)"
+    kernel = node.ints("kernel_shape") if _set(node, "kernel_shape") else None
+    spatial = facts.rank(0) - 2 if facts.rank(0) else (len(kernel) if kernel else None)
+    for name in ("strides", "dilations"):
+        vals = node.ints(name) if _set(node, name) else None
+        if vals and spatial is not None and spatial >= 0 and len(vals) != spatial:
+            return f"attribute {name}={list(vals)} has {len(vals)} entries for {spatial} spatial axes"
+    pads = node.ints("pads") if _set(node, "pads") else None
+    if pads and spatial is not None and spatial >= 0 and len(pads) != 2 * spatial:
+        return f"attribute pads={list(pads)} has {len(pads)} entries, expected {2 * spatial} (begin and end per axis)"
+    return None
+
+
+def _group(node, facts) -> Optional[str]:
+    if node.op_type not in ("Conv", "ConvTranspose") or not _set(node, "group"):
+        return None
+    g = node.attr("group")
+    if not isinstance(g, int) or g < 1:
+        return f"attribute group={g}: must be a positive integer"
+    c = facts.dim(0, 1) if facts.rank(0) else None
+    if isinstance(c, int) and c % g:
+        return f"attribute group={g} does not divide the {c} input channels"
+    w = facts.dim(1, 0) if facts.rank(1) else None
+    if node.op_type == "Conv" and isinstance(w, int) and w % g:
+        return f"attribute group={g} does not divide the {w} output channels of the weights"
+    return None
+
+
+def _in_range(axis: int, rank: int, extra: int = 0) -> bool:
+    return -(rank + extra) <= axis < rank + extra
+
+
+def _axis(node, facts) -> Optional[str]:
+    if node.op_type == "Flatten" and _set(node, "axis"):
+        r, a = facts.rank(0), node.attr("axis")
+        if r is not None and not -r <= a <= r:
+            return f"attribute axis={a} is outside [-{r}, {r}] for an input of rank {r}"
+        return None
+    if node.op_type not in AXIS_OPS or not _set(node, "axis"):
+        return None
+    r, a = facts.rank(0), node.attr("axis")
+    if node.op_type == "Softmax" or node.op_type in ("LogSoftmax", "Hardmax"):
+        if node.opset < 13 and r is not None:  # before opset 13 the axis may equal the rank
+            return None if -r <= a <= r else f"attribute axis={a} is outside [-{r}, {r}] for an input of rank {r}"
+    if r is not None and r > 0 and isinstance(a, int) and not _in_range(a, r):
+        return f"attribute axis={a} is outside [-{r}, {r - 1}] for an input of rank {r}"
+    return None
+
+
+def _axes(node, facts) -> Optional[str]:
+    if node.op_type not in AXES_OPS + ("Unsqueeze",) or not _set(node, "axes"):
+        return None
+    axes, r = node.ints("axes"), facts.rank(0)
+    if r is None or axes is None:
+        return None
+    extra = len(axes) if node.op_type == "Unsqueeze" else 0
+    bad = [a for a in axes if not _in_range(a, r + extra)]
+    if bad:
+        return f"attribute axes={list(axes)}: {bad} outside [-{r + extra}, {r + extra - 1}] for rank {r + extra}"
+    if len({a % (r + extra) for a in axes}) != len(axes) and (r + extra) > 0:
+        return f"attribute axes={list(axes)} repeats an axis"
+    return None
+
+
+def _sequence_axes(node, facts) -> Optional[str]:
+    if node.op_type != "ReverseSequence":
+        return None
+    b, t = node.attr("batch_axis"), node.attr("time_axis")
+    if b not in (0, 1) or t not in (0, 1) or b == t:
+        return f"attributes batch_axis={b}, time_axis={t}: the spec allows 0 and 1, one each"
+    return None
+
+
+def _auto_pad(node, facts) -> Optional[str]:
+    if node.op_type not in WINDOW_OPS or not _set(node, "auto_pad"):
+        return None
+    mode = node.string("auto_pad")
+    if mode not in ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"):
+        return f"attribute auto_pad={mode!r}: expected NOTSET, SAME_UPPER, SAME_LOWER or VALID"
+    return None
