@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper
 
-from konnx.ops.elementwise import _fold_arith, _fold_cast, _fold_div, _fold_equal, _fold_where
+from konnx.ops.cast import _fold_cast
+from konnx.ops.elementwise import _fold_arith, _fold_div, _fold_equal, _fold_where
 from konnx.graph import Node
 from konnx.values import Dim, has_dims
 from tests.ops.math_util import check, check_roundtrip
