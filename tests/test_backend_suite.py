@@ -45,6 +45,18 @@ _HEAVY = {"test_bvlc_alexnet", "test_vgg19", "test_zfnet512"}
 # tensorflow vs tensorflow-cpu). These cases run _check_order_dependent instead: the logits
 # against onnxruntime and the ONNX reference implementation, top-k agreement, the Softmax.
 _ORDER_DEPENDENT = {"test_squeezenet"}
+# Node cases whose stored expectation carries rounding the suite's atol (1e-7) / rtol (1e-3)
+# cannot absorb, so the suite's own check passes or fails with the backend's rounding, not with
+# the conversion. Each is checked against its stored outputs at a tolerance its arithmetic
+# justifies (_check_rounding) instead of being an expected failure.
+# - DFT inverse: the exact imaginary parts are 0; the file holds numpy's float32 FFT noise
+#   (1.9e-7): the project's float32 tolerance, 1e-4 x max(1, max|expected|).
+# - float16 expanded graphs: every one of tens of steps rounds to float16 (ulp 2**-10 near 1),
+#   in another order than the expectation's: 1e-2 x max(1, max|expected|), the tolerance konnx
+#   applies to float16 models (konnx.export.FP16_RTOL), about ten ulps.
+_ROUNDING = {"test_dft_inverse": 1e-4, "test_dft_inverse_opset19": 1e-4,
+             "test_attention_4d_causal_fp16_expanded": 1e-2,
+             "test_causal_conv_with_state_silu_fp16_expanded": 1e-2}
 
 
 def _params():
@@ -85,6 +97,9 @@ def test_onnx_backend_case(kind, name):
     if kind == "real" and name in _ORDER_DEPENDENT:
         _check_order_dependent(name)
         return
+    if kind == "node" and name in _ROUNDING:
+        _check_rounding(name, _ROUNDING[name])
+        return
     cls = _CLASSES[_CLASS_OF_KIND[kind]]
     method = f"{name}_cpu"
     with warnings.catch_warnings():
@@ -113,6 +128,23 @@ def _softmax_2d(logits, axis):
     flat = logits.astype(np.float64).reshape(int(np.prod(logits.shape[:axis])), -1)
     e = np.exp(flat - flat.max(axis=1, keepdims=True))
     return (e / e.sum(axis=1, keepdims=True)).reshape(logits.shape)
+
+
+def _check_rounding(name, rtol):
+    """The case's stored outputs, each within rtol x max(1, max|expected|) (see _ROUNDING)."""
+    import numpy as np
+    from onnx.backend.test.case.node import collect_testcases
+
+    case = next(c for c in collect_testcases(None) if c.name == name)
+    inputs, expected = case.data_sets[0]
+    got = KonnxBackend.prepare(case.model).run(list(inputs))
+    assert len(got) == len(expected)
+    for i, (g, e) in enumerate(zip(got, expected)):
+        g, e = np.asarray(g), np.asarray(e)
+        assert g.shape == e.shape and g.dtype == e.dtype, f"output {i}: {g.dtype}{g.shape} vs {e.dtype}{e.shape}"
+        tol = rtol * max(1.0, float(np.abs(e.astype(np.float64)).max()))
+        err = float(np.max(np.abs(g.astype(np.float64) - e.astype(np.float64))))
+        assert err <= tol, f"output {i}: max abs error {err:.3g} > {tol:.3g}"
 
 
 def _check_order_dependent(name, k=5):
