@@ -22,23 +22,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-
-
-def interleaved(fns, rounds):
-    for fn in fns:
-        fn()
-        fn()
-    times = [[] for _ in fns]
-    for r in range(rounds):
-        for i in (range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))):
-            t = time.perf_counter()
-            fns[i]()
-            times[i].append((time.perf_counter() - t) * 1000)
-    return times
-
-
-def median_ratio(a, b):
-    return statistics.median(x / y for x, y in zip(a, b))
+from bench_resnet50 import interleaved_times, median_ratio  # noqa: E402  (one timing loop for every benchmark)
 
 
 def litert_fn(data: bytes, x_nhwc, threads: int):
@@ -97,7 +81,7 @@ def bench_model(name, args, rng):
                                f"kept float, held-out cosine {res.outputs[0].min_cosine:.4f}, top-1 "
                                f"{res.outputs[0].top1_agreement}")
     fns = [lambda: sess.run(None, {iname: x})] + [litert_fn(d, x_nhwc, args.threads) for d in files.values()]
-    times = interleaved(fns, args.rounds)
+    times = interleaved_times(fns, args.rounds)
     print(f"\n{name}: onnxruntime {statistics.median(times[0]):.1f} ms (median), {args.threads} thread(s), "
           f"TFLite conversion {tflite_s:.1f} s")
     for (label, data), fn, t in zip(files.items(), fns[1:], times[1:]):
