@@ -9,11 +9,11 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from . import layout as L
 from . import loader
 from .errors import ConversionError
 from .graph import Node
 from .inputs import check_input_shapes
+from .layout_plan import io_perm
 from .limits import recursion_room
 from .ops import load_all
 from .plan import Plan, plan_model
@@ -94,7 +94,7 @@ def convert_detailed(model, *, input_shapes=None, channels_last_io=False, progre
         proto, folded = fold_batch_norms(proto)
     proto, weights = loader.split_weights(proto)
     opset = loader.check(proto)
-    proto, the_plan = plan_model(proto, opset, weights, input_shapes)
+    proto, the_plan = plan_model(proto, opset, weights, input_shapes, channels_last_io)
     the_plan.raise_refusals()  # every refusal known without building, at once, before any layer
     with recursion_room(len(proto.graph.node)):  # Keras builds the Model recursively
         result = _emit(proto, weights, opset, channels_last_io, progress, the_plan)
@@ -104,10 +104,6 @@ def convert_detailed(model, *, input_shapes=None, channels_last_io=False, progre
 
         add_decisions(result.model, folded)  # the bisect names folded BatchNorms as a likely cause
     return result
-
-
-def _io_perm(rank: int, channels_last_io: bool):
-    return L.channels_last(rank) if channels_last_io and rank >= 3 else L.identity(rank)
 
 
 def _emit(proto: onnx.ModelProto, weights: dict, opset: int, channels_last_io: bool, progress=None,
@@ -130,7 +126,7 @@ def _emit(proto: onnx.ModelProto, weights: dict, opset: int, channels_last_io: b
         if shape is None:
             raise ConversionError(f"graph input '{vi.name}' has no tensor shape; pass input_shapes")
         dtype = onnx.helper.tensor_dtype_to_np_dtype(types[vi.name])
-        perm = _io_perm(len(shape), channels_last_io)
+        perm = (the_plan.perms.get(vi.name) if the_plan is not None else None) or io_perm(len(shape), channels_last_io)
         kshape = tuple(s if isinstance(s, int) and s > 0 else None for s in shape)
         kshape = tuple(kshape[p] for p in perm)
         kin = keras.Input(batch_shape=kshape, dtype=str(np.dtype(dtype)), name=ctx.namer.claim(vi.name))
@@ -153,13 +149,15 @@ def _emit(proto: onnx.ModelProto, weights: dict, opset: int, channels_last_io: b
         ctx.node = Node(onnx.helper.make_node("Identity", [vo.name], [vo.name], name=f"output_{vo.name}"), opset)
         if isinstance(v, Const):
             v = _const_output(ctx, vo.name, v, inputs)
-        outputs.append(_named_output(ctx, vo.name, ctx.keras(v, _io_perm(v.rank, channels_last_io))))
+        outputs.append(_named_output(ctx, vo.name, ctx.keras(v, io_perm(v.rank, channels_last_io))))
         for layer_name in [k for k, r in ctx.namer.layer_nodes.items() if r["node"] == ctx.node.name]:
             del ctx.namer.layer_nodes[layer_name]  # made for the output, for no ONNX node of the file
     ctx.node = None
     model = keras.Model(inputs=inputs[0] if len(inputs) == 1 else inputs,
                         outputs=outputs[0] if len(outputs) == 1 else outputs, name=_model_name(proto))
-    from .tensor_map import attach  # record which ONNX tensor each Keras tensor computes (bisect)
+    from .tensor_map import (
+        attach,  # record which ONNX tensor each Keras tensor computes (bisect)
+    )
 
     model = attach(model, proto, ctx.values, ctx.decisions, channels_last_io, ctx.namer.layer_nodes)
     return Conversion(model=model, decisions=ctx.decisions, onnx_model=proto, values=ctx.values, opset=opset,

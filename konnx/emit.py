@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
+import os
+
 import numpy as np
 import keras
 from onnx import numpy_helper
@@ -64,6 +66,18 @@ class Context:
         self.node: Optional[Node] = None
         self.namer = Namer()  # api._emit gives it the graph (module paths, reserved I/O names)
         self._perm_cache: dict[tuple[int, tuple], Any] = {}
+        self._depth = 0  # > 0 inside an If/Loop/Scan body (the plan covers the main graph)
+        # a converter building another layout than the plan decided is a konnx bug: the tests
+        # raise on it (KONNX_STRICT_PLAN=1); a user's conversion moves the tensor to the planned
+        # layout and goes on, recording the deviation
+        self.strict_plan = os.environ.get("KONNX_STRICT_PLAN", "") not in ("", "0")
+
+    def planned_perm(self, k: int = 0) -> Optional[L.Perm]:
+        """The layout the plan decided for the current node's output k (None: not decided, e.g.
+        a constant, a node inside an If/Loop/Scan body)."""
+        if self.plan is None or self._depth or k >= len(self.node.outputs):
+            return None
+        return self.plan.perms.get(self.node.outputs[k])
 
     # ----------------------------------------------------------------- inputs
     def input(self, i: int):
@@ -220,6 +234,7 @@ class Context:
         shadowed = {n: self.values[n] for n in bindings if n in self.values}
         defined = set(bindings)
         self.values.update(bindings)
+        self._depth += 1
         for init in graph.initializer:
             self.values[init.name] = Const(numpy_helper.to_array(init))
             defined.add(init.name)
@@ -230,6 +245,7 @@ class Context:
                 defined.update(o for o in node.outputs if o)
             return [self.values[o.name] for o in graph.output]
         finally:
+            self._depth -= 1
             self.node = saved_node
             for n in defined:
                 self.values.pop(n, None)
@@ -279,6 +295,19 @@ def _node_outputs(ctx: Context, node: Node):
                                         f"{type(e).__name__}: {e}") from e
 
 
+def _as_planned(ctx: Context, k: int, v: Tensor) -> Tensor:
+    """Output k in the layout the plan decided for it."""
+    planned = ctx.planned_perm(k)
+    if planned is None or tuple(v.perm) == tuple(planned):
+        return v
+    message = (f"internal: the converter built output {k} in layout {tuple(v.perm)}, the plan decided "
+               f"{tuple(planned)} (a konnx bug: its declared layout rule and its converter disagree)")
+    if ctx.strict_plan:
+        raise ctx.error(message)
+    ctx.record(kind="layout_deviation", output=k, built=tuple(v.perm), planned=tuple(planned))
+    return Tensor(ctx.keras(v, planned), tuple(planned), v.onnx_shape, v.dtype)
+
+
 def _all_const(node: Node, ins) -> bool:
     return all(v is None or isinstance(v, Const) for v in ins) and node.op_type not in NONDETERMINISTIC
 
@@ -297,10 +326,11 @@ def _built_facts(ctx: Context, node: Node, ins) -> Facts:
 def _assign(ctx: Context, node: Node, out) -> None:
     if not isinstance(out, (list, tuple)):
         out = [out]
-    for name, v in zip(node.outputs, out):
+    for k, (name, v) in enumerate(zip(node.outputs, out)):
         if not name:
             continue
         if isinstance(v, Tensor):
+            v = _as_planned(ctx, k, v)
             v.onnx_shape = merge_shapes(ctx.value_shapes.get(name), v.onnx_shape)
         elif isinstance(v, np.ndarray):
             v = Const(v)

@@ -5,6 +5,8 @@ These are pure helpers on tuples; no Keras here.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 Perm = tuple[int, ...]
 
 
@@ -34,6 +36,30 @@ def transition(src: Perm, dst: Perm) -> Perm:
     """The transpose that turns a tensor stored with perm `src` into one stored with `dst`."""
     inv = inverse(src)
     return tuple(inv[d] for d in dst)
+
+
+def extend(perm: Perm, rank: int) -> Perm:
+    """`perm` of a rank-r tensor seen as rank `rank` with leading size-1 axes (broadcasting)."""
+    k = rank - len(perm)
+    return tuple(range(k)) + tuple(p + k for p in perm)
+
+
+def broadcast_perm(perms: Sequence, ranks: Sequence):
+    """The layout of a multidirectional broadcast: `perms[i]` is input i's layout (None for a
+    constant or a missing input), `ranks[i]` its rank (None when missing). The output follows
+    the highest-rank tensor input, the first one not in the ONNX layout among equals, with
+    leading axes added for a higher-rank constant."""
+    present = [r for r in ranks if r is not None]
+    if not present:
+        return None
+    rank = max(present)
+    tensors = [p for p in perms if p is not None]
+    if not tensors:
+        return identity(rank)
+    top = max(len(p) for p in tensors)
+    cands = [p for p in tensors if len(p) == top]
+    pick = next((p for p in cands if not is_identity(p)), cands[0])
+    return extend(pick, rank)
 
 
 def keras_axis(perm: Perm, onnx_axis: int) -> int:

@@ -12,7 +12,9 @@ ops will use (padding.py's pure functions) and returns typed records:
 - `PaddingDecision`: how a Conv/ConvTranspose/pooling node's padding is realised, as far as
   the inferred shapes tell (the converters build with it: emit.Context.planned_padding, which
   decides again only when the built sizes differ from the inferred ones);
-- `LayoutDecision`: the layout a node wants and the layout its output is planned in.
+- `LayoutDecision`: the layout a node wants and the layout (`perm`) each of its outputs is
+  stored in (layout_plan.py decides them; emit checks the converters follow), and `Move`: a
+  transpose the plan asks for, where a tensor's layout differs from what its consumer wants.
 
 `Plan.raise_refusals()` raises every refusal at once, in one UnsupportedOpError. This module
 imports neither Keras nor TensorFlow (`konnx check` runs on it).
@@ -26,6 +28,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from . import layout_plan as LP
 from . import padding as P
 from . import loader
 from .errors import InvalidModelError, UnsupportedNode, UnsupportedOpError
@@ -81,6 +84,19 @@ class LayoutDecision:
     op_type: str
     wants: str  # registry.SPATIAL | FOLLOWS | AXIS | ONNX
     output: str  # "channels-last" | "onnx" | "as input"
+    outputs: tuple = ()  # each output's planned perm (None: a constant, or left to emit)
+
+
+@dataclass(frozen=True)
+class Move:
+    """A transpose the plan asks for: `tensor` (stored with `src`) is used by `node` (its input
+    `input`, or the graph output when node is "") in layout `dst`."""
+    node: str
+    op_type: str
+    input: int
+    tensor: str
+    src: tuple
+    dst: tuple
 
 
 @dataclass
@@ -89,13 +105,16 @@ class Plan:
     refusals: list = field(default_factory=list)
     padding: dict = field(default_factory=dict)  # node name -> PaddingDecision
     layout: dict = field(default_factory=dict)  # node name -> LayoutDecision
+    perms: dict = field(default_factory=dict)  # tensor name -> planned perm (computed tensors only)
+    moves: list = field(default_factory=list)  # Move, in graph order
 
     def raise_refusals(self) -> None:
         if self.refusals:
             raise UnsupportedOpError([r.unsupported() for r in self.refusals])
 
 
-def plan(model: onnx.ModelProto, opset: int, weights: Optional[dict] = None, folded: tuple = ()) -> Plan:
+def plan(model: onnx.ModelProto, opset: int, weights: Optional[dict] = None, folded: tuple = (),
+         channels_last_io: bool = False) -> Plan:
     """Plan the conversion of a normalized model (shape inference already run); `folded`: the
     nodes normalize evaluated away (listed with status "folded")."""
     load_all()
@@ -110,6 +129,9 @@ def plan(model: onnx.ModelProto, opset: int, weights: Optional[dict] = None, fol
     foldable = set(inits) | {""}
     out = Plan(nodes=[(node, "folded") for node in folded])
     domain_opset = {("" if imp.domain == "ai.onnx" else imp.domain): imp.version for imp in model.opset_import}
+    for name in graph_inputs:
+        if shapes.get(name) is not None:
+            out.perms[name] = LP.io_perm(len(shapes[name]), channels_last_io)
     for idx, proto in enumerate(g.node):
         node = Node(proto, opset, idx)
         spec = lookup(node.op_type, opset, node.domain)
@@ -129,15 +151,37 @@ def plan(model: onnx.ModelProto, opset: int, weights: Optional[dict] = None, fol
                                         "; ".join(reasons), node.domain))
         out.nodes.append((node, "refused" if reasons else "folded" if folds else "supported"))
         if spec is not None and not folds:
-            out.layout[node.name] = LayoutDecision(node.name, node.op_type, spec.layout, _planned_layout(spec.layout))
+            _plan_layout(out, node, spec, facts, data)
             if node.op_type in ("Conv", "ConvTranspose") + _POOLS and not reasons:
                 decision = padding_decision(node, facts)
                 if decision is not None:
                     out.padding[node.name] = decision
+    for k, vo in enumerate(g.output):
+        src = out.perms.get(vo.name)
+        if src is not None and src != LP.io_perm(len(src), channels_last_io):
+            out.moves.append(Move("", "output", k, vo.name, src, LP.io_perm(len(src), channels_last_io)))
     return out
 
 
-def plan_model(proto: onnx.ModelProto, opset: int, weights: dict, input_shapes=None) -> tuple:
+def _plan_layout(out: Plan, node: Node, spec, facts: Facts, data: set) -> None:
+    """Decide the layout of the node's computed outputs and the moves of its inputs."""
+    in_perms = [out.perms.get(n) if n in data else None for n in node.inputs]
+    perms = LP.output_perms(spec, node, in_perms, facts)
+    for name, perm in zip(node.outputs, perms):
+        if name and name in data and perm is not None:
+            out.perms[name] = tuple(perm)
+    out.layout[node.name] = LayoutDecision(node.name, node.op_type, spec.layout, _planned_layout(spec.layout),
+                                           tuple(perms))
+    if node.op_type in _SHAPE_READERS:
+        return
+    for i, (name, src) in enumerate(zip(node.inputs, in_perms)):
+        dst = LP.wanted_input_perm(spec, i, src, perms[0] if perms else None)
+        if dst is not None and tuple(dst) != tuple(src):
+            out.moves.append(Move(node.name, node.op_type, i, name, tuple(src), tuple(dst)))
+
+
+def plan_model(proto: onnx.ModelProto, opset: int, weights: dict, input_shapes=None,
+               channels_last_io: bool = False) -> tuple:
     """check -> normalize (with constant folding) -> plan: the normalized model and its Plan.
     Nodes without a converter are reported even when shape inference cannot run on the model.
     `weights` receives the large initializers constant folding creates."""
@@ -150,7 +194,7 @@ def plan_model(proto: onnx.ModelProto, opset: int, weights: dict, input_shapes=N
             raise UnsupportedOpError(missing) from None
         raise
     folded = loader.fold_constants(proto, opset, weights)
-    return proto, plan(proto, opset, weights, folded)
+    return proto, plan(proto, opset, weights, folded, channels_last_io)
 
 
 def _reasons(node: Node, spec, facts: Facts, data: set, graph_inputs: set) -> list[str]:

@@ -131,6 +131,7 @@ def build(result) -> dict:
     unrecorded = [{"node": name, "op_type": op} for name, (op, _, _) in graph.items()
                   if op in SPATIAL_OPS and name not in recorded]
     return {
+        "layout": layout_summary(result),
         "counts": ordered,
         "by_op": dict(Counter(r["op_type"] for r in rows)),
         "ceil_mode_extended": sum(1 for r in rows if any(r.get("ceil_extension") or [])),
@@ -138,6 +139,49 @@ def build(result) -> dict:
         "global_pools": globals_,
         "unrecorded": unrecorded,
     }
+
+
+def _perm_kind(perm) -> str:
+    if list(perm) == list(range(len(perm))):
+        return "onnx"
+    if len(perm) >= 3 and tuple(perm) == (0,) + tuple(range(2, len(perm))) + (1,):
+        return "channels_last"
+    return "other"
+
+
+def layout_summary(result) -> dict:
+    """The plan's layout decisions: how many computed tensors are stored in each layout, how
+    many the plan left to emit, and the transposes ("moves") it asks for."""
+    the_plan = getattr(result, "plan", None)
+    if the_plan is None:
+        return {}
+    kinds = Counter(_perm_kind(p) for p in the_plan.perms.values())
+    undecided = sum(1 for d in the_plan.layout.values() for p in d.outputs if p is None)
+    moves = [{"node": m.node or "(graph output)", "op_type": m.op_type, "input": m.input, "tensor": m.tensor,
+              "from": list(m.src), "to": list(m.dst)} for m in the_plan.moves]
+    deviations = [d for d in result.decisions if d.get("kind") == "layout_deviation"]
+    return {"tensors": dict(kinds), "decided_at_emit": undecided, "moves": moves, "deviations": deviations}
+
+
+def _layout_lines(rep: dict) -> list:
+    lay = rep.get("layout")
+    if not lay:
+        return []
+    t = lay["tensors"]
+    summary = (f"Computed tensors stored channels-last: {t.get('channels_last', 0)}, in the ONNX layout: "
+               f"{t.get('onnx', 0)}, in another order (a Transpose kept as a view): {t.get('other', 0)}; "
+               f"layouts left to emit (sizes the inferred shapes do not know): {lay['decided_at_emit']}.")
+    lines = ["", "## Layout", "", summary]
+    if lay["deviations"]:
+        lines.append(f"**Warning:** {len(lay['deviations'])} output(s) built in another layout than planned "
+                     "(moved to the planned one; a konnx bug, please report it).")
+    lines.append(f"{len(lay['moves'])} layout move(s), where a consumer needs another layout than its input "
+                 "is stored in (a transpose, or a reshape when only size-1 axes move):")
+    if lay["moves"]:
+        lines += ["", "| node | op | input | tensor | from | to |", "|---|---|---|---|---|---|"]
+        lines += [f"| {_cell(m['node'])} | {m['op_type']} | {m['input']} | {_cell(m['tensor'])} | {m['from']} | "
+                  f"{m['to']} |" for m in lay["moves"]]
+    return lines
 
 
 def to_json(result) -> dict:
@@ -196,6 +240,7 @@ def to_markdown(result) -> str:
     for g in rep["global_pools"]:
         lines.append(f"| {_cell(g['node'])} | {g['op_type']} | | {_dims(g['output_size'])} | | | | | none "
                      f"| {g['reason']} |")
+    lines += _layout_lines(rep)
     return "\n".join(lines) + "\n"
 
 

@@ -173,7 +173,10 @@ def clip(ctx, node):
 
 # ----------------------------------------------------------------------------- Softmax family
 def _softmax_axes(node, x):
-    rank = x.rank
+    return _softmax_axes_of(node, x.rank)
+
+
+def _softmax_axes_of(node, rank: int) -> list:
     if node.opset < 13:
         axis = int(node.attr("axis"))
         axis = axis + rank if axis < 0 else axis
@@ -202,7 +205,15 @@ converter("Softmax", layout=AXIS)(_softmax(False))
 converter("LogSoftmax", layout=AXIS)(_softmax(True))
 
 
-@converter("Hardmax", layout=AXIS)
+def _hardmax_perm(node, perms, facts):
+    """Over one axis in the stored layout; over several in the ONNX layout (row-major order)."""
+    x = perms[0]
+    if x is None:
+        return [None]
+    return [tuple(x) if len(_softmax_axes_of(node, len(x))) == 1 else L.identity(len(x))]
+
+
+@converter("Hardmax", layout=AXIS, perm=_hardmax_perm)
 def hardmax(ctx, node):
     x = ctx.input(0)
     axes = _softmax_axes(node, x)

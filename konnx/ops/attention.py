@@ -7,7 +7,7 @@ import onnx
 
 from ..values import Const, Tensor
 from .elementwise import dtype_of
-from .registry import converter
+from .registry import AXIS, converter
 
 
 def _arg(ctx, i):
@@ -60,7 +60,22 @@ def _check_causal_conv(node, facts):
     return None
 
 
-@converter("Attention", since=23, check=_check_attention, limits="outputs in the input dtype; softmax_precision honoured")
+_BSHD = (0, 2, 1, 3)
+
+
+def _attention_perm(node, perms, facts):
+    """q, k, v stored as (batch, seq, heads, head_size), as a head split leaves them, with no
+    past key/value: attend in that layout, Y and present_k/v keep it; else the ONNX layout."""
+    n = len(node.outputs)
+    if (all(p is not None and tuple(p) == _BSHD for p in perms[:3]) and len(perms[0]) == 4
+            and not node.has_input(4) and not node.has_input(5)):
+        return [_BSHD, _BSHD, _BSHD, (0, 1, 2, 3)][:n]
+    outs = [facts.out_shape(k) for k in range(n)]
+    return [None if o is None else tuple(range(len(o))) for o in outs]
+
+
+@converter("Attention", since=23, check=_check_attention, layout=AXIS, perm=_attention_perm,
+           limits="outputs in the input dtype; softmax_precision honoured")
 def attention(ctx, node):
     q = ctx.input(0)
     scale = node.attr("scale")
@@ -76,7 +91,7 @@ def attention(ctx, node):
     )
     dt = dtype_of(q)
     k, v = ctx.input(1), ctx.input(2)
-    bshd = (0, 2, 1, 3)
+    bshd = _BSHD
     if (q.rank == 4 and all(isinstance(t, Tensor) and t.perm == bshd for t in (q, k, v))
             and ctx.input(4) is None and ctx.input(5) is None):
         # q, k, v stored as (batch, seq, heads, head_size), as a head split leaves them:

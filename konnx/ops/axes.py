@@ -100,13 +100,23 @@ def fold_slice(node, x, *rest):
 
 
 # ----------------------------------------------------------------------------- Concat / Split
-@converter("Concat", layout=AXIS, since=1, fold=fold_concat)
+def _majority(perms):
+    """The layout most tensor inputs are stored in (the ONNX layout on a tie)."""
+    counts = Counter(tuple(p) for p in perms)
+    return max(counts, key=lambda p: (counts[p], L.is_identity(p)))
+
+
+def _concat_perm(node, perms, facts):
+    tensors = [p for p in perms if p is not None]
+    return [_majority(tensors) if tensors else None]
+
+
+@converter("Concat", layout=AXIS, since=1, fold=fold_concat, perm=_concat_perm)
 def concat(ctx, node):
     vals = [ctx.input(i) for i in range(ctx.n_inputs)]
     tensors = [v for v in vals if isinstance(v, Tensor)]
     axis = int(node.attr("axis"))
-    counts = Counter(t.perm for t in tensors)
-    perm = max(counts, key=lambda p: (counts[p], L.is_identity(p)))
+    perm = _majority([t.perm for t in tensors])
     args = []
     for v in vals:
         if v is None or (isinstance(v, Const) and v.value.size == 0):
@@ -231,7 +241,36 @@ def slice_(ctx, node):
 
 
 # ----------------------------------------------------------------------------- Squeeze / Unsqueeze
-@converter("Squeeze", layout=AXIS, since=1, consts=(1,), fold=fold_squeeze, limits="axes known at conversion time")
+def _known_inputs(node, facts) -> list:
+    """[None, value of input 1, ...]: the conversion-time values a layout rule may read."""
+    return [None] + [facts.value(i) for i in range(1, len(node.inputs))]
+
+
+def _squeeze_perm(node, perms, facts):
+    x, shape = perms[0], facts.shape(0)
+    if x is None or (shape is None and axes_arg(node, _known_inputs(node, facts), 1, 13) is None):
+        return [None]
+    axes = squeeze_axes(node, shape if shape is not None else (None,) * len(x), _known_inputs(node, facts))
+    return [L.drop_axes(x, axes) if axes else tuple(x)]
+
+
+def _unsqueeze_perm(node, perms, facts):
+    x, axes = perms[0], axes_arg(node, _known_inputs(node, facts), 1, 13)
+    if x is None or axes is None:
+        return [None]
+    r_out = len(x) + len(axes)
+    return [unsqueeze_perm(x, sorted(a % r_out for a in axes))[0]]
+
+
+def _expand_perm(node, perms, facts):
+    x, out = perms[0], facts.out_shape(0)
+    target = facts.value(1)
+    rank = len(out) if out is not None else (max(len(x), np.size(target)) if x and target is not None else None)
+    return [None if x is None or rank is None else L.extend(x, rank)]
+
+
+@converter("Squeeze", layout=AXIS, since=1, consts=(1,), fold=fold_squeeze, limits="axes known at conversion time",
+           perm=_squeeze_perm)
 def squeeze(ctx, node):
     x = ctx.input(0)
     arrays = [None] + ([] if node.opset < 13 else const_inputs(ctx, 1))
@@ -260,7 +299,8 @@ def unsqueeze_perm(perm, new_axes):
     return tuple(order), sorted(order.index(a) for a in new_axes)
 
 
-@converter("Unsqueeze", layout=AXIS, since=1, consts=(1,), fold=fold_unsqueeze, limits="axes known at conversion time")
+@converter("Unsqueeze", layout=AXIS, since=1, consts=(1,), fold=fold_unsqueeze, limits="axes known at conversion time",
+           perm=_unsqueeze_perm)
 def unsqueeze(ctx, node):
     x = ctx.input(0)
     arrays = [None] + ([] if node.opset < 13 else const_inputs(ctx, 1))
@@ -281,7 +321,8 @@ def _fold_expand(node, x, shp):
             else np.broadcast_to(x, np.broadcast_shapes(x.shape, tuple(ints(shp)))).copy()]
 
 
-@converter("Expand", layout=AXIS, since=8, consts=(1,), fold=_fold_expand, limits="shape known at conversion time (dynamic dims allowed)")
+@converter("Expand", layout=AXIS, since=8, consts=(1,), fold=_fold_expand, limits="shape known at conversion time (dynamic dims allowed)",
+           perm=_expand_perm)
 def expand(ctx, node):
     x = ctx.input(0)
     target = list(np.asarray(ctx.const(1, "shape", allow_dims=True)).reshape(-1))

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..values import Const, static_dim
 from .elementwise import dtype_of
-from .registry import SPATIAL, converter
+from .registry import converter
 
 
 def _scalar(ctx, i, what, default=None):
@@ -41,7 +41,7 @@ def _check_roi_align(node, facts):
     return None
 
 
-@converter("RoiAlign", layout=SPATIAL, since=10, check=_check_roi_align, limits="sampling_ratio > 0; static channel and spatial sizes")
+@converter("RoiAlign", since=10, check=_check_roi_align, limits="sampling_ratio > 0; static channel and spatial sizes")
 def roi_align(ctx, node):
     x = ctx.input(0)
     ratio = node.int("sampling_ratio")

@@ -15,23 +15,12 @@ from .registry import FOLLOWS, converter
 
 
 # ----------------------------------------------------------------------------- broadcasting
-def _extend(perm, rank: int):
-    """`perm` of a rank-r tensor seen as rank `rank` with leading size-1 axes."""
-    k = rank - len(perm)
-    return tuple(range(k)) + tuple(p + k for p in perm)
-
-
 def out_layout(values) -> tuple:
     """(out_perm, out_rank) of a broadcast over `values` (Const | Tensor | None)."""
     vals = [v for v in values if v is not None]
     rank = max(v.rank for v in vals)
-    tensors = [v for v in vals if isinstance(v, Tensor)]
-    if not tensors:
-        return L.identity(rank), rank
-    top = max(t.rank for t in tensors)
-    cands = [t for t in tensors if t.rank == top]
-    pick = next((t for t in cands if not L.is_identity(t.perm)), cands[0])
-    return _extend(pick.perm, rank), rank
+    perm = L.broadcast_perm([v.perm if isinstance(v, Tensor) else None for v in vals], [v.rank for v in vals])
+    return perm, rank
 
 
 def align(ctx, v, out_perm, rank: int):
@@ -48,7 +37,7 @@ def align(ctx, v, out_perm, rank: int):
         arr = arr.reshape((1,) * (rank - arr.ndim) + arr.shape)
         return np.ascontiguousarray(np.transpose(arr, out_perm)) if not L.is_identity(out_perm) else arr
     k = rank - v.rank
-    if v.rank == 0 or _extend(v.perm, rank) == tuple(out_perm):
+    if v.rank == 0 or L.extend(v.perm, rank) == tuple(out_perm):
         return v.kt
     # target keras axis j holds expanded ONNX axis out_perm[j]; axes < k are new size-1 axes
     own = [p - k for p in out_perm if p >= k]          # v's ONNX axes in target order

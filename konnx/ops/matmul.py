@@ -8,7 +8,7 @@ from ..lazy_keras import keras
 from .. import layout as L
 from ..values import Const, Tensor, static_dim
 from .elementwise import broadcast, dtype_of
-from .registry import converter
+from .registry import AXIS, converter
 
 
 def _dense(ctx, kt, kernel, bias=None):
@@ -84,63 +84,88 @@ def _out_rank(ra: int, rb: int) -> int:
     return max(ra, rb)
 
 
-@converter("MatMul")
+def _matmul_layout(pa, pb, sa, sb, ra: int, rb: int, dense_ok: bool) -> tuple:
+    """(how, perm): how a MatMul is built and its output's layout, from the operands' layouts
+    (None for a constant), ONNX shapes and ranks. The plan decides with it on the inferred
+    shapes, the converter builds with it on the built ones."""
+    if pa is not None and pb is None and rb == 2 and ra >= 2 and dense_ok:
+        # Dense acts on the last Keras axis: keep a layout whose last axis is ONNX's last axis
+        return "dense", (tuple(pa) if pa[-1] == ra - 1 else L.identity(ra))
+    if (pa is not None and pb is not None and ra == rb and ra > 2 and tuple(pa) == tuple(pb)
+            and tuple(pa[-2:]) == (ra - 2, ra - 1)):
+        # both operands share a layout that permutes only batch axes: multiply as stored
+        return "stored", tuple(pa)
+    if _einsum_ok(pa, pb, sa, sb, ra, rb):
+        return "einsum", _einsum_layout(pa, pb, ra)[3]
+    return "onnx", L.identity(_out_rank(ra, rb))
+
+
+def _matmul_perm(node, perms, facts):
+    pa, pb = perms[0], perms[1]
+    ra = facts.rank(0) if facts.rank(0) is not None else (len(pa) if pa else None)
+    rb = facts.rank(1) if facts.rank(1) is not None else (len(pb) if pb else None)
+    if ra is None or rb is None or (facts.computed(0) and pa is None) or (facts.computed(1) and pb is None):
+        return [None]
+    dense_ok = facts.dtype(0) == "float32" and facts.dim(0, -1) is not None
+    return [_matmul_layout(pa, pb, facts.shape(0), facts.shape(1), ra, rb, dense_ok)[1]]
+
+
+@converter("MatMul", layout=AXIS, perm=_matmul_perm)
 def matmul(ctx, node):
     a, b = ctx.input(0), ctx.input(1)
-    if (isinstance(a, Tensor) and isinstance(b, Const) and b.rank == 2 and a.rank >= 2
-            and dtype_of(a) == "float32" and _static_last(a)):
-        # Dense acts on the last Keras axis: keep a layout whose last axis is ONNX's last axis
-        perm = a.perm if a.perm[-1] == a.rank - 1 else L.identity(a.rank)
+    pa, pb = (v.perm if isinstance(v, Tensor) else None for v in (a, b))
+    dense_ok = isinstance(a, Tensor) and dtype_of(a) == "float32" and _static_last(a)
+    how, perm = _matmul_layout(pa, pb, a.onnx_shape if pa else None, b.onnx_shape if pb else None,
+                               a.rank, b.rank, dense_ok)
+    if how == "dense":
         y = _dense(ctx, ctx.keras(a, perm), np.asarray(b.value))
         ctx.record(kind="matmul", decision="keras.layers.Dense", reason="constant 2-D right operand")
         return ctx.tensor(y, perm)
-    rank = _out_rank(a.rank, b.rank)
-    tail_ok = (isinstance(a, Tensor) and isinstance(b, Tensor) and a.rank == b.rank and a.rank > 2
-               and a.perm == b.perm and a.perm[-2:] == (a.rank - 2, a.rank - 1))
-    if tail_ok:
-        # both operands share a layout that permutes only batch axes: multiply as stored
-        y = ctx.op("math.matmul", [ctx.keras(a), ctx.keras(b)])
-        return ctx.tensor(y, a.perm)
-    if _einsum_ok(a, b):
+    if how == "stored":
+        return ctx.tensor(ctx.op("math.matmul", [ctx.keras(a), ctx.keras(b)]), perm)
+    if how == "einsum":
         return _matmul_as_stored(ctx, a, b)
     args = [_arg(ctx, v, L.identity(v.rank)) for v in (a, b)]
-    return ctx.tensor(ctx.op("math.matmul", args), L.identity(rank))
+    return ctx.tensor(ctx.op("math.matmul", args), perm)
 
 
-def _einsum_ok(a, b) -> bool:
+def _einsum_ok(pa, pb, sa, sb, ra: int, rb: int) -> bool:
     """Batched MatMul of two tensors of one rank (>= 3), at least one stored in a permuted
     layout, whose batch dims need no broadcasting (equal static sizes, or both dynamic)."""
-    if not (isinstance(a, Tensor) and isinstance(b, Tensor) and a.rank == b.rank and a.rank >= 3):
+    if pa is None or pb is None or ra != rb or ra < 3:
         return False
-    if L.is_identity(a.perm) and L.is_identity(b.perm):
+    if L.is_identity(pa) and L.is_identity(pb):
         return False
-    if len(a.onnx_shape) != a.rank or len(b.onnx_shape) != b.rank:
+    if sa is None or sb is None or len(sa) != ra or len(sb) != rb:
         return False
-    for da, db in zip(a.onnx_shape[:-2], b.onnx_shape[:-2]):
-        sa, sb = static_dim(da), static_dim(db)
-        if (sa is None) != (sb is None) or (sa is not None and sa != sb):
+    for da, db in zip(sa[:-2], sb[:-2]):
+        xa, xb = static_dim(da), static_dim(db)
+        if (xa is None) != (xb is None) or (xa is not None and xa != xb):
             return False
     return True
 
 
-def _matmul_as_stored(ctx, a, b):
-    """MatMul as an einsum over the operands' stored layouts: attention's head split/merge
-    (q, k, v kept as (B, L, H, d) while ONNX sees (B, H, L, d)) then needs no Permute layers.
+def _einsum_layout(pa, pb, r: int) -> tuple:
+    """(A's stored subscripts, B's, the output's, its perm) of a MatMul contracted as stored.
     The output takes the layout of a permuted operand, B's first (contracted axis -> A's row
     axis), then A's (contracted axis -> B's column axis), preferring one that ends with the
-    column axis: the usual transpose + reshape back to (B, L, H*d) then finds the heads in place."""
-    r = a.rank
+    column axis: the usual transpose + reshape back to (B, L, H*d) then finds the heads in place
+    (Softmax, masks and the next MatMul see rows as ONNX does)."""
     batch = "abcdefgh"[:r - 2]
     ta, tb, to = batch + "mk", batch + "kn", batch + "mn"
-    ka = "".join(ta[p] for p in a.perm)
-    kb = "".join(tb[p] for p in b.perm)
+    ka = "".join(ta[p] for p in pa)
+    kb = "".join(tb[p] for p in pb)
     from_a, from_b = ka.replace("k", "n"), kb.replace("k", "m")
-    # prefer a layout whose last axis is the output's last ONNX axis (Softmax, masks and the
-    # next MatMul then see rows as ONNX does), then B's layout
-    ordered = ([from_b] if not L.is_identity(b.perm) else []) + ([from_a] if not L.is_identity(a.perm) else [])
+    ordered = ([from_b] if not L.is_identity(pb) else []) + ([from_a] if not L.is_identity(pa) else [])
     cands = [o for o in ordered + [from_a] if o.endswith("n")] + ordered
     order = cands[0]
-    perm = tuple(to.index(ch) for ch in order)
+    return ka, kb, order, tuple(to.index(ch) for ch in order)
+
+
+def _matmul_as_stored(ctx, a, b):
+    """MatMul as an einsum over the operands' stored layouts: attention's head split/merge
+    (q, k, v kept as (B, L, H, d) while ONNX sees (B, H, L, d)) then needs no Permute layers."""
+    ka, kb, order, perm = _einsum_layout(a.perm, b.perm, a.rank)
     y = ctx.op("math.einsum", [ctx.keras(a), ctx.keras(b)], equation=f"{ka},{kb}->{order}")
     ctx.record(kind="matmul", decision="einsum on stored layouts", perm=perm,
                reason="operands stored in permuted layouts: contract them as stored, no transposes")

@@ -71,11 +71,12 @@ def batch_norm(ctx, node):
         off = b - m * a
         dt = dtype_of(x)
         a, off = (_param_shape(t, x.rank).astype(dt) for t in (a, off))
-        kt = ctx.keras(x)
-        args = [kt, align(ctx, Const(a), x.perm, x.rank), align(ctx, Const(off), x.perm, x.rank)]
-        return ctx.tensor(ctx.op("math.affine", args), x.perm)
-    params = [_channel_param(ctx, ctx.input(i), x, x.perm) for i in range(1, 5)]
-    return ctx.tensor(ctx.op("math.batch_norm", [ctx.keras(x)] + params, epsilon=eps), x.perm)
+        perm = L.channels_last(x.rank) if x.rank >= 3 else x.perm
+        args = [ctx.keras(x, perm), align(ctx, Const(a), perm, x.rank), align(ctx, Const(off), perm, x.rank)]
+        return ctx.tensor(ctx.op("math.affine", args), perm)
+    perm = L.channels_last(x.rank) if x.rank >= 3 else x.perm
+    params = [_channel_param(ctx, ctx.input(i), x, perm) for i in range(1, 5)]
+    return ctx.tensor(ctx.op("math.batch_norm", [ctx.keras(x, perm)] + params, epsilon=eps), perm)
 
 
 def _param_shape(t, rank):
@@ -222,7 +223,7 @@ def rms_norm(ctx, node):
 
 
 # ----------------------------------------------------------------------------- LRN, Lp, MVN
-@converter("LRN", layout=SPATIAL)
+@converter("LRN", layout=AXIS)
 def lrn(ctx, node):
     x = ctx.input(0)
     k = L.keras_axis(x.perm, 1)

@@ -118,7 +118,18 @@ def _outs_for(ctx, outs, sizes, dilations, ceil):
     return _static_outs(ctx, outs)
 
 
-@converter("MaxPool", since=1, check=_check_maxpool, layout=SPATIAL, limits="Indices output: static spatial sizes")
+def _max_pool_perm(node, perms, facts):
+    """Channels-last, but with the Indices output (flat NC... positions) both in the ONNX layout."""
+    rank = facts.rank(0) or (len(perms[0]) if perms[0] else None)
+    if rank is None:
+        return [None] * len(node.outputs)
+    if len(node.outputs) > 1 and node.outputs[1]:
+        return [L.identity(rank), L.identity(rank)]
+    return [L.channels_last(rank)]
+
+
+@converter("MaxPool", since=1, check=_check_maxpool, layout=SPATIAL, perm=_max_pool_perm,
+           limits="Indices output: static spatial sizes")
 def max_pool(ctx, node):
     x = ctx.input(0)
     kernel, sizes, strides, dilations, pads, ext, outs = pool_geometry(ctx, node, x)
@@ -267,7 +278,7 @@ def global_lp_pool(ctx, node):
     return ctx.tensor(y, x.perm, dtype=dtype_of(x))
 
 
-@converter("MaxUnpool", layout=SPATIAL, since=9, consts=(2,), limits="static input shape")
+@converter("MaxUnpool", since=9, consts=(2,), limits="static input shape")
 def max_unpool(ctx, node):
     x = ctx.input(0)
     dims = static_shape(ctx, x)

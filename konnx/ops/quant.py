@@ -8,7 +8,7 @@ import onnx
 
 from .elementwise import broadcast, dtype_of
 from .args import input_arg
-from .registry import FOLLOWS, SPATIAL, converter
+from .registry import FOLLOWS, converter
 
 _INT_QUANT = {"int8", "uint8", "int16", "uint16", "int32", "uint32"}
 
@@ -123,14 +123,14 @@ def _conv_geometry(ctx, node, w):
     return strides, dilations, begin + end
 
 
-@converter("ConvInteger", layout=SPATIAL, since=10, check=_check_int_conv, limits="group=1")
+@converter("ConvInteger", since=10, check=_check_int_conv, limits="group=1")
 def conv_integer(ctx, node):
     strides, dilations, pads = _conv_geometry(ctx, node, ctx.input(1))
     y = ctx.op("int_conv", [input_arg(ctx, i) for i in range(4)], strides=strides, dilations=dilations, pads=pads)
     return ctx.tensor(y, dtype="int32")
 
 
-@converter("QLinearConv", layout=SPATIAL, since=10, check=_check_int_conv, limits="group=1")
+@converter("QLinearConv", since=10, check=_check_int_conv, limits="group=1")
 def qlinear_conv(ctx, node):
     strides, dilations, pads = _conv_geometry(ctx, node, ctx.input(3))
     qt = dtype_of(ctx.input(7))

@@ -17,9 +17,13 @@ _REDUCE = {
 
 def _axes(ctx, node, axes_input_since: int):
     """The ONNX axes to reduce (normalized, sorted), or None for 'no reduction'."""
-    rank = ctx.input(0).rank
+    axes = ctx.const(1, "axes") if node.opset >= axes_input_since and node.has_input(1) else None
+    return _axes_of(node, ctx.input(0).rank, axes_input_since, axes)
+
+
+def _axes_of(node, rank: int, axes_input_since: int, axes_input):
     if node.opset >= axes_input_since:
-        axes = ctx.const(1, "axes") if node.has_input(1) else None
+        axes = axes_input
         noop = int(node.attr("noop_with_empty_axes") or 0)
     else:
         axes = node.attr("axes")
@@ -48,6 +52,23 @@ def _check_arg(node, facts):
     return None
 
 
+def _reduce_perm(since: int):
+    def rule(node, perms, facts):
+        x = perms[0]
+        if x is None or (node.opset >= since and node.has_input(1) and facts.value(1) is None):
+            return [None]
+        axes = _axes_of(node, len(x), since, facts.value(1) if node.has_input(1) else None)
+        return [tuple(x) if axes is None or int(node.attr("keepdims")) else L.drop_axes(x, axes)]
+    return rule
+
+
+def _arg_perm(node, perms, facts):
+    x = perms[0]
+    if x is None:
+        return [None]
+    return [tuple(x) if int(node.attr("keepdims")) else L.drop_axes(x, [node.int("axis") % len(x)])]
+
+
 def _reduce(op: str, since: int):
     def convert(ctx, node):
         x = ctx.tensor_of(ctx.input(0))  # a shape value folded to a Const (with dynamic dims)
@@ -63,7 +84,7 @@ def _reduce(op: str, since: int):
 
 
 for _onnx, (_op, _since) in _REDUCE.items():
-    converter(_onnx, consts=(1,), layout=AXIS, check=_check_reduce(_since),
+    converter(_onnx, consts=(1,), layout=AXIS, check=_check_reduce(_since), perm=_reduce_perm(_since),
               limits="axes known at conversion time")(_reduce(_op, _since))
 
 
@@ -80,5 +101,5 @@ def _arg(op: str):
     return convert
 
 
-converter("ArgMax", layout=AXIS, check=_check_arg)(_arg("max"))
-converter("ArgMin", layout=AXIS, check=_check_arg)(_arg("min"))
+converter("ArgMax", layout=AXIS, check=_check_arg, perm=_arg_perm)(_arg("max"))
+converter("ArgMin", layout=AXIS, check=_check_arg, perm=_arg_perm)(_arg("min"))

@@ -13,6 +13,10 @@ type and declares, before anything is built, what the converter needs:
 - ``check(node, facts) -> str | None``: the reason the converter refuses this node, from its
   attributes and the inferred shapes (`Facts`), or None. It runs in the plan, before anything
   is built, so every refusal of a model is reported at once.
+- ``perm(node, in_perms, facts) -> [perm | None per output]``: for an AXIS op, the layout of
+  its outputs from its inputs' layouts (None for a constant input) and the inferred shapes; the
+  plan decides with it before building (layout_plan.py) and the converter builds with the same
+  function. SPATIAL, FOLLOWS and ONNX ops have a fixed rule and need none.
 - ``fold(node, *arrays)``: evaluate the node at conversion time when all inputs are constants
   (including shape values with dynamic Dim entries).
 
@@ -45,6 +49,7 @@ class ConverterSpec:
     consts: tuple = ()
     params: tuple = ()
     layout: str = ONNX
+    perm: Optional[Callable] = None
 
 
 class Facts:
@@ -100,7 +105,7 @@ REGISTRY: dict[tuple[str, str], list[ConverterSpec]] = {}
 
 
 def converter(*op_types: str, since: int = 1, domain: str = "", check=None, fold=None, limits: str = "",
-              consts: tuple = (), params: tuple = (), layout: str = ONNX):
+              consts: tuple = (), params: tuple = (), layout: str = ONNX, perm=None):
     """Register `fn` for each op type, valid from opset `since` until a later registration."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
@@ -113,7 +118,7 @@ def converter(*op_types: str, since: int = 1, domain: str = "", check=None, fold
             if any(s.since == since for s in specs):
                 raise ValueError(f"duplicate converter for {op} since opset {since}")
             specs.append(ConverterSpec(op, domain, fn, since, full_check, fold, limits, tuple(consts),
-                                       tuple(params), layout))
+                                       tuple(params), layout, perm))
             specs.sort(key=lambda s: s.since)
         return fn
     return deco

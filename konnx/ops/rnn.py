@@ -6,7 +6,7 @@ import numpy as np
 
 from ..values import Const, Tensor
 from .elementwise import dtype_of
-from .registry import converter
+from .registry import AXIS, converter
 
 _DEFAULT_ACTS = {"RNN": ["Tanh"], "GRU": ["Sigmoid", "Tanh"], "LSTM": ["Sigmoid", "Tanh", "Tanh"]}
 _KNOWN = {"Sigmoid", "Tanh", "Relu", "Softsign", "Softplus", "LeakyRelu", "ThresholdedRelu", "ScaledTanh",
@@ -38,6 +38,17 @@ def _check(cell):
     return check
 
 
+def _batch_major(node, x_perm) -> bool:
+    """A batch-first model's (B, T, I) tensor, seen by ONNX as (T, B, I): run it as stored."""
+    return int(node.attr("layout") or 0) == 0 and x_perm is not None and tuple(x_perm) == (1, 0, 2)
+
+
+def _rnn_perm(node, perms, facts):
+    """Y: (T, dirs, B, H), batch-major when the input is; Y_h, Y_c: the ONNX layout."""
+    y = (2, 0, 1, 3) if _batch_major(node, perms[0]) else (0, 1, 2, 3)
+    return [y, (0, 1, 2), (0, 1, 2)][:len(node.outputs)]
+
+
 def _recurrent(cell: str):
     def convert(ctx, node):
         x = ctx.input(0)
@@ -48,8 +59,7 @@ def _recurrent(cell: str):
         if hidden is None:
             hidden = ctx.input(2).shape[-1]
         dt = dtype_of(x)
-        # a batch-first model's (B, T, I) tensor, seen by ONNX as (T, B, I): run it as stored
-        batch_major = layout == 0 and isinstance(x, Tensor) and x.perm == (1, 0, 2)
+        batch_major = _batch_major(node, x.perm if isinstance(x, Tensor) else None)
         args = []
         for i in range(8 if cell == "LSTM" else 6):
             v = ctx.input(i)
@@ -70,11 +80,11 @@ def _recurrent(cell: str):
                       lbr=int(node.attr("linear_before_reset") or 0),
                       input_forget=int(node.attr("input_forget") or 0), layout=layout,
                       batch_major=batch_major)
-        perms = [(2, 0, 1, 3) if batch_major else (0, 1, 2, 3), (0, 1, 2), (0, 1, 2)]
-        return [ctx.tensor(o, p, dtype=dt) for o, p in zip(outs, perms)][:len(node.outputs)]
+        perms = _rnn_perm(node, [x.perm if isinstance(x, Tensor) else None], None)
+        return [ctx.tensor(o, p, dtype=dt) for o, p in zip(outs, perms)]
     return convert
 
 
-converter("RNN", since=7, check=_check("RNN"), limits="")(_recurrent("RNN"))
-converter("GRU", since=7, check=_check("GRU"), limits="")(_recurrent("GRU"))
-converter("LSTM", since=7, check=_check("LSTM"), limits="")(_recurrent("LSTM"))
+converter("RNN", since=7, check=_check("RNN"), layout=AXIS, perm=_rnn_perm, limits="")(_recurrent("RNN"))
+converter("GRU", since=7, check=_check("GRU"), layout=AXIS, perm=_rnn_perm, limits="")(_recurrent("GRU"))
+converter("LSTM", since=7, check=_check("LSTM"), layout=AXIS, perm=_rnn_perm, limits="")(_recurrent("LSTM"))

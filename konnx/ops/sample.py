@@ -5,7 +5,7 @@ import numpy as np
 
 from ..values import Const, static_dim
 from .elementwise import dtype_of
-from .registry import SPATIAL, converter
+from .registry import converter
 
 _MODES = {"bilinear": "linear", "bicubic": "cubic", "linear": "linear", "cubic": "cubic", "nearest": "nearest"}
 
@@ -33,7 +33,7 @@ def _arg(ctx, i):
     return np.asarray(v.value) if isinstance(v, Const) else ctx.onnx_layout(v)
 
 
-@converter("GridSample", layout=SPATIAL, since=16, check=_check_grid_sample, limits="static spatial sizes of X")
+@converter("GridSample", since=16, check=_check_grid_sample, limits="static spatial sizes of X")
 def grid_sample(ctx, node):
     x = ctx.input(0)
     if any(static_dim(d) is None for d in x.onnx_shape[1:]):
@@ -65,7 +65,7 @@ def col2im(ctx, node):
     return ctx.tensor(y, dtype=dtype_of(x))
 
 
-@converter("DeformConv", layout=SPATIAL, since=19, check=_check_deform_conv, limits="2-D; static shapes")
+@converter("DeformConv", since=19, check=_check_deform_conv, limits="2-D; static shapes")
 def deform_conv(ctx, node):
     x, w, offset = ctx.input(0), ctx.input(1), ctx.input(2)
     if any(static_dim(d) is None for d in list(x.onnx_shape[1:]) + list(offset.shape[2:]) + list(w.shape)):

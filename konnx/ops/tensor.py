@@ -43,10 +43,9 @@ def fold_transpose(node, x):
     return [np.transpose(x, None if perm is None else [int(p) for p in perm])]
 
 
-def _reshape_entries(ctx, node, x, target):
+def _reshape_entries(node, in_shape, target):
     """Target entries as int (static), -1, or ("axis", onnx_axis) = copy that input dim."""
     allowzero = node.opset >= 14 and int(node.attr("allowzero") or 0)
-    in_shape = x.onnx_shape
     entries = []
     for i, t in enumerate(target):
         if isinstance(t, Dim):
@@ -75,7 +74,11 @@ def _reshape_entries(ctx, node, x, target):
 
 def _direct(x) -> bool:
     """Can a reshape act on the Keras tensor as stored (same row-major element order)?"""
-    return L.is_identity(x.perm) or L.order_preserving(x.perm, x.onnx_shape)
+    return _direct_perm(x.perm, x.onnx_shape)
+
+
+def _direct_perm(perm, onnx_shape) -> bool:
+    return L.is_identity(perm) or L.order_preserving(perm, onnx_shape)
 
 
 def _groups(in_shape, out):
@@ -233,11 +236,11 @@ def reshape_to(ctx, x, entries, suffix=""):
     return ctx.op("reshape", [kt], suffix=suffix, shape=spec)
 
 
-def _static_inferred(ctx, node, entries):
-    """A -1 entry whose size ONNX shape inference knows (e.g. the channels of
-    ``x.reshape(B, H, W, -1)`` with H, W dynamic) becomes that size: Keras cannot infer it
-    from a shape holding dynamic entries, and a later Conv/Dense needs it static."""
-    inferred = ctx.value_shapes.get(node.outputs[0])
+def _static_inferred(inferred, entries):
+    """A -1 entry whose size ONNX shape inference knows (`inferred`: the output's inferred
+    shape; e.g. the channels of ``x.reshape(B, H, W, -1)`` with H, W dynamic) becomes that
+    size: Keras cannot infer it from a shape holding dynamic entries, and a later Conv/Dense
+    needs it static."""
     if -1 not in entries or not inferred or len(inferred) != len(entries):
         return entries
     j = entries.index(-1)
@@ -249,7 +252,32 @@ def _static_inferred(ctx, node, entries):
     return out
 
 
-@converter("Reshape", since=1, params=(1,), fold=fold_reshape)
+def _reshape_perm(node, perms, facts):
+    """The layout of Reshape's output (the converter's decisions, on the inferred shapes): the
+    input's when the reshape is a no-op, a kept stored layout when it only merges/splits axis
+    groups contiguous in it, else the ONNX layout. None when the target is not known yet."""
+    x, shape = perms[0], facts.shape(0)
+    if facts.computed(1):
+        out = facts.out_shape(0)
+        return [None if out is None else L.identity(len(out))]
+    target = node.attr("shape") if node.opset < 5 else facts.value(1)
+    if x is None or shape is None or target is None or np.asarray(target).dtype == object:
+        return [None]
+    target = [int(t) for t in np.asarray(target).reshape(-1)]
+    entries = _static_inferred(facts.out_shape(0), _reshape_entries(node, shape, target))
+    if len(entries) == len(x) and all((isinstance(e, tuple) and e[1] == i) or
+                                      (isinstance(e, int) and e == static_dim(shape[i]))
+                                      for i, e in enumerate(entries)):
+        return [tuple(x)]
+    if not _direct_perm(x, shape):
+        sized = _sized_target([static_dim(d) for d in shape], list(entries))
+        planned = _stored_order_spec(x, *sized) if sized is not None else None
+        if planned is not None:
+            return [tuple(planned[1])]
+    return [L.identity(len(entries))]
+
+
+@converter("Reshape", since=1, params=(1,), fold=fold_reshape, layout=AXIS, perm=_reshape_perm)
 def reshape(ctx, node):
     x = ctx.input(0)
     if isinstance(ctx.input(1), Tensor):  # a shape computed by the graph at run time
@@ -260,7 +288,8 @@ def reshape(ctx, node):
         target = [int(v) for v in node.attr("shape")]
     else:
         target = list(np.asarray(ctx.const(1, "shape", allow_dims=True)).reshape(-1))
-    entries = _static_inferred(ctx, node, _reshape_entries(ctx, node, x, target))
+    entries = _static_inferred(ctx.value_shapes.get(node.outputs[0]),
+                               _reshape_entries(node, x.onnx_shape, target))
     if len(entries) == x.rank and all(
             (isinstance(e, tuple) and e[1] == i) or (isinstance(e, int) and e == static_dim(x.onnx_shape[i]))
             for i, e in enumerate(entries)):
@@ -297,11 +326,21 @@ def flatten(ctx, node):
 
 
 # ----------------------------------------------------------------------------- Transpose
-@converter("Transpose", layout=AXIS, since=1, fold=fold_transpose)
+def _transpose_axes(node, rank: int) -> tuple:
+    perm = node.attr("perm")
+    return tuple(int(p) for p in perm) if perm is not None else tuple(reversed(range(rank)))
+
+
+def _transpose_perm(node, perms, facts):
+    """Transpose moves no data: the output is the input stored as it is, its axes renamed."""
+    x = perms[0]
+    return [None if x is None else L.compose_transpose(x, _transpose_axes(node, len(x)))]
+
+
+@converter("Transpose", layout=AXIS, since=1, fold=fold_transpose, perm=_transpose_perm)
 def transpose(ctx, node):
     x = ctx.tensor_of(ctx.input(0))  # a shape value with dynamic dims the folder left
-    perm = node.attr("perm")
-    t = tuple(int(p) for p in perm) if perm is not None else tuple(reversed(range(x.rank)))
+    t = _transpose_axes(node, x.rank)
     new = L.compose_transpose(x.perm, t)
     shape = tuple(x.onnx_shape[p] for p in t) if len(x.onnx_shape) == x.rank else ()
     return Tensor(x.kt, new, shape, x.dtype)

@@ -21,7 +21,27 @@ def fold_gather(node, data, indices):
     return [normalize(np.take(data, idx, axis=axis))]
 
 
-@converter("Gather", layout=AXIS, since=1, fold=fold_gather)
+def _gather_layout(data_perm, axis: int, q: int) -> tuple:
+    """Gather's output layout: Keras puts the q index dims where `axis` is stored, the ONNX axes
+    after `axis` shift by q - 1."""
+    k = L.keras_axis(data_perm, axis)
+    shift = [p if p < axis else p + q - 1 for p in data_perm]
+    return tuple(shift[:k]) + tuple(axis + j for j in range(q)) + tuple(shift[k + 1:])
+
+
+def _gather_perm(node, perms, facts):
+    data, q = perms[0], facts.rank(1)
+    if q is None and perms[1] is not None:
+        q = len(perms[1])
+    out = facts.out_shape(0)
+    if data is None and not facts.computed(0):  # a constant table: the ONNX layout
+        return [None if out is None else L.identity(len(out))]
+    if data is None or q is None:
+        return [None]
+    return [_gather_layout(data, int(node.attr("axis")) % len(data), q)]
+
+
+@converter("Gather", layout=AXIS, since=1, fold=fold_gather, perm=_gather_perm)
 def gather(ctx, node):
     data, ind = ctx.input(0), ctx.input(1)
     axis = int(node.attr("axis"))
@@ -43,9 +63,7 @@ def gather(ctx, node):
     else:
         idx = ctx.onnx_layout(ind)
         q = ind.rank
-    # Keras puts the index dims at position k: ONNX axes after `axis` shift by q - 1
-    shift = [p if p < axis else p + q - 1 for p in data.perm]
-    perm = tuple(shift[:k]) + tuple(axis + j for j in range(q)) + tuple(shift[k + 1:])
+    perm = _gather_layout(data.perm, axis, q)
     if isinstance(idx, np.ndarray) and idx.ndim == 0 and static_dim(data.onnx_shape[axis]) is not None:
         sl = [[None, None, None] for _ in range(data.rank)]
         sl[k] = [int(idx), int(idx) + 1, None]
