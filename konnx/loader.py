@@ -7,6 +7,7 @@ from typing import Optional, Union
 
 import numpy as np
 import onnx
+import onnx.inliner  # a submodule `import onnx` does not load
 from google.protobuf.message import DecodeError
 
 from .errors import ConversionError, InvalidModelError, UnsupportedNode
@@ -159,7 +160,9 @@ def _with_output_types(model: onnx.ModelProto) -> onnx.ModelProto:
 def unsupported_nodes(model: onnx.ModelProto, opset: int, weights=()) -> list[UnsupportedNode]:
     """Every node that has no converter (the check stage, before shape inference). Nodes whose
     inputs are all constants are folded, so they need no converter. The converters' declared
-    checks run later, in the plan, where the inferred shapes are known."""
+    checks run later, in the plan, where the inferred shapes are known. Model-local functions
+    are inlined first: their bodies' ops are what must convert, not the calls."""
+    model = inline_functions(model)
     g = model.graph
     known = {i.name for i in g.initializer} | set(weights) | {""}
     domain_opset = {imp.domain: imp.version for imp in model.opset_import}  # a custom op's own opset
@@ -220,13 +223,23 @@ def split_weights(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict]:
     return light, weights
 
 
+def inline_functions(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model with its model-local functions (ModelProto.functions) inlined; as given when it
+    has none."""
+    if not model.functions:
+        return model
+    try:
+        return onnx.inliner.inline_local_functions(model)
+    except (RuntimeError, ValueError, TypeError, onnx.checker.ValidationError) as e:
+        raise InvalidModelError(f"cannot inline the model's local functions "
+                                f"({', '.join(f.name for f in model.functions)}): {str(e)[:300]}") from e
+
+
 def normalize(model: onnx.ModelProto, input_shapes: Optional[dict] = None) -> onnx.ModelProto:
     """Inline local functions, fix requested input dims, and run shape inference."""
     model_copy = onnx.ModelProto()
     model_copy.CopyFrom(model)
-    model = model_copy
-    if model.functions:
-        model = onnx.inliner.inline_local_functions(model)
+    model = inline_functions(model_copy)
     init_names = {i.name for i in model.graph.initializer}
     if input_shapes:
         inputs = {i.name: i for i in model.graph.input if i.name not in init_names}
