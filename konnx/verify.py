@@ -17,18 +17,24 @@ from .verify_inputs import check_inputs
 from .oracle import (  # noqa: F401  (re-exported: konnx.verify's public helpers)
     Divergence, OutputComparison, VerifyResult, to_numpy, compare, make_inputs, run_keras, run_onnxruntime,
 )
+from .reference import REFERENCE_TIMEOUT, deviation_note, judge
 from .tolerances import DEFAULT_ATOL, DEFAULT_RTOL
 
 
 def verify(onnx_model, keras_model=None, inputs=None, *, rtol: float = DEFAULT_RTOL,
            atol: float = DEFAULT_ATOL, input_shapes: Optional[dict] = None, channels_last_io: bool = False,
-           bisect: bool = False, seed: int = 0, conversion=None) -> VerifyResult:
+           bisect: bool = False, seed: int = 0, conversion=None,
+           reference_timeout: float = REFERENCE_TIMEOUT) -> VerifyResult:
     """Compare a Keras model (converted now if not given) with onnxruntime on the same inputs.
 
     `inputs` maps input names to arrays, or is a list of such dicts (several samples: the
     result's outputs are the worst over the samples, `samples` has each one's figures); seeded
     random inputs that fit the model if None.
     An output agrees when max|keras - onnxruntime| <= atol + rtol * max(1, max|onnxruntime|).
+    Where it does not, the ONNX reference implementation judges (in a child process stopped after
+    `reference_timeout` seconds; 0 never consults it): an output konnx computes as the reference
+    does is ok, judged by 'onnx.reference', and `result.note` says onnxruntime deviates from the
+    spec on this model.
     With bisect=True, every intermediate tensor OF THIS KERAS MODEL (through the tensor map
     konnx saved in it) is compared with onnxruntime's, per node, and the first diverging node
     named with its likely cause. `keras_model` may also be the path of a .tflite file konnx
@@ -55,10 +61,14 @@ def verify(onnx_model, keras_model=None, inputs=None, *, rtol: float = DEFAULT_R
         else:  # one onnxruntime run and one Keras run give the outputs and every intermediate tensor
             ref, got, rows = probe.run(feeds, rtol, atol)
             per_sample_rows.append(rows)
-        per_sample.append([compare(o.name, ref[o.name], g, rtol, atol) for o, g in zip(proto.graph.output, got)])
+        cs = [compare(o.name, ref[o.name], g, rtol, atol) for o, g in zip(proto.graph.output, got)]
+        if reference_timeout > 0:
+            cs = judge(proto, feeds, got, cs, rtol, atol, reference_timeout)
+        per_sample.append(cs)
     outs = [max(cs, key=lambda c: (not c.ok, c.max_abs)) for cs in zip(*per_sample)]
     result = VerifyResult(all(o.ok for o in outs), outs,
-                          input_shapes={k: list(v.shape) for k, v in samples[0].items()})
+                          input_shapes={k: list(v.shape) for k, v in samples[0].items()},
+                          note=deviation_note([c for cs in per_sample for c in cs]))
     if len(samples) > 1:
         result.samples = [{"index": i, "ok": all(c.ok for c in cs), "outputs": [asdict(c) for c in cs]}
                           for i, cs in enumerate(per_sample)]
