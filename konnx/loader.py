@@ -25,8 +25,11 @@ def load(model: Union[str, os.PathLike, onnx.ModelProto, bytes]) -> onnx.ModelPr
     """Read a model, resolving external data only inside the model's own folder."""
     if isinstance(model, onnx.ModelProto):
         return model
-    if isinstance(model, bytes):
-        return _parse(model, "<bytes>")
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return _parse(bytes(model), "<bytes>")
+    if not isinstance(model, (str, os.PathLike)):
+        raise InvalidModelError(f"expected an ONNX model as a path, bytes or onnx.ModelProto, got "
+                                f"{type(model).__name__} {str(model)[:80]!r}")
     path = Path(model)
     if not path.exists():
         raise InvalidModelError(f"model file not found: {path}")
@@ -76,6 +79,8 @@ def _check_external(path: Path, base: Path, tensor) -> None:
 
 
 def _parse(data: bytes, where: str) -> onnx.ModelProto:
+    if not data:
+        raise InvalidModelError(f"{where}: the model is empty (0 bytes)")
     proto = onnx.ModelProto()
     try:
         proto.ParseFromString(data)
@@ -267,6 +272,9 @@ def normalize(model: onnx.ModelProto, input_shapes: Optional[dict] = None) -> on
     except Exception as e:  # noqa: BLE001 - onnx raises several types; all stop the conversion with a konnx error
         raise InvalidModelError(f"ONNX shape inference failed (shapes or types that cannot agree): "
                                 f"{str(e).strip()[:600]}") from e
+    from .type_check import check_type_constraints
+
+    check_type_constraints(model)  # an Add of float and int64: onnxruntime refuses it too
     return model
 
 
