@@ -170,7 +170,7 @@ KNOWN: dict[str, str] = {
     'node:test_linear_attention_no_past_explicit_zeros_expanded:data:1':
         'disagrees with onnxruntime and the reference does not side with konnx (NaN/Inf or out-of-spec input semantics: not analysed yet)',
     'node:test_log_example:attr:2':
-        'disagrees with onnxruntime and the reference does not side with konnx (NaN/Inf or out-of-spec input semantics: not analysed yet)',
+        'float32 denormal input (1e-40): TensorFlow runs its CPU kernels with denormals-are-zero, so the value reads as 0 in every arithmetic op (Log gives log of the smallest denormal, Sign passes it through a select unchanged); onnxruntime and the reference read it exactly, and no keras.ops route reads a denormal on TF',
     'node:test_lrn_default:attr:1':
         "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_lstm_batchwise:attr:2':
@@ -278,7 +278,7 @@ KNOWN: dict[str, str] = {
     'node:test_sce_none_weights_log_prob_expanded:shape:0':
         "NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Cou | cause: • args=(['<KerasTensor shape=(3,",
     'node:test_sign:data:0':
-        'disagrees with onnxruntime and the reference does not side with konnx (NaN/Inf or out-of-spec input semantics: not analysed yet)',
+        'float32 denormal input (1e-40): TensorFlow runs its CPU kernels with denormals-are-zero, so the value reads as 0 in every arithmetic op (Log gives log of the smallest denormal, Sign passes it through a select unchanged); onnxruntime and the reference read it exactly, and no keras.ops route reads a denormal on TF',
     'node:test_simple_rnn_batchwise:attr:2':
         "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_simple_rnn_batchwise:shape:1':
@@ -290,7 +290,7 @@ KNOWN: dict[str, str] = {
     'node:test_simple_rnn_with_initial_bias:attr:2':
         "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_softmax_example:attr:2':
-        'disagrees with onnxruntime and the reference does not side with konnx (NaN/Inf or out-of-spec input semantics: not analysed yet)',
+        'a row holding NaN: keras.layers.Softmax (tf.nn.softmax) gives 0 to its other entries, the spec\'s exp(x) / sum(exp(x)) (onnxruntime, the reference) makes the whole row NaN; konnx keeps the Keras layer (the konnx function math.softmax propagates NaN)',
     'node:test_split_1d_uneven_split_opset18:attr:2':
         'error inside konnx on a mutated model (internal-error wrapper): worker died (rc -6)',
     'node:test_stft:attr:2':
