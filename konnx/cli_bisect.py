@@ -56,7 +56,9 @@ def print_bisect(console, result) -> None:
         console.print(f"  ... {len(bad) - MAX_ROWS} more (--csv / --json list every node)", highlight=False)
     d = result.bisect
     console.print(f"[bold red]first diverging node[/] (of {result.bisect_checked} checked): "
-                  f"[bold]{d.node}[/] ({d.op_type}) output '{d.output}'", highlight=False)
+                  f"[bold]{d.node}[/] ({d.op_type}) output '{d.output}'"
+                  + (" - from onnxruntime, which deviates from the spec on this model (see the note)"
+                     if getattr(result, "note", "") else ""), highlight=False)
     if d.module or d.source:
         console.print(f"  PyTorch: {d.module or '?'}" + (f"  at {d.source}" if d.source else ""),
                       highlight=False, markup=False)

@@ -88,17 +88,18 @@ def test_hostile_files_give_konnx_errors(hostile, case, entry):
 
 
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("command", ["convert", "verify", "check"])
+@pytest.mark.parametrize("command", ["convert", "verify", "check", "codegen"])
 def test_cli_on_hostile_files_exits_1(hostile, tmp_path, capsys, case, command):
     path = hostile[case][0]
-    args = [command, str(path)] + (["-o", str(tmp_path / "out.keras")] if command == "convert" else [])
+    out = {"convert": ["-o", str(tmp_path / "out.keras")], "codegen": ["-o", str(tmp_path / "code")]}
+    args = [command, str(path)] + out.get(command, [])
     code = cli.main(args)
     err = capsys.readouterr().err
     assert "internal error" not in err and "Traceback" not in err, err
     if case == "byte flips" and code == 0:
         return
     assert code == 1, f"konnx {command} on {case}: exit {code}: {err}"
-    assert not (tmp_path / "out.keras").exists()
+    assert not (tmp_path / "out.keras").exists() and not (tmp_path / "code").exists()
 
 
 WRONG_ARGUMENTS = {
