@@ -79,7 +79,7 @@ def _verify_or_raise(model, conversion: Conversion, input_shapes, channels_last_
             f"{str(e)[:300]}); integer inputs such as masks or lengths may need real values: check with "
             "konnx.verify(model, keras_model, inputs={...}) instead") from e
     outs = [compare(o.name, ref[o.name], g, DEFAULT_RTOL, DEFAULT_ATOL) for o, g in zip(proto.graph.output, got)]
-    outs = judge(proto, feeds, got, outs, DEFAULT_RTOL, DEFAULT_ATOL)  # the spec decides where onnxruntime differs
+    outs = judge(proto, feeds, got, outs, DEFAULT_RTOL, DEFAULT_ATOL, ort=ref)  # the spec decides where onnxruntime differs
     result = VerifyResult(all(o.ok for o in outs), outs, input_shapes={k: list(v.shape) for k, v in feeds.items()},
                           note=deviation_note(outs))
     if not result.ok:

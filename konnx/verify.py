@@ -69,7 +69,7 @@ def verify(onnx_model, keras_model=None, inputs=None, *, rtol: float = DEFAULT_R
             per_sample_rows.append(rows)
         cs = [compare(o.name, ref[o.name], g, rtol, atol) for o, g in zip(proto.graph.output, got)]
         if reference_timeout > 0:
-            cs = judge(proto, feeds, got, cs, rtol, atol, reference_timeout)
+            cs = judge(proto, feeds, got, cs, rtol, atol, reference_timeout, ort=ref)
         per_sample.append(cs)
     outs = [max(cs, key=lambda c: (not c.ok, c.max_abs)) for cs in zip(*per_sample)]
     result = VerifyResult(all(o.ok for o in outs), outs,
