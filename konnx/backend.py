@@ -23,7 +23,9 @@ import onnx
 from onnx import numpy_helper
 from onnx.backend.base import Backend, BackendRep, Device, DeviceType, namedtupledict
 
+from . import loader
 from .api import convert
+from .errors import ConversionError
 from .ops import load_all
 from .ops.registry import parameter_inputs
 
@@ -118,10 +120,16 @@ def _np_dtype(elem_type: int):
         return None
 
 
+class BackendError(ConversionError, ValueError):
+    """A bad argument to the backend (device, inputs) or a model that fails to run on them; a
+    ValueError too, as callers of the ONNX backend API expect."""
+
+
 class KonnxBackendRep(BackendRep):
     """A model converted by konnx, ready to run (see the module docstring for bound inputs)."""
 
     def __init__(self, model: onnx.ModelProto, **convert_kwargs):
+        model = loader.load(model)  # a path, bytes or ModelProto; anything else refused
         self.onnx_model = model
         self._kwargs = convert_kwargs
         g = model.graph
@@ -142,7 +150,10 @@ class KonnxBackendRep(BackendRep):
     def _output_dtypes(model):
         types = {o.name: o.type.tensor_type.elem_type for o in model.graph.output}
         if any(not t for t in types.values()):
-            inferred = onnx.shape_inference.infer_shapes(model)
+            try:
+                inferred = onnx.shape_inference.infer_shapes(model)
+            except (onnx.shape_inference.InferenceError, ValueError, RuntimeError):
+                return [_np_dtype(types[o.name]) for o in model.graph.output]  # convert refuses it, naming why
             for o in inferred.graph.output:
                 types[o.name] = types[o.name] or o.type.tensor_type.elem_type
         return [_np_dtype(types[n]) for n in (o.name for o in model.graph.output)]
@@ -160,7 +171,12 @@ class KonnxBackendRep(BackendRep):
         feeds = self._feeds(inputs)
         model = self._model_for(feeds)
         args = [feeds[n] for n in self.input_names if n not in self.bound_inputs]
-        out = model(args[0] if len(args) == 1 else args)
+        try:
+            out = model(args[0] if len(args) == 1 else args)
+        except Exception as e:  # noqa: BLE001 - Keras and its backends raise many types
+            raise BackendError(f"the converted model failed to run on inputs "
+                               f"{ {n: (str(v.dtype), list(v.shape)) for n, v in feeds.items()} }: "
+                               f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:300]}") from e
         if not isinstance(out, (list, tuple)):
             out = [out]
         results = [np.asarray(o) for o in out]
@@ -170,14 +186,22 @@ class KonnxBackendRep(BackendRep):
         return namedtupledict("Outputs", self.output_names)(*results)
 
     def _feeds(self, inputs) -> dict:
+        """The inputs by name, checked against the model's names, shapes and dtypes."""
+        from .verify_inputs import check_inputs
+
         if isinstance(inputs, dict):
-            return {n: np.asarray(inputs[n]) for n in self.input_names}
-        if isinstance(inputs, np.ndarray) or not isinstance(inputs, Sequence):
-            inputs = [inputs]
-        if len(inputs) != len(self.input_names):
-            raise ValueError(f"the model has {len(self.input_names)} inputs {self.input_names}, "
-                             f"got {len(inputs)} values")
-        return {n: np.asarray(v) for n, v in zip(self.input_names, inputs)}
+            feeds = dict(inputs)
+        else:
+            if isinstance(inputs, np.ndarray) or not isinstance(inputs, Sequence):
+                inputs = [inputs]
+            if len(inputs) != len(self.input_names):
+                raise BackendError(f"the model has {len(self.input_names)} inputs {self.input_names}, "
+                                   f"got {len(inputs)} values")
+            feeds = dict(zip(self.input_names, inputs))
+        try:
+            return check_inputs(self.onnx_model, feeds)
+        except ConversionError as e:
+            raise BackendError(str(e)) from None
 
 
 class KonnxBackend(Backend):
@@ -186,7 +210,7 @@ class KonnxBackend(Backend):
     @classmethod
     def prepare(cls, model: onnx.ModelProto, device: str = "CPU", **kwargs: Any) -> KonnxBackendRep:
         if not cls.supports_device(device):
-            raise ValueError(f"konnx's backend runs on CPU, not {device}")
+            raise BackendError(f"konnx's backend runs on CPU, not {device}")
         convert_kwargs = {k: kwargs[k] for k in ("input_shapes",) if k in kwargs}
         return KonnxBackendRep(model, **convert_kwargs)
 

@@ -24,9 +24,13 @@ def print_verify(console, result) -> None:
         table.add_column(col, justify="right" if col not in ("output", "") else "left")
     for o in result.outputs:
         status = "[green]ok[/]" if o.ok else f"[red]DIFFERS[/] {o.note}"
+        if o.ok and getattr(o, "judge", "onnxruntime") != "onnxruntime":
+            status = "[yellow]ok: matches the ONNX reference implementation[/] (onnxruntime deviates)"
         table.add_row(o.name, "x".join(map(str, o.shape)), f"{o.max_abs:.3g}", f"{o.max_rel:.3g}",
                       f"{o.mismatch:.2%}", f"{o.tolerance:.3g}", status)
     console.print(table)
+    if getattr(result, "note", ""):
+        console.print(f"[yellow]note:[/] {result.note}", highlight=False, soft_wrap=True)
     if getattr(result, "bisect_checked", 0):
         print_bisect(console, result)  # per-node table, first diverging node, its likely cause
 
@@ -52,7 +56,9 @@ def print_bisect(console, result) -> None:
         console.print(f"  ... {len(bad) - MAX_ROWS} more (--csv / --json list every node)", highlight=False)
     d = result.bisect
     console.print(f"[bold red]first diverging node[/] (of {result.bisect_checked} checked): "
-                  f"[bold]{d.node}[/] ({d.op_type}) output '{d.output}'", highlight=False)
+                  f"[bold]{d.node}[/] ({d.op_type}) output '{d.output}'"
+                  + (" - from onnxruntime, which deviates from the spec on this model (see the note)"
+                     if getattr(result, "note", "") else ""), highlight=False)
     if d.module or d.source:
         console.print(f"  PyTorch: {d.module or '?'}" + (f"  at {d.source}" if d.source else ""),
                       highlight=False, markup=False)

@@ -47,6 +47,11 @@ class UnsupportedOpError(NodeConversionError):
         ConversionError.__init__(self, f"{len(self.nodes)} node(s) cannot be converted:\n{lines}")
 
 
+class InputsTooLargeError(ConversionError):
+    """Seeded inputs for verify would be too large to allocate (an input declared with huge dims):
+    no array is made; `konnx convert` skips its default check with this message."""
+
+
 class VerificationError(ConversionError):
     """The converted model disagrees with onnxruntime (``convert(..., verify=True)``).
     `outputs` names the differing outputs; `result` is the full konnx.verify.VerifyResult."""

@@ -7,6 +7,7 @@ from typing import Optional, Union
 
 import numpy as np
 import onnx
+import onnx.inliner  # a submodule `import onnx` does not load
 from google.protobuf.message import DecodeError
 
 from .errors import ConversionError, InvalidModelError, UnsupportedNode
@@ -24,8 +25,11 @@ def load(model: Union[str, os.PathLike, onnx.ModelProto, bytes]) -> onnx.ModelPr
     """Read a model, resolving external data only inside the model's own folder."""
     if isinstance(model, onnx.ModelProto):
         return model
-    if isinstance(model, bytes):
-        return _parse(model, "<bytes>")
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return _parse(bytes(model), "<bytes>")
+    if not isinstance(model, (str, os.PathLike)):
+        raise InvalidModelError(f"expected an ONNX model as a path, bytes or onnx.ModelProto, got "
+                                f"{type(model).__name__} {str(model)[:80]!r}")
     path = Path(model)
     if not path.exists():
         raise InvalidModelError(f"model file not found: {path}")
@@ -75,6 +79,8 @@ def _check_external(path: Path, base: Path, tensor) -> None:
 
 
 def _parse(data: bytes, where: str) -> onnx.ModelProto:
+    if not data:
+        raise InvalidModelError(f"{where}: the model is empty (0 bytes)")
     proto = onnx.ModelProto()
     try:
         proto.ParseFromString(data)
@@ -159,7 +165,9 @@ def _with_output_types(model: onnx.ModelProto) -> onnx.ModelProto:
 def unsupported_nodes(model: onnx.ModelProto, opset: int, weights=()) -> list[UnsupportedNode]:
     """Every node that has no converter (the check stage, before shape inference). Nodes whose
     inputs are all constants are folded, so they need no converter. The converters' declared
-    checks run later, in the plan, where the inferred shapes are known."""
+    checks run later, in the plan, where the inferred shapes are known. Model-local functions
+    are inlined first: their bodies' ops are what must convert, not the calls."""
+    model = inline_functions(model)
     g = model.graph
     known = {i.name for i in g.initializer} | set(weights) | {""}
     domain_opset = {imp.domain: imp.version for imp in model.opset_import}  # a custom op's own opset
@@ -220,13 +228,23 @@ def split_weights(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict]:
     return light, weights
 
 
+def inline_functions(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model with its model-local functions (ModelProto.functions) inlined; as given when it
+    has none."""
+    if not model.functions:
+        return model
+    try:
+        return onnx.inliner.inline_local_functions(model)
+    except (RuntimeError, ValueError, TypeError, onnx.checker.ValidationError) as e:
+        raise InvalidModelError(f"cannot inline the model's local functions "
+                                f"({', '.join(f.name for f in model.functions)}): {str(e)[:300]}") from e
+
+
 def normalize(model: onnx.ModelProto, input_shapes: Optional[dict] = None) -> onnx.ModelProto:
     """Inline local functions, fix requested input dims, and run shape inference."""
     model_copy = onnx.ModelProto()
     model_copy.CopyFrom(model)
-    model = model_copy
-    if model.functions:
-        model = onnx.inliner.inline_local_functions(model)
+    model = inline_functions(model_copy)
     init_names = {i.name for i in model.graph.initializer}
     if input_shapes:
         inputs = {i.name: i for i in model.graph.input if i.name not in init_names}
@@ -254,6 +272,9 @@ def normalize(model: onnx.ModelProto, input_shapes: Optional[dict] = None) -> on
     except Exception as e:  # noqa: BLE001 - onnx raises several types; all stop the conversion with a konnx error
         raise InvalidModelError(f"ONNX shape inference failed (shapes or types that cannot agree): "
                                 f"{str(e).strip()[:600]}") from e
+    from .type_check import check_type_constraints
+
+    check_type_constraints(model)  # an Add of float and int64: onnxruntime refuses it too
     return model
 
 

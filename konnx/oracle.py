@@ -23,6 +23,10 @@ class OutputComparison:
     tolerance: float
     ok: bool
     note: str = ""
+    # who judged `ok`: onnxruntime, or the ONNX reference implementation where konnx and
+    # onnxruntime disagree and konnx matches the reference (onnxruntime deviates from the spec)
+    judge: str = "onnxruntime"
+    reference_max_abs: Optional[float] = None  # konnx vs the reference, when it was consulted
 
 
 @dataclass
@@ -52,6 +56,7 @@ class VerifyResult:
     nodes: list = field(default_factory=list)  # diagnose.NodeError per ONNX node output (bisect)
     worst: list = field(default_factory=list)  # names of the worst diverging nodes
     samples: list = field(default_factory=list)  # per sample: ok, outputs, first diverging node
+    note: str = ""  # onnxruntime deviating from the spec where konnx follows the reference implementation
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -82,14 +87,40 @@ def make_inputs(model: onnx.ModelProto, input_shapes: Optional[dict] = None, see
     """Seeded random inputs that fit the model: floats ~ N(0, 1), index inputs within range,
     declared dims honoured, dynamic dims from `input_shapes` or a sensible default."""
     rng = np.random.default_rng(seed)
-    init = {i.name for i in model.graph.initializer}
     limits = _index_limits(model)
+    shapes = seeded_shapes(model, input_shapes)
+    _check_size(shapes)
     feeds = {}
+    for name, (dtype, shape) in shapes.items():
+        if np.issubdtype(dtype, np.floating):
+            feeds[name] = rng.standard_normal(shape).astype(dtype)
+        elif dtype == np.bool_:
+            feeds[name] = rng.random(shape) < 0.5
+        else:
+            high = limits.get(name, 10)
+            feeds[name] = rng.integers(0, max(high, 1), size=shape).astype(dtype)
+    return feeds
+
+
+MAX_SEEDED_ELEMENTS = 1 << 26  # all seeded inputs together (256 MB of float32)
+
+
+def seeded_shapes(model: onnx.ModelProto, input_shapes: Optional[dict] = None) -> dict:
+    """name -> (numpy dtype, shape) of the inputs make_inputs builds: declared dims honoured,
+    dynamic dims from `input_shapes` or a default (2 for the batch, 32 or 8 for the rest)."""
+    from .errors import ConversionError
+
+    init = {i.name for i in model.graph.initializer}
+    out = {}
     for vi in model.graph.input:
         if vi.name in init:
             continue
         tt = vi.type.tensor_type
-        dtype = onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type)
+        try:
+            dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ConversionError(f"graph input '{vi.name}' has element type {tt.elem_type}, which has no numpy "
+                                  "equivalent: seeded inputs cannot be made for it; pass inputs={...}") from e
         dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
         fixed = (input_shapes or {}).get(vi.name)
         shape = []
@@ -100,14 +131,26 @@ def make_inputs(model: onnx.ModelProto, input_shapes: Optional[dict] = None, see
                 shape.append(d)
             else:
                 shape.append(2 if axis == 0 else (32 if len(dims) >= 4 else 8))
-        if np.issubdtype(dtype, np.floating):
-            feeds[vi.name] = rng.standard_normal(shape).astype(dtype)
-        elif dtype == np.bool_:
-            feeds[vi.name] = rng.random(shape) < 0.5
-        else:
-            high = limits.get(vi.name, 10)
-            feeds[vi.name] = rng.integers(0, max(high, 1), size=shape).astype(dtype)
-    return feeds
+        out[vi.name] = (dtype, shape)
+    return out
+
+
+def _check_size(shapes: dict) -> None:
+    """Refuse seeded inputs too large to allocate, naming the inputs and their sizes."""
+    from .errors import InputsTooLargeError
+
+    sizes = {n: int(np.prod(s, dtype=object)) for n, (_, s) in shapes.items()}
+    total = sum(sizes.values())
+    if total <= MAX_SEEDED_ELEMENTS:
+        return
+    big = sorted(sizes, key=sizes.get, reverse=True)
+    listing = ", ".join(f"'{n}' {list(shapes[n][1])} ({sizes[n]:,} elements, "
+                        f"{sizes[n] * shapes[n][0].itemsize / 2**30:.3g} GiB)" for n in big[:3])
+    raise InputsTooLargeError(
+        f"seeded inputs for the check against onnxruntime would hold {total:,} elements, above the limit of "
+        f"{MAX_SEEDED_ELEMENTS:,}: {listing}; nothing was allocated. Check the model at a smaller size "
+        "(input_shapes / --input-shape for dynamic dims, or real inputs: konnx.verify(..., inputs=...), "
+        "konnx verify --inputs)")
 
 
 # ----------------------------------------------------------------------------- running
@@ -173,13 +216,14 @@ def compare(name: str, ref: np.ndarray, got: np.ndarray, rtol: float, atol: floa
     g = got.astype(np.float64)
     scale = max(1.0, float(np.max(np.abs(r)))) if np.all(np.isfinite(r)) else 1.0
     tol = atol + rtol * scale
-    diff = np.abs(g - r)
-    both_nan = np.isnan(r) & np.isnan(g)
-    same_inf = np.isinf(r) & (r == g)
-    diff = np.where(both_nan | same_inf, 0.0, diff)
-    diff = np.where(np.isnan(diff), np.inf, diff)
-    max_abs = float(np.max(diff))
-    max_rel = float(np.max(diff / np.maximum(np.abs(r), 1e-12)))
+    with np.errstate(invalid="ignore"):  # inf - inf and NaN: decided below
+        diff = np.abs(g - r)
+        both_nan = np.isnan(r) & np.isnan(g)
+        same_inf = np.isinf(r) & (r == g)
+        diff = np.where(both_nan | same_inf, 0.0, diff)
+        diff = np.where(np.isnan(diff), np.inf, diff)
+        max_abs = float(np.max(diff))
+        max_rel = float(np.max(diff / np.maximum(np.abs(r), 1e-12)))
     if not np.issubdtype(ref.dtype, np.floating):
         tol = 0.0
     mismatch = float(np.mean(diff > tol))

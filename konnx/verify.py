@@ -13,22 +13,28 @@ from . import layout as L
 from . import loader
 from .errors import ConversionError
 from .inputs import check_input_shapes
-from .verify_inputs import check_inputs
+from .verify_inputs import check_inputs, check_tolerances, keras_model_arg, samples_arg
 from .oracle import (  # noqa: F401  (re-exported: konnx.verify's public helpers)
     Divergence, OutputComparison, VerifyResult, to_numpy, compare, make_inputs, run_keras, run_onnxruntime,
 )
+from .reference import REFERENCE_TIMEOUT, deviation_note, judge
 from .tolerances import DEFAULT_ATOL, DEFAULT_RTOL
 
 
 def verify(onnx_model, keras_model=None, inputs=None, *, rtol: float = DEFAULT_RTOL,
            atol: float = DEFAULT_ATOL, input_shapes: Optional[dict] = None, channels_last_io: bool = False,
-           bisect: bool = False, seed: int = 0, conversion=None) -> VerifyResult:
+           bisect: bool = False, seed: int = 0, conversion=None,
+           reference_timeout: float = REFERENCE_TIMEOUT) -> VerifyResult:
     """Compare a Keras model (converted now if not given) with onnxruntime on the same inputs.
 
     `inputs` maps input names to arrays, or is a list of such dicts (several samples: the
     result's outputs are the worst over the samples, `samples` has each one's figures); seeded
     random inputs that fit the model if None.
     An output agrees when max|keras - onnxruntime| <= atol + rtol * max(1, max|onnxruntime|).
+    Where it does not, the ONNX reference implementation judges (in a child process stopped after
+    `reference_timeout` seconds; 0 never consults it): an output konnx computes as the reference
+    does is ok, judged by 'onnx.reference', and `result.note` says onnxruntime deviates from the
+    spec on this model.
     With bisect=True, every intermediate tensor OF THIS KERAS MODEL (through the tensor map
     konnx saved in it) is compared with onnxruntime's, per node, and the first diverging node
     named with its likely cause. `keras_model` may also be the path of a .tflite file konnx
@@ -37,6 +43,8 @@ def verify(onnx_model, keras_model=None, inputs=None, *, rtol: float = DEFAULT_R
 
     proto = loader.load(onnx_model)
     input_shapes = check_input_shapes(proto, input_shapes)
+    check_tolerances(rtol, atol)
+    given, keras_model = keras_model is not None, keras_model_arg(keras_model)
     samples = _samples(proto, inputs, input_shapes, seed)
     if inputs is not None:  # refused with the expected names, shapes and dtypes when they do not fit
         samples = [check_inputs(proto, feeds, input_shapes) for feeds in samples]
@@ -51,14 +59,22 @@ def verify(onnx_model, keras_model=None, inputs=None, *, rtol: float = DEFAULT_R
     per_sample, per_sample_rows = [], []
     for feeds in samples:
         if probe is None:
-            ref, got = run_onnxruntime(proto, feeds), run_keras(keras_model, proto, feeds, channels_last_io)
+            ref = _run(run_onnxruntime, "onnxruntime cannot run this model on these inputs", proto, feeds)
+            got = _run(run_keras, "the Keras model does not run on the ONNX model's inputs (a model converted from "
+                       "another ONNX file, or channels_last_io missing?)" if given else None,
+                       keras_model, proto, feeds, channels_last_io)
         else:  # one onnxruntime run and one Keras run give the outputs and every intermediate tensor
-            ref, got, rows = probe.run(feeds, rtol, atol)
+            ref, got, rows = _run(probe.run, "running onnxruntime and the model for the bisect failed",
+                                  feeds, rtol, atol)
             per_sample_rows.append(rows)
-        per_sample.append([compare(o.name, ref[o.name], g, rtol, atol) for o, g in zip(proto.graph.output, got)])
+        cs = [compare(o.name, ref[o.name], g, rtol, atol) for o, g in zip(proto.graph.output, got)]
+        if reference_timeout > 0:
+            cs = judge(proto, feeds, got, cs, rtol, atol, reference_timeout, ort=ref)
+        per_sample.append(cs)
     outs = [max(cs, key=lambda c: (not c.ok, c.max_abs)) for cs in zip(*per_sample)]
     result = VerifyResult(all(o.ok for o in outs), outs,
-                          input_shapes={k: list(v.shape) for k, v in samples[0].items()})
+                          input_shapes={k: list(v.shape) for k, v in samples[0].items()},
+                          note=deviation_note([c for cs in per_sample for c in cs]))
     if len(samples) > 1:
         result.samples = [{"index": i, "ok": all(c.ok for c in cs), "outputs": [asdict(c) for c in cs]}
                           for i, cs in enumerate(per_sample)]
@@ -70,12 +86,23 @@ def verify(onnx_model, keras_model=None, inputs=None, *, rtol: float = DEFAULT_R
 def _samples(proto, inputs, input_shapes, seed) -> list:
     if inputs is None:
         return [make_inputs(proto, input_shapes, seed)]
-    if isinstance(inputs, dict):
-        return [dict(inputs)]
-    samples = [dict(s) for s in inputs]
-    if not samples:
-        raise ConversionError("no input sample given: expected a dict of arrays or a non-empty list of them")
-    return samples
+    return samples_arg(inputs)
+
+
+def _run(fn, what, *args):
+    """fn(*args); a failure becomes a ConversionError saying `what` failed (the user's model or
+    inputs), or an internal konnx error when `what` is None (konnx's own conversion failed to
+    run), the original exception chained."""
+    try:
+        return fn(*args)
+    except ConversionError:
+        raise
+    except Exception as e:  # noqa: BLE001 - onnxruntime, Keras and TensorFlow raise many types
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        if what is None:
+            raise ConversionError(f"internal error (a konnx bug, please report it): the converted model failed to "
+                                  f"run on the inputs: {type(e).__name__}: {first}") from e
+        raise ConversionError(f"{what}: {type(e).__name__}: {first}") from e
 
 
 class _Probe:

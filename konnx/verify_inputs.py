@@ -75,3 +75,50 @@ def check_inputs(model: onnx.ModelProto, feeds: dict, input_shapes: Optional[dic
                                   f"(convert it with .astype('{dtype}')): {want}")
         arrays[name] = x
     return arrays
+
+
+def keras_model_arg(keras_model):
+    """verify's `keras_model`: None, a Keras model (any callable), a .tflite path (kept as a path)
+    or a .keras path (loaded); anything else refused naming what is accepted."""
+    if keras_model is None or callable(keras_model):
+        return keras_model
+    if not isinstance(keras_model, (str, os.PathLike)):
+        raise ConversionError(f"keras_model must be a Keras model, the path of a .keras or .tflite file, or None "
+                              f"(convert now); got {type(keras_model).__name__} {str(keras_model)[:80]!r}")
+    path = str(keras_model)
+    if not os.path.isfile(path):
+        raise ConversionError(f"keras_model: file not found: {path}")
+    if path.endswith(".tflite"):
+        return path
+    if not path.endswith(".keras"):
+        raise ConversionError(f"keras_model: {path} is neither a .keras nor a .tflite file")
+    import zipfile
+
+    import keras
+
+    try:
+        return keras.models.load_model(path, safe_mode=True)
+    except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as e:
+        raise ConversionError(f"cannot load {path} as a Keras model: {str(e).strip()[:200]}") from e
+
+
+def samples_arg(inputs) -> list:
+    """verify's `inputs` as a list of dicts (one per sample), refused unless a dict of arrays or a
+    non-empty list of them."""
+    from collections.abc import Mapping
+
+    if isinstance(inputs, Mapping):
+        return [dict(inputs)]
+    if isinstance(inputs, (list, tuple)) and inputs and all(isinstance(s, Mapping) for s in inputs):
+        return [dict(s) for s in inputs]
+    got = "an empty list" if isinstance(inputs, (list, tuple)) and not inputs else type(inputs).__name__
+    raise ConversionError(f"inputs: expected a dict mapping input names to arrays, or a non-empty list of such dicts "
+                          f"(one per sample); got {got}")
+
+
+def check_tolerances(rtol, atol) -> None:
+    import math
+
+    for name, v in (("rtol", rtol), ("atol", atol)):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating)) or not math.isfinite(v) or v < 0:
+            raise ConversionError(f"{name} must be a finite number >= 0, got {type(v).__name__} {v!r}")

@@ -29,11 +29,7 @@ def top_k(x, *, k, axis, largest=1):
     x, inv = _last_axis(x, axis)
     dt = standardize_dtype(x.dtype)
     if dt.startswith(("float", "bfloat")):
-        # NaN ranks above +inf for largest and last for smallest (the ONNX reference's sort;
-        # onnxruntime agrees); values are gathered back so NaNs come out as NaN
-        inf = ops.full_like(x, float("inf"))
-        key = ops.where(ops.isnan(x), inf, x) if largest else ops.where(ops.isnan(x), -inf, ops.negative(x))
-        _, idx = ops.top_k(key, k, sorted=True)
+        idx = _float_top_k(x, k, largest)
         vals = ops.take_along_axis(x, idx, axis=-1)
     elif largest:
         vals, idx = ops.top_k(x, k, sorted=True)
@@ -48,6 +44,34 @@ def top_k(x, *, k, axis, largest=1):
     if inv is not None:
         vals, idx = ops.transpose(vals, inv), ops.transpose(idx, inv)
     return [vals, idx]
+
+
+def _float_top_k(x, k, largest):
+    """Indices of the k largest (smallest) floats along the last axis, NaN ranking strictly above
+    +inf (the ONNX reference's sort; onnxruntime agrees): NaN first for largest, last for smallest.
+    top_k on a key where NaN is +inf (largest) or -inf under -x (smallest) ties NaN with +inf; the
+    run of tied positions (at the start for largest, at the end for smallest) is rewritten as the
+    NaN positions then the +inf ones (largest) or the reverse, each in index order."""
+    isnan = ops.isnan(x)
+    posinf = ops.logical_and(ops.isinf(x), ops.greater(x, 0))
+    inf = ops.full_like(x, float("inf"))
+    key = ops.where(isnan, inf, x) if largest else ops.where(isnan, -inf, ops.negative(x))
+    _, base = ops.top_k(key, k, sorted=True)
+    # positions of each class in index order (top_k puts the lower index first among equals)
+    _, nan_at = ops.top_k(ops.cast(isnan, "float32"), k, sorted=True)
+    _, inf_at = ops.top_k(ops.cast(posinf, "float32"), k, sorted=True)
+    n_nan = ops.sum(ops.cast(isnan, "int32"), axis=-1, keepdims=True)
+    n_inf = ops.sum(ops.cast(posinf, "int32"), axis=-1, keepdims=True)
+    tied = n_nan + n_inf
+    start = 0 if largest else ops.cast(ops.shape(x)[-1], "int32") - tied
+    first, n_first, second = (nan_at, n_nan, inf_at) if largest else (inf_at, n_inf, nan_at)
+    base, first, second = (ops.cast(v, "int32") for v in (base, first, second))
+    t = ops.zeros_like(base) + ops.cast(ops.arange(k), "int32") - start  # output slot, from the run's start
+    from_first = ops.take_along_axis(first, ops.clip(t, 0, k - 1), axis=-1)
+    from_second = ops.take_along_axis(second, ops.clip(t - n_first, 0, k - 1), axis=-1)
+    in_first = ops.logical_and(ops.greater_equal(t, 0), ops.less(t, n_first))
+    in_second = ops.logical_and(ops.greater_equal(t, n_first), ops.less(t, tied))
+    return ops.where(in_first, from_first, ops.where(in_second, from_second, base))
 
 
 # ----------------------------------------------------------------------------- sequences

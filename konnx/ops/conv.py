@@ -170,9 +170,12 @@ def conv_transpose(ctx, node):
         raise ctx.error("output_shape / auto_pad SAME needs static spatial sizes; pass input_shapes")
     c_in, c_out_g = int(w.shape[0]), int(w.shape[1])
     onnx_kernel = list(kernel)
-    w, kernel = _dilated_kernel(w, kernel, dilations)
     cl = L.channels_last(x.rank)
     kt = pin_channels(ctx, ctx.keras(x, cl), c_in)
+    if any(d > 1 for d in dilations):
+        y = _dilated_transpose(ctx, kt, w, strides, dilations, group)
+        return _finish_transpose(ctx, node, y, b, crops, out_pad, nsp, dict(
+            strides=strides, kernel=onnx_kernel, dilations=dilations, group=group, input_size=sizes), cl)
     native_op = all(op < s for op, s in zip(out_pad, strides))
     # Keras: length = (in - 1) * s + k + output_padding, before our crops.
     layer_op = out_pad if native_op else [0] * nsp
@@ -200,26 +203,68 @@ def conv_transpose(ctx, node):
             bg = b[g * c_out_g:(g + 1) * c_out_g] if (b is not None and bias_in_layer) else None
             ys.append(build(parts[g], wg, f"g{g}", bg))
         y = ctx.layer(keras.layers.Concatenate(axis=-1, name=ctx.name("concat")), ys)
+    return _finish_transpose(ctx, node, y, None if bias_in_layer else b, crops, extra, nsp, dict(
+        strides=strides, kernel=onnx_kernel, dilations=dilations, group=group, input_size=sizes), cl)
+
+
+def _finish_transpose(ctx, node, y, bias, crops, extra, nsp, geometry, cl):
+    """The full transposed convolution `y` cropped to ONNX's pads, `extra` output padding added
+    at the end as zeros, then `bias` (None when the layer added it), and the decision recorded."""
     y = _crop_to_onnx(ctx, y, crops, extra, nsp)
-    if b is not None and not bias_in_layer:
-        y = ctx.op("binary", [y, b.astype(np.float32)], suffix="bias", op="add")
+    if bias is not None:
+        y = ctx.op("binary", [y, bias.astype(np.float32)], suffix="bias", op="add")
+    out_pad = list(node.attr("output_padding") or [0] * nsp)
     nothing_to_crop = all(c == (0, 0) for c in crops) and not any(out_pad)
-    ctx.record(kind="conv_transpose", pads=crops, output_padding=out_pad, strides=strides, kernel=onnx_kernel,
-               dilations=dilations, group=group, input_size=sizes, decision="valid" if nothing_to_crop else "crop",
+    ctx.record(kind="conv_transpose", pads=crops, output_padding=out_pad, **geometry,
+               decision="valid" if nothing_to_crop else "crop",
                reason="full transposed convolution ('valid'), then the ONNX pads cropped from it"
-                      + (" and output_padding added at the end" if any(out_pad) else ""))
+                      + (" and output_padding added at the end" if any(out_pad) else "")
+                      + (" (dilated: zeros inserted between the inputs, then a dilated convolution with the "
+                         "flipped kernel)" if any(d > 1 for d in geometry["dilations"]) else ""))
     return ctx.tensor(y, cl)
 
 
-def _dilated_kernel(w, kernel, dilations):
-    """(weights, kernel) with the dilation written into the kernel (zeros between the taps):
-    TensorFlow on CPU has no dilated transposed convolution, and this is exact."""
-    if not any(d > 1 for d in dilations):
-        return w, kernel
-    big = [P.effective_kernel(k, d) for k, d in zip(kernel, dilations)]
-    wd = np.zeros(w.shape[:2] + tuple(big), w.dtype)
-    wd[(slice(None), slice(None)) + tuple(slice(None, None, d) for d in dilations)] = w
-    return wd, big
+def _dilated_transpose(ctx, kt, w, strides, dilations, group):
+    """The full ('valid') dilated transposed convolution, (n - 1) * s + d * (k - 1) + 1 long: the
+    input with s - 1 zeros inserted between its elements and d * (k - 1) zeros around it, through
+    a stride-1 convolution dilated by d with the flipped, in/out-swapped kernel. TensorFlow on
+    CPU has no dilated transposed convolution; writing the dilation into the kernel as zero taps
+    would multiply an inf input by 0 (NaN where the spec's sum has no such term)."""
+    nsp = len(strides)
+    kernel = [int(k) for k in w.shape[2:]]
+    kt = _insert_zeros(ctx, kt, strides)
+    kt = zero_pad(ctx, kt, [(d * (k - 1),) * 2 for d, k in zip(dilations, kernel)], nsp)
+    c_in, c_out_g = int(w.shape[0]), int(w.shape[1])
+    cin_g = c_in // group
+    flipped = w[(slice(None), slice(None)) + (slice(None, None, -1),) * nsp]
+    # ONNX (C_in, C_out/g, k...) -> Keras (k..., C_in/g, C_out), group g's filters after g-1's
+    parts = [np.transpose(flipped[g * cin_g:(g + 1) * cin_g], tuple(range(2, 2 + nsp)) + (0, 1))
+             for g in range(group)]
+    layer = _CONV[nsp](filters=c_out_g * group, kernel_size=tuple(kernel), padding="valid",
+                       dilation_rate=tuple(dilations), groups=group, use_bias=False,
+                       kernel_initializer="zeros", name=ctx.name("dilated"))
+    y = ctx.layer(layer, kt)
+    layer.set_weights([np.concatenate(parts, axis=-1).astype(np.float32)])
+    return y
+
+
+def _insert_zeros(ctx, kt, strides):
+    """A channels-last tensor with s - 1 zeros between neighbours along each spatial axis of
+    stride s (zeros made as zeros, never as x * 0, which is NaN for an inf input)."""
+    rank = len(kt.shape)
+    for i, s in enumerate(strides):
+        if s == 1:
+            continue
+        a = i + 1
+        zeros = ctx.op("full_like", [kt], suffix="zeros", value=0.0, dtype=str(kt.dtype))
+        parts = [ctx.op("expand_dims", [t], suffix="expand", axes=[a + 1]) for t in [kt] + [zeros] * (s - 1)]
+        merged = ctx.op("concat", parts, suffix="interleave", axis=a + 1)
+        spec = [{"axis": j} if j != a else -1 for j in range(rank + 1) if j != a + 1]
+        kt = ctx.op("reshape", [merged], suffix="upsample", shape=spec)
+        slices = [[None, None, None]] * rank
+        slices[a] = [0, -(s - 1), None]
+        kt = ctx.op("slice", [kt], suffix="trim", slices=slices)
+    return kt
 
 
 def _crop_to_onnx(ctx, y, crops, extra, nsp):
