@@ -254,7 +254,8 @@ def normalize(model: onnx.ModelProto, input_shapes: Optional[dict] = None) -> on
     except Exception as e:  # noqa: BLE001 - onnx raises several types; all stop the conversion with a konnx error
         raise InvalidModelError(f"ONNX shape inference failed (shapes or types that cannot agree): "
                                 f"{str(e).strip()[:600]}") from e
-    return model
+    from .fuse import fuse  # noqa: E402  issue 17 hook (deploy branch): GELU decompositions -> one node
+    return fuse(model)  # issue 17 hook (deploy branch): see konnx/fuse.py
 
 
 def _infer_strict(model: onnx.ModelProto) -> onnx.ModelProto:
