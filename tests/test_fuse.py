@@ -112,6 +112,19 @@ def test_not_a_gelu_left_alone(case):
     assert_matches_ort(model, {"x": rand(2, 5) * 3})
 
 
+def test_gelu_of_a_constant_is_folded():
+    """A GELU whose input is known at conversion time (a Constant node) is fused, then folded."""
+    k = onnx.helper.make_node("Constant", [], ["k"], value=onnx.numpy_helper.from_array(rand(2, 5, seed=9) * 3))
+    model = _erf_gelu()
+    for n in model.graph.node:
+        n.input[:] = ["k" if i == "x" else i for i in n.input]
+    model.graph.node.insert(0, k)
+    model.graph.node.append(onnx.helper.make_node("Add", ["x", "y"], ["z"]))
+    model.graph.output[0].name = "z"
+    assert [n.op_type for n in _normalized(model).graph.node] == ["Constant", "Gelu", "Add"]
+    assert_matches_ort(model, {"x": rand(2, 5)})
+
+
 def test_contrib_nodes_convert():
     """com.microsoft Gelu / FastGelu in a model (as onnxruntime's optimizer writes them) convert too."""
     nodes = [onnx.helper.make_node("Gelu", ["x"], ["a"], domain="com.microsoft"),
