@@ -141,3 +141,20 @@ def test_fast_gelu_bias_refused():
     model.opset_import.append(onnx.helper.make_opsetid(fuse.CONTRIB, 1))
     with pytest.raises(konnx.ConversionError, match="bias"):
         konnx.convert(model)
+
+
+def test_cli_tflite_on_exact_gelu(tmp_path):
+    """`konnx convert --tflite` on a TorchScript opset-17 exact GELU export: written, checked in LiteRT
+    by the CLI, and the file agrees with onnxruntime (TFLite's converter refused it before: no Erf)."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("TFLite export needs the TensorFlow backend")
+    from konnx.cli import main
+
+    src = tmp_path / "gelu.onnx"
+    onnx.save(_export("none", 17, False), str(src))
+    out = tmp_path / "gelu.tflite"
+    assert main(["convert", str(src), "--tflite", str(out), "-q"]) == 0
+    x = rand(4, 16, seed=3) * 2
+    ref = run_ort(onnx.load(str(src)), {"x": x})[0]
+    got = E.run_tflite(out, x)[0]
+    assert np.max(np.abs(got - ref)) <= 1e-4 * max(1.0, float(np.max(np.abs(ref))))
