@@ -29,10 +29,25 @@ class _Value:
             raise ConversionError(f"internal: the initial value of {self.what} was used twice")
         if tuple(value.shape) != tuple(shape):
             raise ConversionError(f"internal: {self.what} expects shape {tuple(shape)}, got {value.shape}")
-        dtype = keras.backend.standardize_dtype(dtype or "float32")
+        target = _np_dtype(keras.backend.standardize_dtype(dtype or "float32"))
         # the torch backend's tensors share a numpy array's memory: give it its own copy
-        copy = keras.backend.backend() == "torch" or value.dtype != np.dtype(dtype)
-        return np.array(value, dtype=dtype, copy=True) if copy else np.asarray(value)
+        copy = keras.backend.backend() == "torch" or value.dtype != target
+        return np.array(value, dtype=target, copy=True) if copy else value
+
+
+def _np_dtype(name: str) -> np.dtype:
+    """numpy's dtype for a Keras dtype name (bfloat16 comes from ml_dtypes, which Keras depends on)."""
+    try:
+        return np.dtype(name)
+    except TypeError:
+        import ml_dtypes
+
+        return np.dtype(getattr(ml_dtypes, name))
+
+
+def initial_value(value, what: str):
+    """An initializer for add_weight that creates the variable from `value` (one copy), once."""
+    return _Value(np.asarray(value), what)
 
 
 @contextlib.contextmanager

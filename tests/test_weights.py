@@ -49,3 +49,13 @@ def test_initial_values_casts_to_the_variable_dtype():
         layer(keras.Input((3,), dtype="float64"))
     got = keras.ops.convert_to_numpy(layer.kernel)
     assert got.dtype == np.float64 and np.array_equal(got, value.astype(np.float64))
+
+
+def test_konnx_op_constants_from_values():
+    """KonnxOp constants (a Gather table, a bool mask stored as uint8) made from their values."""
+    table = rand(50, 8, seed=1)
+    mask = np.random.default_rng(2).random((2, 3, 8)) > 0.5
+    nodes = [onnx.helper.make_node("Gather", ["E", "ids"], ["a"]), onnx.helper.make_node("Where", ["M", "a", "z"], ["y"])]
+    model = make_model(nodes, [("ids", np.int64, [2, 3])], [("y", np.float32, [2, 3, 8])],
+                       [("E", table), ("M", mask), ("z", np.float32(0))])
+    assert_matches_ort(model, {"ids": np.array([[1, 2, 3], [49, 0, 7]], np.int64)})
