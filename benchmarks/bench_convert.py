@@ -61,7 +61,12 @@ def ensure_onnx(name: str) -> Path:
 
 
 def measure(name: str, tflite: bool) -> dict:
-    path = ensure_onnx(name)
+    path = Path(tempfile.gettempdir()) / f"konnx_bench_{name}.onnx"
+    if not path.exists():
+        # exported in its own process: a child forked from a parent that built a 1.3 GB torch model
+        # starts with the parent's peak RSS as its own (ru_maxrss survives fork and exec)
+        subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(HERE)!r}); "
+                        f"import bench_convert; bench_convert.ensure_onnx({name!r})"], check=True)
     env = dict(os.environ, PYTHONPATH=str(HERE.parent) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run([sys.executable, "-c", CHILD, str(path), "1" if tflite else "0"], env=env,
                           capture_output=True, text=True, check=False)

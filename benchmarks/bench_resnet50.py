@@ -1,7 +1,7 @@
 """ResNet-50: konnx conversion time, and latency of the converted model against onnxruntime and
 keras.applications.ResNet50(weights=None), measured in the same process on the same inputs.
 
-    python benchmarks/bench_resnet50.py [--runs 30] [--dynamo]
+    python benchmarks/bench_resnet50.py [--runs 30] [--dynamo] [--threads N]
 
 Prints median latencies and the median over rounds of the per-round ratios (converted / native
 Keras, converted / onnxruntime); in each round the three run back to back, in alternating order."""
@@ -45,9 +45,17 @@ def main():
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--dynamo", action="store_true", help="export with torch.onnx dynamo=True")
     ap.add_argument("--onnx", help="use this ResNet-50 .onnx instead of exporting one")
+    ap.add_argument("--threads", type=int, default=0, help="intra-op threads of TensorFlow and onnxruntime "
+                    "(inter-op 1 for both); 0 keeps each library's default. One thread compares the kernels "
+                    "themselves and moves least when other jobs share the machine")
     args = ap.parse_args()
 
     import numpy as np
+    if args.threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
     import keras
     import onnxruntime as ort
     import konnx
@@ -73,10 +81,14 @@ def main():
     conversion = statistics.median(conv_times)
 
     native = keras.applications.ResNet50(weights=None)
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    so = ort.SessionOptions()
+    if args.threads:
+        so.intra_op_num_threads, so.inter_op_num_threads = args.threads, 1
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     in_name = sess.get_inputs()[0].name
 
-    print(f"model: {path}")
+    print(f"model: {path}; threads: {args.threads or 'library defaults'}; load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} cores")
     print(f"conversion: {conversion:.2f} s (median of 3; first in process {first:.2f} s)")
     print(f"{'batch':>5} {'konnx ms':>10} {'keras ms':>10} {'ort ms':>10} {'konnx/keras':>12} {'konnx/ort':>10}")
     for batch in (1, 8):

@@ -43,6 +43,30 @@ def litert_fn(data: bytes, x_nhwc, threads: int):
     return run
 
 
+def size_breakdown(data: bytes) -> dict:
+    """Bytes of a .tflite file by what holds them: constant buffers by tensor type, quantization
+    parameters (per-channel scales are float32, zero points int64: TFLite's schema) and the rest
+    (graph, names). Shows whether anything besides the biases (int32) stays wider than int8."""
+    from ai_edge_litert.tools import flatbuffer_utils as fb
+
+    model = fb.convert_bytearray_to_object(bytearray(data))
+    names = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 9: "int8"}
+    out, seen = {}, set()
+    for sg in model.subgraphs:
+        for t in sg.tensors:
+            buf = model.buffers[t.buffer].data
+            if buf is not None and len(buf) and t.buffer not in seen:
+                seen.add(t.buffer)
+                key = f"{names.get(t.type, t.type)} constants"
+                out[key] = out.get(key, 0) + len(buf)
+            q = t.quantization
+            if q is not None:
+                n = sum(len(v) * w for v, w in ((q.scale, 4), (q.zeroPoint, 8), (q.min, 4), (q.max, 4)) if v is not None)
+                out["quantization parameters"] = out.get("quantization parameters", 0) + n
+    out["rest"] = len(data) - sum(out.values())
+    return out
+
+
 def onnx_path(name: str) -> Path:
     from bench_convert import ensure_onnx
 
@@ -96,6 +120,9 @@ def bench_model(name, args, rng):
     if "konnx int8" in files:
         print(f"  int8 / float: size {len(files['konnx int8']) / len(files['konnx']):.2f}, latency "
               f"{median_ratio(times[list(files).index('konnx int8') + 1], times[1]):.2f}")
+        for label in ("konnx", "konnx int8"):
+            parts = ", ".join(f"{k} {v / 2**20:.2f} MB" for k, v in size_breakdown(files[label]).items())
+            print(f"  {label} file: {parts}")
 
 
 def main():

@@ -272,10 +272,11 @@ def normalize(model: onnx.ModelProto, input_shapes: Optional[dict] = None) -> on
     except Exception as e:  # noqa: BLE001 - onnx raises several types; all stop the conversion with a konnx error
         raise InvalidModelError(f"ONNX shape inference failed (shapes or types that cannot agree): "
                                 f"{str(e).strip()[:600]}") from e
+    from .fuse import fuse
     from .type_check import check_type_constraints
 
     check_type_constraints(model)  # an Add of float and int64: onnxruntime refuses it too
-    return model
+    return fuse(model)  # GELU decompositions -> one onnxruntime contrib node (fuse.py)
 
 
 def _infer_strict(model: onnx.ModelProto) -> onnx.ModelProto:

@@ -61,6 +61,16 @@ def score_lines() -> list[str]:
     return lines
 
 
+def _other_domains(table) -> list:
+    """(domain, number of ops) for the rows outside the default domain ('domain.Op')."""
+    counts: dict = {}
+    for name, *_ in table:
+        if "." in name:
+            dom = name.rsplit(".", 1)[0]
+            counts[dom] = counts.get(dom, 0) + 1
+    return sorted(counts.items())
+
+
 def render() -> str:
     table = rows()
     lines = [
@@ -70,7 +80,8 @@ def render() -> str:
         "",
         *score_lines(),
         "",
-        f"{len(table)} operators of the default ONNX domain have a converter. *konnx opsets*: the opsets "
+        f"{sum(1 for r in table if '.' not in r[0])} operators of the default ONNX domain have a converter"
+        + "".join(f", and {n} of domain {d}" for d, n in _other_domains(table)) + ". *konnx opsets*: the opsets "
         "from which each implementation applies (a model's opset picks the latest one at or below it); "
         "*ONNX*: the op's latest version in the installed onnx. Nodes whose inputs are all constants are "
         "folded at conversion time whether or not the op has a converter.",

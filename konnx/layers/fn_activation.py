@@ -5,7 +5,6 @@ Swish, SwiGLU, Shrink. (The one-operand activations Keras has, Relu, Sigmoid, Ta
 they are the names saved files hold."""
 from __future__ import annotations
 
-import math
 
 from keras import ops
 from keras.backend import standardize_dtype
@@ -51,10 +50,8 @@ def celu(x, *, alpha):
 
 @function("math.gelu")
 def gelu(x, *, approximate):
-    if approximate:
-        c = math.sqrt(2.0 / math.pi)
-        return 0.5 * x * (1.0 + ops.tanh(c * (x + 0.044715 * x * x * x)))
-    return 0.5 * x * (1.0 + ops.erf(x / math.sqrt(2.0)))
+    # keras.ops.gelu: one TFLite GELU op (TensorFlow's converter recognises tf.nn.gelu), either form
+    return ops.gelu(x, approximate=bool(approximate))
 
 
 @function("math.softmax")

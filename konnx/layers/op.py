@@ -14,6 +14,7 @@ from keras import ops
 from . import format as fmt
 from .format import VERSION_KEY, FileFormatError
 from .functions import CHOICES, FUNCTIONS, OUTPUT_SPECS
+from ..weights import initial_value
 
 INLINE_MAX = 64  # constants up to this many elements are stored inline in the config
 
@@ -64,12 +65,11 @@ class KonnxOp(keras.layers.Layer):
         for j, spec in enumerate(self.weight_specs):
             dtype = spec["dtype"]
             store = "uint8" if dtype == "bool" else dtype
-            w = self.add_weight(
-                name=f"const{j}", shape=tuple(spec["shape"]), dtype=store,
-                initializer="zeros", trainable=False,
-            )
-            if self._pending is not None:
-                w.assign(np.asarray(self._pending[j]).astype(store))
+            # a conversion creates the variable from the constant (konnx.weights: no zero-filled
+            # variable assigned over); a loaded file's weights are read into zeros
+            init = "zeros" if self._pending is None else initial_value(self._pending[j], f"{self.name}.const{j}")
+            w = self.add_weight(name=f"const{j}", shape=tuple(spec["shape"]), dtype=store, initializer=init,
+                                trainable=False)
             self._consts.append(w)
         self._pending = None
         self.built = True

@@ -4,7 +4,8 @@ from __future__ import annotations
 import importlib
 
 _MODULES = ["conv", "pool", "norm", "elementwise", "cast", "activation", "tensor", "axes", "tensor_index", "tensor_pad", "shape", "reduce",
-            "resize", "matmul", "attention", "quant", "loss", "select", "scatter", "text", "rnn", "sample", "control", "spectral", "detect"]
+            "resize", "matmul", "attention", "quant", "loss", "select", "scatter", "text", "rnn", "sample", "control", "spectral", "detect",
+            "contrib"]
 _loaded = False
 
 

@@ -7,6 +7,7 @@ from ..lazy_keras import keras
 from .. import layout as L
 from .. import padding as P
 from ..values import static_dim
+from ..weights import initial_values
 from .registry import SPATIAL, converter
 
 _CONV = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
@@ -115,9 +116,9 @@ def conv(ctx, node):
         layer = _CONV[nsp](filters=c_out, groups=group, **common)
         kernel_w = np.transpose(w, tuple(range(2, 2 + nsp)) + (1, 0))
         kind = "grouped" if group > 1 else "dense"
-    y = ctx.layer(layer, pin_channels(ctx, kt, c_in))
-    weights = [kernel_w.astype(np.float32)] + ([b.astype(np.float32)] if use_bias else [])
-    layer.set_weights(weights)
+    kernel_attr = "depthwise_initializer" if kind == "depthwise" else "kernel_initializer"
+    with initial_values(layer, **{kernel_attr: kernel_w, "bias_initializer": b if use_bias else None}):
+        y = ctx.layer(layer, pin_channels(ctx, kt, c_in))  # variables made from the values (konnx.weights)
     if subsample is not None:
         slices = [[None, None, None]] + [[None, None, s] for s in subsample] + [[None, None, None]]
         y = ctx.op("slice", [y], suffix="subsample", slices=slices)
@@ -186,10 +187,9 @@ def conv_transpose(ctx, node):
                             padding="valid", output_padding=tuple(layer_op), use_bias=bias is not None,
                             kernel_initializer="zeros", bias_initializer="zeros",
                             name=ctx.name(name_suffix))
-        y = ctx.layer(layer, kt_in)
-        kw = np.transpose(wg, tuple(range(2, 2 + nsp)) + (1, 0)).astype(np.float32)
-        layer.set_weights([kw] + ([bias.astype(np.float32)] if bias is not None else []))
-        return y
+        kw = np.transpose(wg, tuple(range(2, 2 + nsp)) + (1, 0))
+        with initial_values(layer, kernel_initializer=kw, bias_initializer=bias):
+            return ctx.layer(layer, kt_in)  # variables made from the values (konnx.weights)
 
     bias_in_layer = b is not None and not any(extra)
     if group == 1:

@@ -7,6 +7,7 @@ from ..lazy_keras import keras
 
 from .. import layout as L
 from ..values import Const, Tensor, static_dim
+from ..weights import initial_values
 from .elementwise import broadcast, dtype_of
 from .registry import AXIS, converter
 
@@ -14,10 +15,9 @@ from .registry import AXIS, converter
 def _dense(ctx, kt, kernel, bias=None):
     layer = keras.layers.Dense(kernel.shape[1], use_bias=bias is not None, kernel_initializer="zeros",
                                bias_initializer="zeros", name=ctx.name())
-    y = ctx.layer(layer, kt)
-    # no astype: a float32 (transposed) view reaches the variable with one copy, made by the backend
-    layer.set_weights([np.asarray(kernel, np.float32)] + ([bias.astype(np.float32)] if bias is not None else []))
-    return y
+    # the variables are created from the values (konnx.weights: no zero-filled variable replaced)
+    with initial_values(layer, kernel_initializer=kernel, bias_initializer=bias):
+        return ctx.layer(layer, kt)
 
 
 def _static_last(a, axis=-1) -> bool:
