@@ -7,6 +7,7 @@ from ..lazy_keras import keras
 
 from .. import layout as L
 from ..values import Const, Tensor, static_dim
+from . import named
 from .elementwise import broadcast, dtype_of
 from .registry import converter
 
@@ -99,12 +100,12 @@ def matmul(ctx, node):
                and a.perm == b.perm and a.perm[-2:] == (a.rank - 2, a.rank - 1))
     if tail_ok:
         # both operands share a layout that permutes only batch axes: multiply as stored
-        y = ctx.op("math.matmul", [ctx.keras(a), ctx.keras(b)])
+        y = named.op(ctx, "math.matmul", [ctx.keras(a), ctx.keras(b)])
         return ctx.tensor(y, a.perm)
     if _einsum_ok(a, b):
         return _matmul_as_stored(ctx, a, b)
     args = [_arg(ctx, v, L.identity(v.rank)) for v in (a, b)]
-    return ctx.tensor(ctx.op("math.matmul", args), L.identity(rank))
+    return ctx.tensor(named.op(ctx, "math.matmul", args), L.identity(rank))
 
 
 def _einsum_ok(a, b) -> bool:
@@ -141,7 +142,7 @@ def _matmul_as_stored(ctx, a, b):
     cands = [o for o in ordered + [from_a] if o.endswith("n")] + ordered
     order = cands[0]
     perm = tuple(to.index(ch) for ch in order)
-    y = ctx.op("math.einsum", [ctx.keras(a), ctx.keras(b)], equation=f"{ka},{kb}->{order}")
+    y = named.op(ctx, "math.einsum", [ctx.keras(a), ctx.keras(b)], equation=f"{ka},{kb}->{order}")
     ctx.record(kind="matmul", decision="einsum on stored layouts", perm=perm,
                reason="operands stored in permuted layouts: contract them as stored, no transposes")
     return ctx.tensor(y, perm)
@@ -174,7 +175,7 @@ def einsum(ctx, node):
     terms, rhs = _parse(equation, len(vals))
     if "." in equation or any(len(t) != v.rank for t, v in zip(terms, vals)):
         args = [_arg(ctx, v, L.identity(v.rank)) for v in vals]
-        y = ctx.op("math.einsum", args, equation=equation)
+        y = named.op(ctx, "math.einsum", args, equation=equation)
         return ctx.tensor(y, L.identity(len(y.shape)))
     # subscripts follow each operand's stored layout: no transposes
     args, kterms = [], []
@@ -182,7 +183,7 @@ def einsum(ctx, node):
         perm = v.perm if isinstance(v, Tensor) else L.identity(v.rank)
         args.append(_arg(ctx, v))
         kterms.append("".join(t[p] for p in perm))
-    y = ctx.op("math.einsum", args, equation=",".join(kterms) + "->" + rhs)
+    y = named.op(ctx, "math.einsum", args, equation=",".join(kterms) + "->" + rhs)
     return ctx.tensor(y, L.identity(len(rhs)))
 
 
