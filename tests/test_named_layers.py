@@ -216,3 +216,27 @@ def test_reduction_over_the_spatial_axes_becomes_global_pooling(op, layer, keepd
     assert layer in _classes(km) and not any(getattr(l, "fn", "") == "math.reduce" for l in km.layers), _classes(km)
     feeds = {"x": rand(2, 3, 6, 5, seed=8)}
     assert_matches_ort(m, feeds, keras_model=km)
+
+
+def test_square_is_a_multiply_layer_bit_exact():
+    m = make_model([helper.make_node("Pow", ["x", "e"], ["y"])], [("x", np.float32, ["n", 4, 5])],
+                   [("y", np.float32, ["n", 4, 5])], initializers=[("e", np.array(2.0, np.float32))])
+    km = konnx.convert(m)
+    assert "Multiply" in _classes(km) and "KonnxOp" not in _classes(km), _classes(km)
+    feeds = {"x": rand(2, 4, 5, seed=9)}
+    np.testing.assert_array_equal(run_keras(km, feeds, m)[0], run_ort(m, feeds)[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float64])
+def test_keras_reshape_keeps_the_float_dtype(dtype):
+    """keras.layers.Reshape is built in its constructor: it must be given the input's dtype, or it
+    casts float16 / float64 to float32 (onnx backend case test_attention_4d_fp16_expanded)."""
+    m = make_model([helper.make_node("Reshape", ["x", "s"], ["r"]), helper.make_node("Unsqueeze", ["r", "a"], ["y"])],
+                   [("x", dtype, ["n", 4, 6])], [("y", dtype, ["n", 2, 1, 12])],
+                   initializers=[("s", np.array([0, 2, 12], np.int64)), ("a", np.array([2], np.int64))])
+    km = konnx.convert(m)
+    assert _classes(km).count("Reshape") == 2, _classes(km)
+    feeds = {"x": rand(3, 4, 6, seed=10).astype(dtype)}
+    (got,), (ref,) = run_keras(km, feeds, m), run_ort(m, feeds)
+    assert got.dtype == ref.dtype == dtype
+    np.testing.assert_array_equal(got, ref)

@@ -245,6 +245,9 @@ def pow_(ctx, node):
             if e == 1.0:
                 return a
             if e == 2.0:
+                exact = keras_exact.merge_layer([kt, kt], "mul")
+                if exact is not None:
+                    return ctx.tensor(ctx.layer(exact(name=ctx.name("square")), [kt, kt]), a.perm)
                 return ctx.tensor(ctx.op("binary", [kt, kt], suffix="square", op="mul"), a.perm)
             return unary(ctx, a, "sqrt")
     args, perm, _ = broadcast(ctx, [a, b])

@@ -42,6 +42,14 @@ def _dtype(a) -> str:
     return keras.backend.standardize_dtype(a.dtype)
 
 
+def dtype_kw(kt) -> dict:
+    """`dtype=` for a Keras layer on `kt`: its float dtype when not float32. keras.layers.Reshape
+    is built in its constructor, so konnx's keep_float_dtype cannot give it the input's dtype
+    afterwards, and a float32 layer would cast a float16 / float64 input to float32."""
+    dt = _dtype(kt)
+    return {"dtype": dt} if dt in ("float16", "bfloat16", "float64") else {}
+
+
 def merge_layer(args, op: str):
     """The Keras merge layer class for `op` over `args`, or None."""
     if op not in _MERGE or len(args) != 2 or any(a is None or isinstance(a, np.ndarray) for a in args):
@@ -56,16 +64,22 @@ def merge_layer(args, op: str):
     return getattr(keras.layers, _MERGE[op])
 
 
+# the smallest normal exponent (as math.frexp counts it) and the largest finite one per float dtype
+_EXPONENTS = {"float16": (-13, 16), "bfloat16": (-125, 128), "float32": (-125, 128), "float64": (-1021, 1024)}
+
+
 def _power_of_two_reciprocal(c: np.ndarray):
-    """1 / c when every entry of c is the same power of two with a normal reciprocal, else None."""
-    flat = np.unique(c.reshape(-1))
+    """1 / c when every entry of c is the same power of two whose reciprocal is a normal number
+    of c's dtype, else None."""
+    flat = np.unique(c.reshape(-1).astype(np.float64))
     if flat.size != 1 or not np.isfinite(flat[0]) or flat[0] == 0:
         return None
-    mant, _ = math.frexp(float(flat[0]))
-    inv = np.asarray(1.0 / float(flat[0]), dtype=c.dtype)
-    if abs(mant) != 0.5 or not np.isfinite(inv) or abs(float(inv)) < np.finfo(c.dtype).tiny:
+    mant, exp = math.frexp(float(flat[0]))
+    low, high = _EXPONENTS[str(c.dtype)]
+    inv_exp = 2 - exp  # 1 / (0.5 * 2**exp) = 0.5 * 2**(2 - exp)
+    if abs(mant) != 0.5 or not low <= inv_exp <= high:
         return None
-    return float(inv)
+    return 1.0 / float(flat[0])
 
 
 def rescaling_args(args, op: str):
@@ -136,7 +150,7 @@ def reshape(ctx, kt, spec, suffix: str = ""):
     is exact (reshape_target), else the KonnxOp."""
     target = reshape_target(tuple(kt.shape), spec)
     if target is not None:
-        return ctx.layer(keras.layers.Reshape(target, name=ctx.name(suffix or "reshape")), kt)
+        return ctx.layer(keras.layers.Reshape(target, name=ctx.name(suffix or "reshape"), **dtype_kw(kt)), kt)
     return named.op(ctx, "reshape", [kt], suffix=suffix, shape=spec)
 
 
@@ -153,7 +167,7 @@ def unit_axes_reshape(ctx, kt, drop=(), insert=(), suffix: str = ""):
     if rest.count(None) > 1 or 0 in rest:
         return None
     target = tuple(-1 if d is None else int(d) for d in rest)
-    return ctx.layer(keras.layers.Reshape(target, name=ctx.name(suffix or "reshape")), kt)
+    return ctx.layer(keras.layers.Reshape(target, name=ctx.name(suffix or "reshape"), **dtype_kw(kt)), kt)
 
 
 _GLOBAL_POOL = {"mean": "GlobalAveragePooling{}D", "max": "GlobalMaxPooling{}D"}
@@ -162,11 +176,14 @@ _GLOBAL_POOL = {"mean": "GlobalAveragePooling{}D", "max": "GlobalMaxPooling{}D"}
 def global_pool(ctx, kt, op: str, kaxes, keepdims: bool, suffix: str = ""):
     """A mean / max over every spatial axis of a channels-last float tensor (rank 3 to 5) as
     keras.layers.GlobalAveragePooling*D / GlobalMaxPooling*D, which call keras.ops.mean / max
-    over those axes as the `math.reduce` function does; else None."""
+    over those axes as the `math.reduce` function does (a max only over known, non-empty sizes:
+    the function gives -inf for an empty one); else None."""
     rank = len(kt.shape)
     if op not in _GLOBAL_POOL or not 3 <= rank <= 5 or list(kaxes) != list(range(1, rank - 1)):
         return None
     if keras.backend.standardize_dtype(kt.dtype) not in FLOATS:
         return None
+    if op == "max" and any(kt.shape[a] in (None, 0) for a in kaxes):
+        return None  # the max of an empty window: the function's -inf, a Keras error
     cls = getattr(keras.layers, _GLOBAL_POOL[op].format(rank - 2))
     return ctx.layer(cls(data_format="channels_last", keepdims=bool(keepdims), name=ctx.name(suffix or op)), kt)
