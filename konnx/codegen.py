@@ -151,6 +151,8 @@ def _defaults(cls) -> dict:
         except (TypeError, ValueError):
             continue
         defaults.update({p.name: p.default for p in params if p.default is not inspect.Parameter.empty})
+    # konnx's named layers take their function's parameters as keyword arguments
+    defaults.update(getattr(cls, "argument_defaults", dict)())
     return defaults
 
 
@@ -164,7 +166,7 @@ def layer_arguments(layer, config: dict) -> list:
             continue
         if key == "trainable" and value is True:
             continue
-        if key == "format_version":  # KonnxOp: the version this konnx writes is the default
+        if key == "format_version":  # konnx's layers: the version this konnx writes is the default
             from .layers.format import FORMAT_VERSION
             if value == FORMAT_VERSION:
                 continue
@@ -315,12 +317,24 @@ def build(weights=WEIGHTS):
 '''
 
 
+def _import_line(module: str, names: list) -> str:
+    """`from module import names` as ruff's isort writes it: one line up to 88 characters,
+    else one name per line in parentheses (empty when there are no names)."""
+    if not names:
+        return ""
+    one = f"from {module} import {', '.join(names)}"
+    if len(one) <= 88:
+        return f"\n{one}\n"
+    inner = "".join(f"    {n},\n" for n in names)
+    return f"\nfrom {module} import (\n{inner})\n"
+
+
 def generate(conversion, source: str = "an ONNX model", weights_file: str = WEIGHTS_FILE) -> str:
     """The module's source for a `konnx.convert_detailed(...)` result (or a bare keras.Model)."""
     model = getattr(conversion, "model", conversion)
     graph = _body(model, getattr(conversion, "onnx_model", None), getattr(conversion, "decisions", ()))
     classes = sorted(graph.konnx_classes)
-    konnx_import = f"\nfrom konnx.layers import {', '.join(classes)}\n" if classes else ""
+    konnx_import = _import_line("konnx.layers", classes)
     header = _HEADER.format(version=__version__, source=source, konnx_import=konnx_import, weights=weights_file)
     return header + "\n".join(graph.lines) + "\n" + _FOOTER
 

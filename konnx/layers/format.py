@@ -12,13 +12,17 @@ from typing import Callable
 
 from ..errors import ConversionError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 VERSION_KEY = "format_version"
 
 # version k -> function turning a version-k KonnxOp config into a version-(k+1) one. A future
 # rename (of a function, a parameter, a slot key) is one entry here plus FORMAT_VERSION += 1;
 # see rename_function / rename_param for the usual shapes of such an entry.
-UPGRADES: dict[int, Callable[[dict], dict]] = {}
+UPGRADES: dict[int, Callable[[dict], dict]] = {
+    # version 2 adds konnx's named layers (konnx/layers/named.py: Slice, Einsum, Recurrent, ...)
+    # next to KonnxOp; a version-1 KonnxOp config means the same in version 2
+    1: lambda config: config,
+}
 
 
 class FileFormatError(ConversionError):

@@ -11,6 +11,7 @@ from ..lazy_keras import keras
 
 from .. import layout as L
 from ..values import Const, Dim, Tensor, has_dims
+from . import keras_exact
 from .registry import FOLLOWS, converter
 
 
@@ -117,6 +118,13 @@ def apply_nary(ctx, values, op: str, fn: str = "variadic"):
     args, perm, _ = broadcast(ctx, values)
     if op in _MERGE and _native_merge(args) and (op != "sub" or len(args) == 2):
         return ctx.tensor(ctx.layer(_MERGE[op](name=ctx.name()), args), perm)
+    exact = keras_exact.merge_layer(args, op)
+    if exact is not None:
+        return ctx.tensor(ctx.layer(exact(name=ctx.name()), args), perm)
+    rescale = keras_exact.rescaling_args(args, op)
+    if rescale is not None:
+        x, scale, offset = rescale
+        return ctx.tensor(ctx.layer(keras.layers.Rescaling(scale, offset, name=ctx.name()), x), perm)
     if op == "mean":
         return ctx.tensor(ctx.op("math.mean", args), perm)
     if fn == "binary":
@@ -226,6 +234,9 @@ def pow_(ctx, node):
             if e == 1.0:
                 return a
             if e == 2.0:
+                exact = keras_exact.merge_layer([kt, kt], "mul")
+                if exact is not None:
+                    return ctx.tensor(ctx.layer(exact(name=ctx.name("square")), [kt, kt]), a.perm)
                 return ctx.tensor(ctx.op("binary", [kt, kt], suffix="square", op="mul"), a.perm)
             return unary(ctx, a, "sqrt")
     args, perm, _ = broadcast(ctx, [a, b])

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import layout as L
+from . import keras_exact
 from .registry import AXIS, converter
 
 # op type -> (function op name, opset from which axes is an input)
@@ -77,7 +78,9 @@ def _reduce(op: str, since: int):
             return x
         keepdims = int(node.attr("keepdims"))
         kaxes = sorted(L.keras_axis(x.perm, a) for a in axes)
-        y = ctx.op("math.reduce", [ctx.keras(x)], suffix=op, op=op, axes=kaxes, keepdims=keepdims)
+        y = keras_exact.global_pool(ctx, ctx.keras(x), op, kaxes, keepdims, suffix=op)
+        if y is None:
+            y = ctx.op("math.reduce", [ctx.keras(x)], suffix=op, op=op, axes=kaxes, keepdims=keepdims)
         perm = x.perm if keepdims else L.drop_axes(x.perm, axes)
         return ctx.tensor(y, perm)
     return convert

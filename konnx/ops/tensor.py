@@ -9,6 +9,7 @@ from ..lazy_keras import keras
 from .. import layout as L
 from ..dims import shape_spec
 from ..values import Dim, Tensor, has_dims, static_dim
+from . import keras_exact, named
 from .registry import AXIS, converter
 from .shape import dim_axis, ints
 
@@ -139,11 +140,9 @@ def grouped_reshape(ctx, x, entries):
         shifted = _shift_refs(dspec[0], 1)
         full = [shifted if isinstance(e, Dim) else {"t": 0, "axis": e["axis"]} if isinstance(e, dict) else e
                 for e in spec]
-        y = ctx.op("reshape_spec", [ctx.keras(x)] + refs, spec=full)
-    elif spec and spec[0] == {"axis": 0} and all(isinstance(s_, int) for s_ in spec[1:]):
-        y = ctx.layer(keras.layers.Reshape(tuple(spec[1:]), name=ctx.name("reshape")), ctx.keras(x))
+        y = named.op(ctx, "reshape_spec", [ctx.keras(x)] + refs, spec=full)
     else:
-        y = ctx.op("reshape", [ctx.keras(x)], shape=spec)
+        y = keras_exact.reshape(ctx, ctx.keras(x), spec)
     ctx.record(kind="reshape", decision="keep_layout", perm=perm,
                reason="the reshape merges/splits axis groups that are contiguous in the stored layout")
     return ctx.tensor(y, tuple(perm))
@@ -229,11 +228,9 @@ def reshape_to(ctx, x, entries, suffix=""):
         name = ctx.node.inputs[0]
         full = [Dim(source=(name, e[1])) if isinstance(e, tuple) else e for e in entries]
         refs, spec = shape_spec(ctx, np.array(full, dtype=object), "target shape")
-        return ctx.op("reshape_spec", [kt] + refs, suffix=suffix, spec=spec)
+        return named.op(ctx, "reshape_spec", [kt] + refs, suffix=suffix, spec=spec)
     spec = [{"axis": L.keras_axis(perm, e[1])} if isinstance(e, tuple) else int(e) for e in entries]
-    if spec and spec[0] == {"axis": 0} and all(isinstance(s, int) for s in spec[1:]):
-        return ctx.layer(keras.layers.Reshape(tuple(spec[1:]), name=ctx.name(suffix or "reshape")), kt)
-    return ctx.op("reshape", [kt], suffix=suffix, shape=spec)
+    return keras_exact.reshape(ctx, kt, spec, suffix)
 
 
 def _static_inferred(inferred, entries):

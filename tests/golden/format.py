@@ -33,12 +33,13 @@ def _signature(fn) -> dict:
 
 
 def describe() -> dict:
-    """Format version, KonnxOp's registered class name and config keys, slot kinds and every
-    registered function's operands and parameters, read from the live code."""
+    """Format version, KonnxOp's registered class name and config keys, slot kinds, the named
+    layers (registered name -> the function each applies) and every registered function's
+    operands and parameters, read from the live code."""
     import keras
     import numpy as np
 
-    from konnx.layers import FUNCTIONS
+    from konnx.layers import FUNCTIONS, NAMED_LAYERS
     from konnx.layers.functions import CHOICES
     from konnx.layers.format import FORMAT_VERSION
     from konnx.layers.op import INLINE_MAX, KonnxOp, make_slots
@@ -54,6 +55,7 @@ def describe() -> dict:
         "slot_kinds": [next(iter(s)) for s in slots],
         "inline_const_keys": sorted(slots[2]["c"]),
         "weight_spec_keys": sorted(specs[0]),
+        "named_layers": {keras.saving.get_registered_name(cls): cls.FN for cls in NAMED_LAYERS},
         "functions": {name: dict(_signature(FUNCTIONS[name]), **({"choices": CHOICES[name]} if name in CHOICES else {}))
                       for name in sorted(FUNCTIONS)},
     }
