@@ -5,12 +5,11 @@ get a Keras tensor in a wanted layout, and `layer()` / `op()` to add Keras layer
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Optional, Sequence
 
-import os
-
-import numpy as np
 import keras
+import numpy as np
 from onnx import numpy_helper
 
 from . import layout as L
@@ -19,6 +18,7 @@ from .dims import runtime_shape
 from .errors import ConversionError, NodeConversionError
 from .evaluate import fold_node
 from .graph import Node
+from .layers.named import PROMOTED
 from .layers.op import KonnxOp, make_slots
 from .loader import NONDETERMINISTIC
 from .naming import Namer
@@ -203,13 +203,21 @@ class Context:
         return layer(inputs)
 
     def op(self, fn: str, args: Sequence, suffix: str = "", **params):
-        """Apply whitelisted function `fn` (konnx.layers.functions) through a KonnxOp layer.
-        `args` are Keras tensors, numpy constants or None, in the function's order."""
+        """Apply whitelisted function `fn` (konnx.layers.functions) as a layer: its named layer
+        class where it has one (konnx/layers/named.py: Slice, Einsum, Recurrent, ...), else a
+        KonnxOp naming the function. `args` are Keras tensors, numpy constants or None, in the
+        function's order."""
         tensors, slots, specs, consts = make_slots(args)
         if not tensors:
             raise self.error(f"internal: op {fn!r} got no tensor operand")
-        layer = KonnxOp(fn, params=params, slots=slots, weight_specs=specs, consts=consts,
-                        name=self.name(suffix or fn))
+        cls = PROMOTED.get(fn)
+        if cls is not None:
+            plain = slots == [{"t": i} for i in range(len(tensors))]
+            layer = cls(slots=None if plain else slots, weight_specs=specs, consts=consts,
+                        name=self.name(suffix or fn), **params)
+        else:
+            layer = KonnxOp(fn, params=params, slots=slots, weight_specs=specs, consts=consts,
+                            name=self.name(suffix or fn))
         return layer(tensors if len(tensors) > 1 else tensors[0])
 
     def tensor(self, kt, perm: Optional[L.Perm] = None, dtype: Optional[str] = None) -> Tensor:

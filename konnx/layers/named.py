@@ -22,7 +22,7 @@ from .format import FileFormatError
 from .functions import FUNCTIONS, OUTPUT_SPECS
 from .op import KonnxOp
 
-# function name -> the named layer class that applies it (konnx.ops.named builds from it)
+# function name -> the named layer class that applies it (emit.Context.op builds from it)
 PROMOTED: dict[str, type] = {}
 _JSON = (int, float, str, bool, list, dict, type(None))
 

@@ -3,9 +3,9 @@ are exact, whitelisted functions otherwise."""
 from __future__ import annotations
 
 import numpy as np
-from ..lazy_keras import keras
 
 from .. import layout as L
+from ..lazy_keras import keras
 from ..values import Const
 from .elementwise import broadcast, dtype_of, unary
 from .registry import AXIS, FOLLOWS, converter
@@ -13,17 +13,17 @@ from .registry import AXIS, FOLLOWS, converter
 _F32_MAX = float(np.finfo(np.float32).max)
 
 
-def _native(x) -> bool:
+def native_float(x) -> bool:
     """Keras layers autocast to float32: use them only on float32 tensors."""
     return dtype_of(x) == "float32"
 
 
-def _activation(ctx, x, name: str):
+def keras_activation(ctx, x, name: str):
     kt = ctx.layer(keras.layers.Activation(name, name=ctx.name()), ctx.keras(x))
     return ctx.tensor(kt, x.perm)
 
 
-def _fn(ctx, x, fn: str, **params):
+def elementwise_fn(ctx, x, fn: str, **params):
     return ctx.tensor(ctx.op(fn, [ctx.keras(x)], **params), x.perm)
 
 
@@ -34,7 +34,7 @@ def _same(a, b) -> bool:
 @converter("Relu", layout=FOLLOWS)
 def relu(ctx, node):
     x = ctx.input(0)
-    if not _native(x):
+    if not native_float(x):
         return unary(ctx, x, "relu")
     return ctx.tensor(ctx.layer(keras.layers.ReLU(name=ctx.name()), ctx.keras(x)), x.perm)
 
@@ -42,10 +42,10 @@ def relu(ctx, node):
 @converter("LeakyRelu", layout=FOLLOWS)
 def leaky_relu(ctx, node):
     x, alpha = ctx.input(0), float(node.attr("alpha"))
-    if _native(x) and 0 <= alpha <= 1:
+    if native_float(x) and 0 <= alpha <= 1:
         layer = keras.layers.LeakyReLU(negative_slope=alpha, name=ctx.name())
         return ctx.tensor(ctx.layer(layer, ctx.keras(x)), x.perm)
-    return _fn(ctx, x, "math.leaky_relu", alpha=alpha)
+    return elementwise_fn(ctx, x, "math.leaky_relu", alpha=alpha)
 
 
 @converter("PRelu", layout=FOLLOWS)
@@ -55,7 +55,7 @@ def prelu(ctx, node):
         # PRelu-6: a 1-D slope holds one value per channel (axis 1)
         slope = Const(np.asarray(slope.value).reshape((-1,) + (1,) * (x.rank - 2)))
     (kx, ks), perm, rank = broadcast(ctx, [x, slope])
-    if isinstance(slope, Const) and _native(x) and rank == x.rank and rank >= 2:
+    if isinstance(slope, Const) and native_float(x) and rank == x.rank and rank >= 2:
         ks = np.asarray(ks, np.float32)
         ks = ks.reshape((1,) * (rank - ks.ndim) + ks.shape)
         kshape = tuple(kx.shape)
@@ -71,35 +71,35 @@ def prelu(ctx, node):
 @converter("Elu", layout=FOLLOWS)
 def elu(ctx, node):
     x, alpha = ctx.input(0), float(node.attr("alpha"))
-    if _native(x) and _same(alpha, 1.0):
-        return _activation(ctx, x, "elu")
-    return _fn(ctx, x, "math.elu", alpha=alpha)
+    if native_float(x) and _same(alpha, 1.0):
+        return keras_activation(ctx, x, "elu")
+    return elementwise_fn(ctx, x, "math.elu", alpha=alpha)
 
 
 @converter("Selu", layout=FOLLOWS)
 def selu(ctx, node):
     x = ctx.input(0)
     alpha, gamma = float(node.attr("alpha")), float(node.attr("gamma"))
-    return _fn(ctx, x, "math.selu", alpha=alpha, gamma=gamma)
+    return elementwise_fn(ctx, x, "math.selu", alpha=alpha, gamma=gamma)
 
 
 @converter("Celu", layout=FOLLOWS)
 def celu(ctx, node):
-    return _fn(ctx, ctx.input(0), "math.celu", alpha=float(node.attr("alpha")))
+    return elementwise_fn(ctx, ctx.input(0), "math.celu", alpha=float(node.attr("alpha")))
 
 
 @converter("ThresholdedRelu", layout=FOLLOWS)
 def thresholded_relu(ctx, node):
-    return _fn(ctx, ctx.input(0), "math.thresholded_relu", alpha=float(node.attr("alpha")))
+    return elementwise_fn(ctx, ctx.input(0), "math.thresholded_relu", alpha=float(node.attr("alpha")))
 
 
 @converter("HardSigmoid", layout=FOLLOWS)
 def hard_sigmoid(ctx, node):
     x = ctx.input(0)
     alpha, beta = float(node.attr("alpha")), float(node.attr("beta"))
-    if _native(x) and _same(alpha, 1.0 / 6.0) and _same(beta, 0.5):
-        return _activation(ctx, x, "hard_sigmoid")
-    return _fn(ctx, x, "math.hard_sigmoid", alpha=alpha, beta=beta)
+    if native_float(x) and _same(alpha, 1.0 / 6.0) and _same(beta, 0.5):
+        return keras_activation(ctx, x, "hard_sigmoid")
+    return elementwise_fn(ctx, x, "math.hard_sigmoid", alpha=alpha, beta=beta)
 
 
 _SIMPLE = {"Sigmoid": "sigmoid", "Tanh": "tanh", "Softplus": "softplus", "Softsign": "softsign",
@@ -110,8 +110,8 @@ _FALLBACK = {"hard_silu": "hard_swish"}
 def _simple(name):
     def convert(ctx, node):
         x = ctx.input(0)
-        if _native(x):
-            return _activation(ctx, x, name)
+        if native_float(x):
+            return keras_activation(ctx, x, name)
         return unary(ctx, x, _FALLBACK.get(name, name))
     return convert
 
@@ -129,9 +129,9 @@ def erf(ctx, node):
 def gelu(ctx, node):
     x = ctx.input(0)
     approximate = node.attr("approximate") == "tanh"
-    if _native(x) and not approximate:
-        return _activation(ctx, x, "gelu")
-    return _fn(ctx, x, "math.gelu", approximate=approximate)
+    if native_float(x) and not approximate:
+        return keras_activation(ctx, x, "gelu")
+    return elementwise_fn(ctx, x, "math.gelu", approximate=approximate)
 
 
 # ----------------------------------------------------------------------------- Clip
@@ -161,7 +161,7 @@ def clip(ctx, node):
         lo_k = None
     if node.opset < 11 and float(hi_k) >= _F32_MAX:
         hi_k = None
-    if _native(x) and isinstance(lo_k, np.ndarray) and float(lo_k) == 0.0:
+    if native_float(x) and isinstance(lo_k, np.ndarray) and float(lo_k) == 0.0:
         if hi_k is None or (isinstance(hi_k, np.ndarray) and float(hi_k) > 0):
             max_value = None if hi_k is None else float(hi_k)
             layer = keras.layers.ReLU(max_value=max_value, name=ctx.name())
@@ -191,7 +191,7 @@ def _softmax(log: bool):
         axes = _softmax_axes(node, x)
         kaxes = sorted(L.keras_axis(x.perm, a) for a in axes)
         kt = ctx.keras(x)
-        if len(kaxes) == 1 and not log and _native(x) and x.rank <= 5:  # TF's Softmax kernel: rank <= 5
+        if len(kaxes) == 1 and not log and native_float(x) and x.rank <= 5:  # TF's Softmax kernel: rank <= 5
             y = ctx.layer(keras.layers.Softmax(axis=kaxes[0], name=ctx.name()), kt)
         elif not kaxes:
             return x

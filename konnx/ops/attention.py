@@ -6,7 +6,6 @@ import numpy as np
 import onnx
 
 from ..values import Const, Tensor
-from . import named
 from .elementwise import dtype_of
 from .registry import AXIS, converter
 
@@ -98,11 +97,11 @@ def attention(ctx, node):
         # q, k, v stored as (batch, seq, heads, head_size), as a head split leaves them:
         # attend in that layout and give Y and present_k/v the same perm
         args = [ctx.keras(q), ctx.keras(k), ctx.keras(v)] + [_arg(ctx, i) for i in range(3, 7)]
-        outs = named.op(ctx, "attention", args, bshd=True, **params)
+        outs = ctx.op("attention", args, bshd=True, **params)
         perms = [bshd, bshd, bshd, (0, 1, 2, 3)]
         return [ctx.tensor(o, p, dtype=dt) for o, p in zip(outs, perms)][:len(node.outputs)]
     args = [_arg(ctx, i) for i in range(7)]
-    outs = named.op(ctx, "attention", args, **params)
+    outs = ctx.op("attention", args, **params)
     return [ctx.tensor(o, dtype=dt) for o in outs][:len(node.outputs)]
 
 

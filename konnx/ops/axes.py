@@ -10,7 +10,7 @@ from ..lazy_keras import keras
 from .. import layout as L
 from ..dims import shape_spec
 from ..values import Const, Dim, Tensor, has_dims, static_dim
-from . import keras_exact, named
+from . import keras_exact
 from .registry import AXIS, converter
 from .shape import axes_arg, ints, normalize
 
@@ -184,7 +184,7 @@ def split(ctx, node):
             outs.append(ctx.tensor(y, x.perm))
             start = end
         return outs
-    parts = named.op(ctx, "split", [ctx.keras(x)], sizes=sizes, axis=k)
+    parts = ctx.op("split", [ctx.keras(x)], sizes=sizes, axis=k)
     return [ctx.tensor(p, x.perm) for p in parts]
 
 
@@ -238,7 +238,7 @@ def slice_(ctx, node):
         slices[L.keras_axis(x.perm, axis)] = [sl.start, sl.stop, None if sl.step == 1 else sl.step]
     if all(s == [None, None, None] for s in slices):
         return x
-    return ctx.tensor(named.op(ctx, "slice", [ctx.keras(x)], slices=slices), x.perm)
+    return ctx.tensor(ctx.op("slice", [ctx.keras(x)], slices=slices), x.perm)
 
 
 # ----------------------------------------------------------------------------- Squeeze / Unsqueeze
@@ -282,7 +282,7 @@ def squeeze(ctx, node):
     perm = L.drop_axes(x.perm, axes)
     if all(static_dim(x.onnx_shape[a]) == 1 for a in axes):
         y = keras_exact.unit_axes_reshape(ctx, ctx.keras(x), drop=kaxes, suffix="squeeze")
-        return ctx.tensor(y if y is not None else named.op(ctx, "squeeze", [ctx.keras(x)], axes=kaxes), perm)
+        return ctx.tensor(y if y is not None else ctx.op("squeeze", [ctx.keras(x)], axes=kaxes), perm)
     # a dynamic axis (1 at run time): Keras cannot prove it is 1, a reshape can drop it
     spec = [static_dim(x.onnx_shape[p]) if static_dim(x.onnx_shape[p]) is not None else {"axis": j}
             for j, p in enumerate(x.perm) if j not in kaxes]
@@ -311,7 +311,7 @@ def unsqueeze(ctx, node):
     new_axes = sorted(a % r_out for a in axes)
     perm, positions = unsqueeze_perm(x.perm, new_axes)
     y = keras_exact.unit_axes_reshape(ctx, ctx.keras(x), insert=positions, suffix="unsqueeze")
-    return ctx.tensor(y if y is not None else named.op(ctx, "expand_dims", [ctx.keras(x)], axes=positions), perm)
+    return ctx.tensor(y if y is not None else ctx.op("expand_dims", [ctx.keras(x)], axes=positions), perm)
 
 
 # ----------------------------------------------------------------------------- Expand / Tile
@@ -334,7 +334,7 @@ def expand(ctx, node):
         ts = [1] * (R - len(target)) + target
         full = [t if isinstance(t, Dim) else (arr.shape[i] if int(t) == 1 else int(t)) for i, t in enumerate(ts)]
         refs, spec = shape_spec(ctx, np.array(full, dtype=object), "Expand shape")
-        return ctx.tensor(named.op(ctx, "broadcast_spec", [arr] + refs, spec=spec))
+        return ctx.tensor(ctx.op("broadcast_spec", [arr] + refs, spec=spec))
     xs = [1] * (R - r) + list(x.onnx_shape)
     ts = [1] * (R - len(target)) + target
     name = node.inputs[0]
@@ -354,14 +354,14 @@ def expand(ctx, node):
     kt = ctx.keras(x)
     perm = x.perm
     if R > r:
-        kt = named.op(ctx, "expand_dims", [kt], suffix="rank", axes=list(range(R - r)))
+        kt = ctx.op("expand_dims", [kt], suffix="rank", axes=list(range(R - r)))
         perm = tuple(range(R - r)) + tuple(p + R - r for p in perm)
     if out == [static_dim(d) for d in xs]:
         return ctx.tensor(kt, perm) if R > r else x
     if dynamic:
         full = [Dim(source=(name, e[1])) if isinstance(e, tuple) else e for e in out]
         refs, spec = shape_spec(ctx, np.array([full[p] for p in perm], dtype=object), "Expand shape")
-        return ctx.tensor(named.op(ctx, "broadcast_spec", [kt] + refs, spec=spec), perm)
+        return ctx.tensor(ctx.op("broadcast_spec", [kt] + refs, spec=spec), perm)
     spec = []
     for p in perm:
         e = out[p]
@@ -379,4 +379,4 @@ def tile(ctx, node):
     reps = ints(ctx.const(1, "repeats"))
     if all(r == 1 for r in reps):
         return x
-    return ctx.tensor(named.op(ctx, "tile", [ctx.keras(x)], repeats=[reps[p] for p in x.perm]), x.perm)
+    return ctx.tensor(ctx.op("tile", [ctx.keras(x)], repeats=[reps[p] for p in x.perm]), x.perm)

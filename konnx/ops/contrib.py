@@ -2,7 +2,7 @@
 konnx/fuse.py also writes in place of the GELU decompositions exporters emit below opset 20."""
 from __future__ import annotations
 
-from .activation import _activation, _fn, _native
+from .activation import elementwise_fn, keras_activation, native_float
 from .registry import FOLLOWS, converter
 
 CONTRIB = "com.microsoft"
@@ -30,9 +30,9 @@ def _fold(approximate: str):
 def gelu(ctx, node):
     """x * 0.5 * (1 + erf(x / sqrt(2))): keras.layers.Activation('gelu') on float32 (TFLite's GELU)."""
     x = ctx.input(0)
-    if _native(x):
-        return _activation(ctx, x, "gelu")
-    return _fn(ctx, x, "math.gelu", approximate=False)
+    if native_float(x):
+        return keras_activation(ctx, x, "gelu")
+    return elementwise_fn(ctx, x, "math.gelu", approximate=False)
 
 
 def _fast_gelu_check(node, facts):
@@ -44,4 +44,4 @@ def _fast_gelu_check(node, facts):
 @converter("FastGelu", domain=CONTRIB, layout=FOLLOWS, check=_fast_gelu_check, fold=_fold("tanh"))
 def fast_gelu(ctx, node):
     """0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x**3))): keras.ops.gelu(approximate=True)."""
-    return _fn(ctx, ctx.input(0), "math.gelu", approximate=True)
+    return elementwise_fn(ctx, ctx.input(0), "math.gelu", approximate=True)

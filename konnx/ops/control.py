@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..values import Const, Tensor
-from . import named
 from .registry import converter
 
 MAX_UNROLL = 256
@@ -77,7 +76,7 @@ def _stack(ctx, values):
     parts = []
     for v in values:
         if isinstance(v, Tensor):
-            parts.append(named.op(ctx, "expand_dims", [ctx.onnx_layout(v)], suffix="scan", axes=[0]))
+            parts.append(ctx.op("expand_dims", [ctx.onnx_layout(v)], suffix="scan", axes=[0]))
         else:
             parts.append(np.asarray(v.value)[None])
     return ctx.tensor(ctx.op("concat", parts, axis=0))
@@ -89,8 +88,8 @@ def _step_slice(ctx, v, axis: int, t: int):
         return Const(np.take(np.asarray(v.value), t, axis=axis))
     sl = [[None, None, None] for _ in range(v.rank)]
     sl[axis] = [t, t + 1, None]
-    kt = named.op(ctx, "slice", [ctx.onnx_layout(v)], suffix="scan_in", slices=sl)
-    return ctx.tensor(named.op(ctx, "squeeze", [kt], axes=[axis]), dtype=v.dtype)
+    kt = ctx.op("slice", [ctx.onnx_layout(v)], suffix="scan_in", slices=sl)
+    return ctx.tensor(ctx.op("squeeze", [kt], axes=[axis]), dtype=v.dtype)
 
 
 def _stack_axis(ctx, values, axis: int):
@@ -99,7 +98,7 @@ def _stack_axis(ctx, values, axis: int):
     parts = []
     for v in values:
         if isinstance(v, Tensor):
-            parts.append(named.op(ctx, "expand_dims", [ctx.onnx_layout(v)], suffix="scan_out", axes=[axis]))
+            parts.append(ctx.op("expand_dims", [ctx.onnx_layout(v)], suffix="scan_out", axes=[axis]))
         else:
             parts.append(np.expand_dims(np.asarray(v.value), axis))
     return ctx.tensor(ctx.op("concat", parts, axis=axis))

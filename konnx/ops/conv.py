@@ -8,7 +8,6 @@ from .. import layout as L
 from .. import padding as P
 from ..values import static_dim
 from ..weights import initial_values
-from . import named
 from .registry import SPATIAL, converter
 
 _CONV = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
@@ -65,7 +64,7 @@ def pin_channels(ctx, kt, channels: int):
     if kt.shape[-1] is not None:
         return kt
     spec = [{"axis": j} if d is None else int(d) for j, d in enumerate(kt.shape[:-1])] + [int(channels)]
-    return named.op(ctx, "reshape", [kt], suffix="channels", shape=spec)
+    return ctx.op("reshape", [kt], suffix="channels", shape=spec)
 
 
 @converter("Conv", layout=SPATIAL, check=check_conv, since=1, consts=(1, 2), limits="constant weights and bias")
@@ -122,7 +121,7 @@ def conv(ctx, node):
         y = ctx.layer(layer, pin_channels(ctx, kt, c_in))  # variables made from the values (konnx.weights)
     if subsample is not None:
         slices = [[None, None, None]] + [[None, None, s] for s in subsample] + [[None, None, None]]
-        y = named.op(ctx, "slice", [y], suffix="subsample", slices=slices)
+        y = ctx.op("slice", [y], suffix="subsample", slices=slices)
     ctx.record(kind="conv", conv_kind=kind, pads=decision.pads, strides=onnx_strides,
                kernel=kernel, dilations=dilations, input_size=sizes, decision=decision.mode,
                reason=decision.reason + (" (dilated conv with stride: dense conv, then subsample)" if subsample else ""))
@@ -197,7 +196,7 @@ def conv_transpose(ctx, node):
         y = build(kt, w, "", b if bias_in_layer else None)
     else:
         cin_g = c_in // group
-        parts = named.op(ctx, "split", [kt], suffix="groups", sizes=[cin_g] * group, axis=x.rank - 1)
+        parts = ctx.op("split", [kt], suffix="groups", sizes=[cin_g] * group, axis=x.rank - 1)
         ys = []
         for g in range(group):
             wg = w[g * cin_g:(g + 1) * cin_g]

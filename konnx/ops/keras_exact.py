@@ -32,7 +32,6 @@ import math
 import numpy as np
 
 from ..lazy_keras import keras
-from . import named
 
 FLOATS = ("float16", "bfloat16", "float32", "float64")
 _MERGE = {"add": "Add", "sub": "Subtract", "mul": "Multiply"}
@@ -151,7 +150,7 @@ def reshape(ctx, kt, spec, suffix: str = ""):
     target = reshape_target(tuple(kt.shape), spec)
     if target is not None:
         return ctx.layer(keras.layers.Reshape(target, name=ctx.name(suffix or "reshape"), **dtype_kw(kt)), kt)
-    return named.op(ctx, "reshape", [kt], suffix=suffix, shape=spec)
+    return ctx.op("reshape", [kt], suffix=suffix, shape=spec)
 
 
 def unit_axes_reshape(ctx, kt, drop=(), insert=(), suffix: str = ""):

@@ -8,7 +8,6 @@ from ..lazy_keras import keras
 from .. import layout as L
 from ..values import Const, Tensor, static_dim
 from ..weights import initial_values
-from . import named
 from .elementwise import broadcast, dtype_of
 from .registry import AXIS, converter
 
@@ -123,11 +122,11 @@ def matmul(ctx, node):
         ctx.record(kind="matmul", decision="keras.layers.Dense", reason="constant 2-D right operand")
         return ctx.tensor(y, perm)
     if how == "stored":
-        return ctx.tensor(named.op(ctx, "math.matmul", [ctx.keras(a), ctx.keras(b)]), perm)
+        return ctx.tensor(ctx.op("math.matmul", [ctx.keras(a), ctx.keras(b)]), perm)
     if how == "einsum":
         return _matmul_as_stored(ctx, a, b)
     args = [_arg(ctx, v, L.identity(v.rank)) for v in (a, b)]
-    return ctx.tensor(named.op(ctx, "math.matmul", args), perm)
+    return ctx.tensor(ctx.op("math.matmul", args), perm)
 
 
 def _einsum_ok(pa, pb, sa, sb, ra: int, rb: int) -> bool:
@@ -167,7 +166,7 @@ def _matmul_as_stored(ctx, a, b):
     """MatMul as an einsum over the operands' stored layouts: attention's head split/merge
     (q, k, v kept as (B, L, H, d) while ONNX sees (B, H, L, d)) then needs no Permute layers."""
     ka, kb, order, perm = _einsum_layout(a.perm, b.perm, a.rank)
-    y = named.op(ctx, "math.einsum", [ctx.keras(a), ctx.keras(b)], equation=f"{ka},{kb}->{order}")
+    y = ctx.op("math.einsum", [ctx.keras(a), ctx.keras(b)], equation=f"{ka},{kb}->{order}")
     ctx.record(kind="matmul", decision="einsum on stored layouts", perm=perm,
                reason="operands stored in permuted layouts: contract them as stored, no transposes")
     return ctx.tensor(y, perm)
@@ -200,7 +199,7 @@ def einsum(ctx, node):
     terms, rhs = _parse(equation, len(vals))
     if "." in equation or any(len(t) != v.rank for t, v in zip(terms, vals)):
         args = [_arg(ctx, v, L.identity(v.rank)) for v in vals]
-        y = named.op(ctx, "math.einsum", args, equation=equation)
+        y = ctx.op("math.einsum", args, equation=equation)
         return ctx.tensor(y, L.identity(len(y.shape)))
     # subscripts follow each operand's stored layout: no transposes
     args, kterms = [], []
@@ -208,7 +207,7 @@ def einsum(ctx, node):
         perm = v.perm if isinstance(v, Tensor) else L.identity(v.rank)
         args.append(_arg(ctx, v))
         kterms.append("".join(t[p] for p in perm))
-    y = named.op(ctx, "math.einsum", args, equation=",".join(kterms) + "->" + rhs)
+    y = ctx.op("math.einsum", args, equation=",".join(kterms) + "->" + rhs)
     return ctx.tensor(y, L.identity(len(rhs)))
 
 

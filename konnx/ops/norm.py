@@ -7,7 +7,6 @@ from ..lazy_keras import keras
 
 from .. import layout as L
 from ..values import Const, Tensor, static_dim
-from . import named
 from .elementwise import align, dtype_of
 from .registry import AXIS, SPATIAL, converter
 
@@ -29,7 +28,7 @@ def _channel_param(ctx, v, x, perm):
         arr = arr.reshape(arr.shape + (1,) * (x.rank - 2)) if arr.ndim == 1 else arr
         return align(ctx, Const(arr), perm, x.rank)
     if v.rank == 1 and x.rank > 2:
-        kt = named.op(ctx, "reshape", [ctx.keras(v)], suffix="chan", shape=[-1] + [1] * (x.rank - 2))
+        kt = ctx.op("reshape", [ctx.keras(v)], suffix="chan", shape=[-1] + [1] * (x.rank - 2))
         v = Tensor(kt, L.identity(x.rank - 1), (None,) + (1,) * (x.rank - 2), dtype_of(v))
     return align(ctx, v, perm, x.rank)
 

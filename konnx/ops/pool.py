@@ -8,7 +8,6 @@ from ..lazy_keras import keras
 
 from .. import layout as L
 from .. import padding as P
-from . import named
 from .args import input_arg, static_shape
 from .conv import same_upper_dynamic, spatial_geometry, zero_pad
 from .elementwise import dtype_of
@@ -158,7 +157,7 @@ def max_pool(ctx, node):
         if not no_ext or any(d > 1 for d in dilations):
             outs = _outs_for(ctx, outs, sizes, dilations, ceil)
         full = [(b, e + x_) for (b, e), x_ in zip(pads, ext)]
-        y = named.op(ctx, "max_pool", [kt], kernel=kernel, strides=strides, dilations=dilations,
+        y = ctx.op("max_pool", [kt], kernel=kernel, strides=strides, dilations=dilations,
                    pads=[list(p) for p in full], out_sizes=_crop_sizes(outs, no_ext, dilations),
                    **({"ceil_crop": ceil} if ceil else {}))
         mode = "explicit_-inf"
@@ -226,7 +225,7 @@ def average_pool(ctx, node):
         ceil = _ceil_crop(sizes, kernel, strides, dilations, pads, ext)
         if not no_ext or any(d > 1 for d in dilations):
             outs = _outs_for(ctx, outs, sizes, dilations, ceil)
-        y = named.op(ctx, "avg_pool", [kt], kernel=kernel, strides=strides, dilations=dilations, pads=full,
+        y = ctx.op("avg_pool", [kt], kernel=kernel, strides=strides, dilations=dilations, pads=full,
                    counted=counted, out_sizes=_crop_sizes(outs, no_ext, dilations),
                    **({"ceil_crop": ceil} if ceil else {}))
     ctx.record(kind="avgpool", pads=pads, ceil_extension=ext, strides=strides, kernel=kernel,
@@ -261,7 +260,7 @@ def lp_pool(ctx, node):
     kernel, sizes, strides, dilations, pads, ext, outs = pool_geometry(ctx, node, x)
     cl = L.channels_last(x.rank)
     full = [[b, e + x_] for (b, e), x_ in zip(pads, ext)]
-    y = named.op(ctx, "lp_pool", [ctx.keras(x, cl)], p=p, kernel=kernel, strides=strides, dilations=dilations,
+    y = ctx.op("lp_pool", [ctx.keras(x, cl)], p=p, kernel=kernel, strides=strides, dilations=dilations,
                pads=full, out_sizes=None if None in outs else outs)
     return ctx.tensor(y, cl, dtype=dtype_of(x))
 

@@ -14,7 +14,6 @@ from ..lazy_keras import keras
 
 from .. import layout as L
 from ..values import Dim, static_dim
-from . import named
 from . import resize_math as RM
 from .registry import SPATIAL, converter
 from .shape import dim_axis
@@ -183,7 +182,7 @@ def resize_common(ctx, node):
     for a in order:
         t = taps[a]
         y_args = [kt, t.indices, t.weights, None if t.valid is None else t.valid.astype(np.uint8)]
-        kt = named.op(ctx, "resize_axis", y_args, suffix=f"axis{a}", axis=L.keras_axis(cl, a), fill=fill)
+        kt = ctx.op("resize_axis", y_args, suffix=f"axis{a}", axis=L.keras_axis(cl, a), fill=fill)
     ctx.record(kind="resize", decision="separable", mode=mode, coordinate_transformation_mode=coord,
                nearest_mode=nearest if mode == "nearest" else None, axes=order,
                sizes=[[plan[a][0], plan[a][1]] for a in order],

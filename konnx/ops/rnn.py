@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..values import Const, Tensor
-from . import named
 from .elementwise import dtype_of
 from .registry import AXIS, converter
 
@@ -76,7 +75,7 @@ def _recurrent(cell: str):
         if cell != "LSTM":
             args += [None, None]
         clip = node.attr("clip")
-        outs = named.op(ctx, "rnn", args, cell=cell, hidden=int(hidden), direction=direction,
+        outs = ctx.op("rnn", args, cell=cell, hidden=int(hidden), direction=direction,
                       acts=_activations(node, cell, n_dirs), clip=None if clip is None else float(clip),
                       lbr=int(node.attr("linear_before_reset") or 0),
                       input_forget=int(node.attr("input_forget") or 0), layout=layout,

@@ -5,7 +5,6 @@ import numpy as np
 
 from .. import layout as L
 from ..values import Const
-from . import named
 from .args import input_arg, int_scalar, static_shape
 from .elementwise import dtype_of
 from .registry import AXIS, converter
@@ -38,9 +37,9 @@ def compress(ctx, node):
     if isinstance(cond, Const):  # a constant condition: a plain gather
         keep = np.flatnonzero(np.asarray(cond.value).reshape(-1))
         if axis is None:
-            flat = named.op(ctx, "reshape", [ctx.onnx_layout(x)], suffix="flat", shape=[-1])
-            return ctx.tensor(named.op(ctx, "gather", [flat, keep.astype(np.int64)], axis=0), dtype=dtype_of(x))
-        y = named.op(ctx, "gather", [ctx.keras(x), keep.astype(np.int64)], axis=L.keras_axis(x.perm, axis))
+            flat = ctx.op("reshape", [ctx.onnx_layout(x)], suffix="flat", shape=[-1])
+            return ctx.tensor(ctx.op("gather", [flat, keep.astype(np.int64)], axis=0), dtype=dtype_of(x))
+        y = ctx.op("gather", [ctx.keras(x), keep.astype(np.int64)], axis=L.keras_axis(x.perm, axis))
         return ctx.tensor(y, x.perm, dtype=dtype_of(x))
     y = ctx.op("compress", [ctx.onnx_layout(x), ctx.onnx_layout(cond)], axis=axis)
     return ctx.tensor(y, dtype=dtype_of(x))

@@ -9,7 +9,7 @@ from ..lazy_keras import keras
 from .. import layout as L
 from ..dims import shape_spec
 from ..values import Dim, Tensor, has_dims, static_dim
-from . import keras_exact, named
+from . import keras_exact
 from .registry import AXIS, converter
 from .shape import dim_axis, ints
 
@@ -140,7 +140,7 @@ def grouped_reshape(ctx, x, entries):
         shifted = _shift_refs(dspec[0], 1)
         full = [shifted if isinstance(e, Dim) else {"t": 0, "axis": e["axis"]} if isinstance(e, dict) else e
                 for e in spec]
-        y = named.op(ctx, "reshape_spec", [ctx.keras(x)] + refs, spec=full)
+        y = ctx.op("reshape_spec", [ctx.keras(x)] + refs, spec=full)
     else:
         y = keras_exact.reshape(ctx, ctx.keras(x), spec)
     ctx.record(kind="reshape", decision="keep_layout", perm=perm,
@@ -228,7 +228,7 @@ def reshape_to(ctx, x, entries, suffix=""):
         name = ctx.node.inputs[0]
         full = [Dim(source=(name, e[1])) if isinstance(e, tuple) else e for e in entries]
         refs, spec = shape_spec(ctx, np.array(full, dtype=object), "target shape")
-        return named.op(ctx, "reshape_spec", [kt] + refs, suffix=suffix, spec=spec)
+        return ctx.op("reshape_spec", [kt] + refs, suffix=suffix, spec=spec)
     spec = [{"axis": L.keras_axis(perm, e[1])} if isinstance(e, tuple) else int(e) for e in entries]
     return keras_exact.reshape(ctx, kt, spec, suffix)
 

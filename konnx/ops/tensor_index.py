@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import layout as L
 from ..values import Const, Tensor, static_dim
-from . import keras_exact, named
+from . import keras_exact
 from .args import int_scalar
 from .elementwise import dtype_of
 from .registry import AXIS, converter
@@ -51,7 +51,7 @@ def gather(ctx, node):
         rank = data.rank
         axis %= rank
         idx = ctx.onnx_layout(ind)
-        y = named.op(ctx, "gather", [ctx.keras(data), idx], axis=axis)
+        y = ctx.op("gather", [ctx.keras(data), idx], axis=axis)
         return ctx.tensor(y)
     axis %= data.rank
     k = L.keras_axis(data.perm, axis)
@@ -68,11 +68,11 @@ def gather(ctx, node):
     if isinstance(idx, np.ndarray) and idx.ndim == 0 and static_dim(data.onnx_shape[axis]) is not None:
         sl = [[None, None, None] for _ in range(data.rank)]
         sl[k] = [int(idx), int(idx) + 1, None]
-        y = named.op(ctx, "slice", [ctx.keras(data)], suffix="slice", slices=sl)
+        y = ctx.op("slice", [ctx.keras(data)], suffix="slice", slices=sl)
         r = keras_exact.unit_axes_reshape(ctx, y, drop=[k], suffix="squeeze")
-        y = r if r is not None else named.op(ctx, "squeeze", [y], axes=[k])
+        y = r if r is not None else ctx.op("squeeze", [y], axes=[k])
     else:
-        y = named.op(ctx, "gather", [ctx.keras(data), idx], axis=k)
+        y = ctx.op("gather", [ctx.keras(data), idx], axis=k)
     return ctx.tensor(y, perm)
 
 
@@ -112,7 +112,7 @@ def gather_elements(ctx, node):
         if isinstance(d, np.ndarray):
             d = d[tuple(slice(*c) for c in crop)]
         else:
-            d = named.op(ctx, "slice", [d], suffix="crop", slices=crop)
+            d = ctx.op("slice", [d], suffix="crop", slices=crop)
     return ctx.tensor(ctx.op("gather_elements", [d, idx], axis=k), perm)
 
 

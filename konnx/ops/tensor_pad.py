@@ -7,7 +7,6 @@ from ..lazy_keras import keras
 
 from .. import layout as L
 from ..values import Const, static_dim
-from . import named
 from .args import static_shape
 from .elementwise import dtype_of
 from .registry import AXIS, SPATIAL, converter
@@ -90,7 +89,7 @@ def pad(ctx, node):
     # ONNX (and onnxruntime) crop first, then pad what is left
     if any(b < 0 or e < 0 for b, e in kpads):
         sl = [[-b if b < 0 else None, e if e < 0 else None, None] for b, e in kpads]
-        kt = named.op(ctx, "slice", [kt], suffix="crop", slices=sl)
+        kt = ctx.op("slice", [kt], suffix="crop", slices=sl)
     pos = [[max(b, 0), max(e, 0)] for b, e in kpads]
     if not any(b or e for b, e in pos):
         return ctx.tensor(kt, x.perm) if kt is not x.kt else x
@@ -98,7 +97,7 @@ def pad(ctx, node):
     ksizes = [None if s is None else s - max(-b, 0) - max(-e, 0) for s, (b, e) in zip(ksizes, kpads)]
     if mode == "constant":
         if not isinstance(value, (int, float, bool)):
-            y = named.op(ctx, "pad_constant", [kt, ctx.keras(value)], pads=pos)
+            y = ctx.op("pad_constant", [kt, ctx.keras(value)], pads=pos)
             ctx.record(kind="pad", decision="runtime_value", reason="constant pad with a value computed by the graph")
             return ctx.tensor(y, x.perm)
         integral = np.issubdtype(np.dtype(x.dtype), np.integer)
@@ -111,7 +110,7 @@ def pad(ctx, node):
             kw = {} if nsp == 1 else {"data_format": "channels_last"}
             y = ctx.layer(_ZEROPAD[nsp](arg, name=ctx.name(), **kw), kt)
         else:
-            y = named.op(ctx, "pad_constant", [kt], pads=pos, constant=value)
+            y = ctx.op("pad_constant", [kt], pads=pos, constant=value)
         return ctx.tensor(y, x.perm)
     if mode == "reflect":
         for (b, e), s in zip(pos, ksizes):
@@ -119,7 +118,7 @@ def pad(ctx, node):
                 raise ctx.error(f"reflect pad ({b}, {e}) must be smaller than the axis size {s}")
     if mode == "wrap" and any(s is None and (b or e) for (b, e), s in zip(pos, ksizes)):
         ctx.record(kind="pad", decision="wrap_dynamic", reason="wrap pads of a dynamic axis assume pads <= size")
-    y = named.op(ctx, "pad_mode", [kt], pads=pos, mode=mode, sizes=ksizes)
+    y = ctx.op("pad_mode", [kt], pads=pos, mode=mode, sizes=ksizes)
     return ctx.tensor(y, x.perm)
 
 
@@ -151,7 +150,7 @@ def depth_to_space(ctx, node):
     b = int(node.attr("blocksize"))
     mode = (node.attr("mode") or "DCR") if node.opset >= 11 else "DCR"
     cl = L.channels_last(4)
-    y = named.op(ctx, "depth_to_space", [ctx.keras(x, cl)], block=b, mode=mode)
+    y = ctx.op("depth_to_space", [ctx.keras(x, cl)], block=b, mode=mode)
     return ctx.tensor(y, cl)
 
 
@@ -184,7 +183,7 @@ def space_to_depth(ctx, node):
     cl = L.channels_last(4)
     mode = _s2d_mode(node)
     params = {} if mode == "DCR" else {"mode": mode}
-    y = named.op(ctx, "space_to_depth", [ctx.keras(x, cl)], block=b, **params)
+    y = ctx.op("space_to_depth", [ctx.keras(x, cl)], block=b, **params)
     return ctx.tensor(y, cl)
 
 
@@ -208,7 +207,7 @@ def center_crop_pad(ctx, node):
             pads[k] = [b, t - d - b]
     kt = ctx.keras(x)
     if any(s != [None, None, None] for s in slices):
-        kt = named.op(ctx, "slice", [kt], suffix="crop", slices=slices)
+        kt = ctx.op("slice", [kt], suffix="crop", slices=slices)
     if any(p != [0, 0] for p in pads):
-        kt = named.op(ctx, "pad_constant", [kt], suffix="pad", pads=pads)
+        kt = ctx.op("pad_constant", [kt], suffix="pad", pads=pads)
     return ctx.tensor(kt, x.perm, dtype=dtype_of(x))
