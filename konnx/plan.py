@@ -31,7 +31,8 @@ from onnx import numpy_helper
 from . import layout_plan as LP
 from . import padding as P
 from . import loader
-from .errors import InvalidModelError, UnsupportedNode, UnsupportedOpError
+from .errors import ConversionError, InvalidModelError, UnsupportedNode, UnsupportedOpError
+from .evaluate import fold_node
 from .graph import Node
 from .loader import NONDETERMINISTIC
 from .ops import load_all
@@ -106,6 +107,7 @@ class Plan:
     padding: dict = field(default_factory=dict)  # node name -> PaddingDecision
     layout: dict = field(default_factory=dict)  # node name -> LayoutDecision
     perms: dict = field(default_factory=dict)  # tensor name -> planned perm (computed tensors only)
+    undecided: list = field(default_factory=list)  # computed tensors whose layout emit decides
     moves: list = field(default_factory=list)  # Move, in graph order
 
     def raise_refusals(self) -> None:
@@ -144,6 +146,9 @@ def plan(model: onnx.ModelProto, opset: int, weights: Optional[dict] = None, fol
                 node.op_type not in _SHAPE_READERS and any(i in data for i in node.inputs if i)):
             data.update(o for o in node.outputs if o)
         facts = Facts(node, shapes, known, data, types=types)
+        if (not folds and spec is not None and node.op_type not in ("If", "Loop", "Scan")
+                and not any(o in data for o in node.outputs)):
+            _evaluate(node, spec, facts, known)
         reasons = [] if folds and (spec is not None or node.domain == "") else \
             _reasons(node, spec, facts, data, graph_inputs)
         if reasons:
@@ -163,13 +168,40 @@ def plan(model: onnx.ModelProto, opset: int, weights: Optional[dict] = None, fol
     return out
 
 
+def _evaluate(node: Node, spec, facts: Facts, known) -> None:
+    """The values of a node's outputs that emit will fold at conversion time (shape arithmetic:
+    `Shape(x)`, Gather/Concat/... of shape values, with `values.Dim` entries for dynamic dims),
+    so the layout rules see a Reshape target computed from shapes. Left unknown when a value
+    cannot be evaluated here (emit then decides, and reports what is wrong)."""
+    try:
+        if spec.value is not None:
+            values = spec.value(node, facts)
+        else:
+            arrays = [facts.value(i) if node.has_input(i) else None for i in range(len(node.inputs))]
+            if any(a is None and node.has_input(i) for i, a in enumerate(arrays)):
+                return
+            values = fold_node(node, spec, arrays)
+    except ConversionError:
+        return
+    if values is None:
+        return
+    if not isinstance(values, (list, tuple)):
+        values = [values]
+    for name, v in zip(node.outputs, values):
+        if name and v is not None:
+            known.add(name, v)
+
+
 def _plan_layout(out: Plan, node: Node, spec, facts: Facts, data: set) -> None:
     """Decide the layout of the node's computed outputs and the moves of its inputs."""
     in_perms = [out.perms.get(n) if n in data else None for n in node.inputs]
     perms = LP.output_perms(spec, node, in_perms, facts)
     for name, perm in zip(node.outputs, perms):
-        if name and name in data and perm is not None:
-            out.perms[name] = tuple(perm)
+        if name and name in data:
+            if perm is not None:
+                out.perms[name] = tuple(perm)
+            else:
+                out.undecided.append(name)
     out.layout[node.name] = LayoutDecision(node.name, node.op_type, spec.layout, _planned_layout(spec.layout),
                                            tuple(perms))
     if node.op_type in _SHAPE_READERS:

@@ -156,7 +156,7 @@ def layout_summary(result) -> dict:
     if the_plan is None:
         return {}
     kinds = Counter(_perm_kind(p) for p in the_plan.perms.values())
-    undecided = sum(1 for d in the_plan.layout.values() for p in d.outputs if p is None)
+    undecided = len(the_plan.undecided)
     moves = [{"node": m.node or "(graph output)", "op_type": m.op_type, "input": m.input, "tensor": m.tensor,
               "from": list(m.src), "to": list(m.dst)} for m in the_plan.moves]
     deviations = [d for d in result.decisions if d.get("kind") == "layout_deviation"]

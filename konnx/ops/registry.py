@@ -17,6 +17,10 @@ type and declares, before anything is built, what the converter needs:
   its outputs from its inputs' layouts (None for a constant input) and the inferred shapes; the
   plan decides with it before building (layout_plan.py) and the converter builds with the same
   function. SPATIAL, FOLLOWS and ONNX ops have a fixed rule and need none.
+- ``value(node, facts) -> [array per output] | None``: for an op whose outputs are
+  conversion-time values computed from its input's inferred shape (Shape, Size), those values
+  (with `values.Dim` entries for dynamic dims), so the plan sees the shape arithmetic emit will
+  fold (e.g. a Reshape target computed from `Shape(x)`).
 - ``fold(node, *arrays)``: evaluate the node at conversion time when all inputs are constants
   (including shape values with dynamic Dim entries).
 
@@ -50,6 +54,7 @@ class ConverterSpec:
     params: tuple = ()
     layout: str = ONNX
     perm: Optional[Callable] = None
+    value: Optional[Callable] = None
 
 
 class Facts:
@@ -105,7 +110,7 @@ REGISTRY: dict[tuple[str, str], list[ConverterSpec]] = {}
 
 
 def converter(*op_types: str, since: int = 1, domain: str = "", check=None, fold=None, limits: str = "",
-              consts: tuple = (), params: tuple = (), layout: str = ONNX, perm=None):
+              consts: tuple = (), params: tuple = (), layout: str = ONNX, perm=None, value=None):
     """Register `fn` for each op type, valid from opset `since` until a later registration."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
@@ -118,7 +123,7 @@ def converter(*op_types: str, since: int = 1, domain: str = "", check=None, fold
             if any(s.since == since for s in specs):
                 raise ValueError(f"duplicate converter for {op} since opset {since}")
             specs.append(ConverterSpec(op, domain, fn, since, full_check, fold, limits, tuple(consts),
-                                       tuple(params), layout, perm))
+                                       tuple(params), layout, perm, value))
             specs.sort(key=lambda s: s.since)
         return fn
     return deco

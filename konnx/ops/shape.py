@@ -119,22 +119,40 @@ def _fold_shape(node, x):
     return [np.asarray(np.shape(x), np.int64)[_shape_range(node, np.ndim(x))]]
 
 
-@converter("Shape", since=1, fold=_fold_shape)
-def shape(ctx, node):
-    x = ctx.input(0)
-    entries = shape_entries(node.inputs[0], x.onnx_shape)
-    if len(entries) != x.rank:
-        raise ctx.error(f"input has rank {x.rank} but its known shape is {x.onnx_shape}")
+def shape_value(node, onnx_shape):
+    """Shape's output for an input of ONNX shape `onnx_shape`: ints, and Dims for the dynamic
+    dims (values.Dim, measured from the built tensor at run time)."""
+    entries = shape_entries(node.inputs[0], onnx_shape)
     out = np.empty(len(entries), dtype=object)
     out[:] = entries
-    return Const(normalize(out[_shape_range(node, x.rank)]))
+    return normalize(out[_shape_range(node, len(entries))])
+
+
+def _planned_shape(node, facts):
+    s = facts.shape(0)
+    return None if s is None else [shape_value(node, s)]
+
+
+def _planned_size(node, facts):
+    s = facts.shape(0)
+    if s is None or any(static_dim(d) is None for d in s):
+        return None
+    return [np.asarray(int(np.prod([int(d) for d in s], dtype=np.int64)), np.int64)]
+
+
+@converter("Shape", since=1, fold=_fold_shape, value=_planned_shape)
+def shape(ctx, node):
+    x = ctx.input(0)
+    if len(x.onnx_shape) != x.rank:
+        raise ctx.error(f"input has rank {x.rank} but its known shape is {x.onnx_shape}")
+    return Const(shape_value(node, x.onnx_shape))
 
 
 def _fold_size(node, x):
     return [np.asarray(np.size(x), np.int64)]
 
 
-@converter("Size", since=1, fold=_fold_size)
+@converter("Size", since=1, fold=_fold_size, value=_planned_size)
 def size(ctx, node):
     x = ctx.input(0)
     total = 1

@@ -258,9 +258,9 @@ def _reshape_perm(node, perms, facts):
         out = facts.out_shape(0)
         return [None if out is None else L.identity(len(out))]
     target = node.attr("shape") if node.opset < 5 else facts.value(1)
-    if x is None or shape is None or target is None or np.asarray(target).dtype == object:
+    if x is None or shape is None or target is None:
         return [None]
-    target = [int(t) for t in np.asarray(target).reshape(-1)]
+    target = [t if isinstance(t, Dim) else int(t) for t in np.asarray(target, dtype=object).reshape(-1)]
     entries = _static_inferred(facts.out_shape(0), _reshape_entries(node, shape, target))
     if len(entries) == len(x) and all((isinstance(e, tuple) and e[1] == i) or
                                       (isinstance(e, int) and e == static_dim(shape[i]))
