@@ -10,7 +10,7 @@ environment: onnx2tf 2.x needs Python >= 3.12 and no TensorFlow) each run in a s
 wall to wall (konnx's time includes its onnxruntime verification and LiteRT check; onnx2tf also
 writes a float16 file). Both files then load in this process in the LiteRT interpreter (XNNPACK,
 the same --threads), are checked against onnxruntime on the same input, and are timed with
-onnxruntime in alternating order (A B C, C B A, ...). Printed: medians of per-round ratios
+onnxruntime in rotating order (A B C, B C A, C A B, ...). Printed: medians of per-round ratios
 konnx/onnxruntime, peer/onnxruntime and konnx/peer, max abs error, size, and operator counts read
 from each file's flatbuffer. A model is skipped for the peer (with a message) when the peer's
 virtual environment is absent or its conversion fails.
