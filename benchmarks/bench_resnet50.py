@@ -4,7 +4,7 @@ keras.applications.ResNet50(weights=None), measured in the same process on the s
     python benchmarks/bench_resnet50.py [--runs 30] [--dynamo] [--threads N]
 
 Prints median latencies and the median over rounds of the per-round ratios (converted / native
-Keras, converted / onnxruntime); in each round the three run back to back, in alternating order."""
+Keras, converted / onnxruntime); in each round the three run back to back, in rotating order."""
 from __future__ import annotations
 
 import argparse
@@ -20,14 +20,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def interleaved_times(fns, runs):
-    """Milliseconds of each function per round. Rounds alternate the order (A B C, C B A, ...)
-    so that neither warm caches nor load from other processes favour one of them."""
+    """Milliseconds of each function per round. Rounds rotate the order (A B C, B C A, C A B, ...;
+    two functions simply alternate, A B A B) so that each takes each place equally often and none
+    runs twice in a row: with reversed rounds (A B C, C B A, A B C) the outer two each ran back to
+    back across a round boundary, on caches warm with their own weights, the middle one never."""
     for fn in fns:
         fn()
         fn()  # warm-up (graph tracing, allocator)
     times = [[] for _ in fns]
+    n = len(fns)
     for r in range(runs):
-        order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))
+        order = [(r * (n > 2) + j) % n for j in range(n)]
         for i in order:
             t = time.perf_counter()
             fns[i]()

@@ -5,7 +5,7 @@
 
 Per model: konnx.convert(channels_last_io=True) -> konnx.export.tflite_model (batch fixed to 1,
 the default), run in the LiteRT interpreter (XNNPACK) and onnxruntime (CPU provider) with the same
-number of threads. Each round runs every contender once, in alternating order (A B C, C B A, ...);
+number of threads. Each round runs every contender once, in rotating order (A B C, B C A, ...);
 the figure is the median over rounds of the per-round ratio file/onnxruntime. --dynamic adds the
 file with a dynamic batch (what konnx wrote before the batch was fixed). --int8 adds, per model
 named, the int8 file from konnx.quantize (calibration: N(0, 1) samples; random-weight models have

@@ -96,7 +96,7 @@ def _matmul_layout(pa, pb, sa, sb, ra: int, rb: int, dense_ok: bool) -> tuple:
         # both operands share a layout that permutes only batch axes: multiply as stored
         return "stored", tuple(pa)
     if _einsum_ok(pa, pb, sa, sb, ra, rb):
-        return "einsum", _einsum_layout(pa, pb, ra)[3]
+        return "einsum", _einsum_layout(pa, pb, ra, sa, sb)[3]
     return "onnx", L.identity(_out_rank(ra, rb))
 
 
@@ -145,16 +145,28 @@ def _einsum_ok(pa, pb, sa, sb, ra: int, rb: int) -> bool:
     return True
 
 
-def _einsum_layout(pa, pb, r: int) -> tuple:
+def _expanding(sa, sb) -> bool:
+    """The contraction is shorter than both the rows and the columns (static sizes): the output
+    is larger than either operand, as attention's scores (L x L from L x d and d x L)."""
+    m, k, n = static_dim(sa[-2]), static_dim(sa[-1]), static_dim(sb[-1])
+    return None not in (m, k, n) and m > k and n > k
+
+
+def _einsum_layout(pa, pb, r: int, sa=None, sb=None) -> tuple:
     """(A's stored subscripts, B's, the output's, its perm) of a MatMul contracted as stored.
-    The output takes the layout of a permuted operand, B's first (contracted axis -> A's row
-    axis), then A's (contracted axis -> B's column axis), preferring one that ends with the
-    column axis: the usual transpose + reshape back to (B, L, H*d) then finds the heads in place
-    (Softmax, masks and the next MatMul see rows as ONNX does)."""
+    An expanding product (see _expanding) keeps ONNX's layout, the batched matmul's own: an
+    einsum lowers to transposes around one BatchMatMul (TensorFlow, TFLite), so a permuted
+    output costs a transpose of the largest tensor, and another when the next MatMul takes it
+    back. Otherwise the output takes the layout of a permuted operand, B's first (contracted
+    axis -> A's row axis), then A's (contracted axis -> B's column axis), preferring one that
+    ends with the column axis: the usual transpose + reshape back to (B, L, H*d) then finds the
+    heads in place (Softmax, masks and the next MatMul see rows as ONNX does)."""
     batch = "abcdefgh"[:r - 2]
     ta, tb, to = batch + "mk", batch + "kn", batch + "mn"
     ka = "".join(ta[p] for p in pa)
     kb = "".join(tb[p] for p in pb)
+    if sa is not None and sb is not None and _expanding(sa, sb):
+        return ka, kb, to, L.identity(r)
     from_a, from_b = ka.replace("k", "n"), kb.replace("k", "m")
     ordered = ([from_b] if not L.is_identity(pb) else []) + ([from_a] if not L.is_identity(pa) else [])
     cands = [o for o in ordered + [from_a] if o.endswith("n")] + ordered
@@ -165,7 +177,7 @@ def _einsum_layout(pa, pb, r: int) -> tuple:
 def _matmul_as_stored(ctx, a, b):
     """MatMul as an einsum over the operands' stored layouts: attention's head split/merge
     (q, k, v kept as (B, L, H, d) while ONNX sees (B, H, L, d)) then needs no Permute layers."""
-    ka, kb, order, perm = _einsum_layout(a.perm, b.perm, a.rank)
+    ka, kb, order, perm = _einsum_layout(a.perm, b.perm, a.rank, a.onnx_shape, b.onnx_shape)
     y = ctx.op("math.einsum", [ctx.keras(a), ctx.keras(b)], equation=f"{ka},{kb}->{order}")
     ctx.record(kind="matmul", decision="einsum on stored layouts", perm=perm,
                reason="operands stored in permuted layouts: contract them as stored, no transposes")
