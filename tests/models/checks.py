@@ -44,12 +44,19 @@ def is_spatial(layer) -> bool:
     spatial, _ = _keras_classes()
     if isinstance(layer, spatial):
         return True
-    return type(layer).__name__ == "KonnxOp" and getattr(layer, "fn", None) in _SPATIAL_FNS
+    return _is_konnx_op(layer) and getattr(layer, "fn", None) in _SPATIAL_FNS
 
 
 def is_transpose(layer) -> bool:
     _, permute = _keras_classes()
-    return isinstance(layer, permute) or (type(layer).__name__ == "KonnxOp" and getattr(layer, "fn", None) == "transpose")
+    return isinstance(layer, permute) or (_is_konnx_op(layer) and getattr(layer, "fn", None) == "transpose")
+
+
+def _is_konnx_op(layer) -> bool:
+    """A KonnxOp or one of konnx's named layers (a KonnxOp whose function its class fixes)."""
+    from konnx.layers.op import KonnxOp
+
+    return isinstance(layer, KonnxOp)
 
 
 def layer_graph(model) -> dict:
@@ -110,7 +117,7 @@ def _seq_op_rank(layer):
 
     kinds = (keras.layers.Dense, keras.layers.EinsumDense, keras.layers.LayerNormalization,
              keras.layers.RMSNormalization)
-    if not (isinstance(layer, kinds) or (type(layer).__name__ == "KonnxOp" and getattr(layer, "fn", None) in _SEQ_FNS)):
+    if not (isinstance(layer, kinds) or (_is_konnx_op(layer) and getattr(layer, "fn", None) in _SEQ_FNS)):
         return None
     ranks = [len(t.shape) for node in layer._inbound_nodes for t in node.input_tensors]
     return max(ranks) if ranks else None
