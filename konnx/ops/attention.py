@@ -7,6 +7,7 @@ import onnx
 
 from ..values import Const, Tensor
 from . import named
+from .attention_checks import check_attention
 from .elementwise import dtype_of
 from .registry import AXIS, converter
 
@@ -20,15 +21,6 @@ def _arg(ctx, i):
 
 def _np_name(elem_type) -> str:
     return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(int(elem_type))).name
-
-
-def _check_attention(node, facts):
-    rank = facts.rank(0)
-    if rank is not None and rank not in (3, 4):
-        return f"Q must have rank 3 or 4, got rank {rank}"
-    if rank == 3 and (node.attr("q_num_heads") is None or node.attr("kv_num_heads") is None):
-        return "3-D Q/K/V need the q_num_heads and kv_num_heads attributes"
-    return None
 
 
 def _check_rotary(node, facts):
@@ -75,7 +67,7 @@ def _attention_perm(node, perms, facts):
     return [None if o is None else tuple(range(len(o))) for o in outs]
 
 
-@converter("Attention", since=23, check=_check_attention, layout=AXIS, perm=_attention_perm,
+@converter("Attention", since=23, check=check_attention, layout=AXIS, perm=_attention_perm,
            limits="outputs in the input dtype; softmax_precision honoured")
 def attention(ctx, node):
     q = ctx.input(0)

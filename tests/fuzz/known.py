@@ -5,79 +5,9 @@
 KNOWN: dict[str, str] = {
     'node:test_affine_grid_2d:shape:1':
         "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_23_boolmask_fullymasked_row_nan_robustness:shape:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_24_qk_matmul_output_mode3_softmax_precision:attr:1':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): KeyError: -2147483648 | cause: -2147483648 @ attention.py:20',
-    'node:test_attention_3d_attn_mask:attr:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_causal:attr:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_diff_heads_sizes:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_diff_heads_sizes_attn_mask:attr:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_attention_3d_diff_heads_sizes_attn_mask_expanded:drop:0':
         'NodeConversionError inside konnx on a mutated model (internal-error wrapper): IndexError: tuple index out of range | cause: tuple index out of range @ tensor.py:286',
-    'node:test_attention_3d_diff_heads_sizes_scaled:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_diff_heads_sizes_softcap:shape:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_diff_heads_with_past_and_present:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_gqa_attn_mask:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_gqa_causal:attr:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_gqa_scaled:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_gqa_softcap:attr:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_gqa_with_past_and_present:attr:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_gqa_with_past_and_present:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_gqa_with_past_and_present:drop:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_local_window:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_scaled:attr:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_scaled:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_softcap:shape:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_with_past_and_present:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_with_past_and_present_qk_matmul:attr:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_with_past_and_present_qk_matmul:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_with_past_and_present_qk_matmul:dtype:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_with_past_and_present_qk_matmul_softcap:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_attention_4d_attn_mask_bool_4d_expanded:drop:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_4d_causal_nonpad_negative_offset_structural_empty:shape:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_4d_diff_heads_with_past_and_present:shape:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_4d_diff_heads_with_past_and_present_mask4d:drop:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_4d_gqa_with_past_and_present:shape:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_4d_gqa_with_past_and_present_fp16:drop:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_4d_scaled:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_4d_with_past_and_present_qk_matmul:shape:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_4d_with_past_and_present_qk_matmul_bias:drop:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_causal_boolmask_nan_robustness:shape:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_local_window_default:shape:1':
         "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_attention_local_window_expanded:drop:1':
         'NodeConversionError inside konnx on a mutated model (internal-error wrapper): IndexError: tuple index out of range | cause: tuple index out of range @ tensor.py:286',
