@@ -5,12 +5,6 @@
 KNOWN: dict[str, str] = {
     'node:test_affine_grid_2d:shape:1':
         "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_diff_heads_sizes_attn_mask_expanded:drop:0':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): IndexError: tuple index out of range | cause: tuple index out of range @ tensor.py:286',
-    'node:test_attention_4d_attn_mask_bool_4d_expanded:drop:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_local_window_expanded:drop:1':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): IndexError: tuple index out of range | cause: tuple index out of range @ tensor.py:286',
     'node:test_blackmanwindow:shape:0':
         'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could not automatically i | cause: (1 elements',
     'node:test_celu_float16:attr:0':
@@ -85,8 +79,6 @@ KNOWN: dict[str, str] = {
         'error inside konnx on a mutated model (internal-error wrapper): worker died (rc -11)',
     'node:test_linear_attention_gated:data:1':
         'disagrees with onnxruntime and the reference does not side with konnx (NaN/Inf or out-of-spec input semantics: not analysed yet)',
-    'node:test_linear_attention_gated_delta_beta_scalar_expanded:drop:0':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): IndexError: tuple index out of range | cause: tuple index out of range @ tensor.py:286',
     'node:test_linear_attention_gated_delta_expanded:attr:1':
         'disagrees with onnxruntime and the reference does not side with konnx (NaN/Inf or out-of-spec input semantics: not analysed yet)',
     'node:test_linear_attention_gated_delta_gqa_expanded:attr:1':
