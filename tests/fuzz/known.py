@@ -59,18 +59,6 @@ KNOWN: dict[str, str] = {
         'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could not automat | cause: rasTensor shape=(3,',
     'node:test_group_normalization_example:attr:2':
         'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could not automat | cause: rasTensor shape=(3,',
-    'node:test_gru_bidirectional:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_gru_defaults:attr:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_gru_reverse:attr:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_gru_seq_length:attr:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_gru_seq_length:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_gru_with_initial_bias:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_hammingwindow_expanded:shape:0':
         "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_layer_normalization_2d_axis_negative_1:shape:1':
@@ -94,20 +82,6 @@ KNOWN: dict[str, str] = {
     'node:test_log_example:attr:2':
         'float32 denormal input (1e-40): TensorFlow runs its CPU kernels with denormals-are-zero, so the value reads as 0 in every arithmetic op (Log gives log of the smallest denormal, Sign passes it through a select unchanged); onnxruntime and the reference read it exactly, and no keras.ops route reads a denormal on TF',
     'node:test_lrn_default:attr:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_lstm_batchwise:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_lstm_defaults:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_lstm_reverse:attr:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_lstm_reverse:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_lstm_with_initial_bias:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_lstm_with_initial_bias:shape:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_lstm_with_peepholes:attr:2':
         "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_nllloss_NC_expanded:shape:1':
         'NodeConversionError inside konnx on a mutated model (internal-error wrapper): IndexError: tuple index out of range | cause: tuple index out of range @ layout.py:36',
@@ -149,12 +123,6 @@ KNOWN: dict[str, str] = {
         'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could not automatical | cause: ith input shape',
     'node:test_rms_normalization_4d_axis_negative_4:shape:0':
         'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could not automatical | cause: ith input shape',
-    'node:test_rnn_seq_length:attr:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_rnn_seq_length:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_rnn_seq_length:shape:0':
-        "NodeConversionError inside konnx on a mutated model (internal-error wrapper): NodeConversionError: RNN node 'RNN_0': internal: perm (0, 1, 2, 3) does not match rank 5",
     'node:test_roialign_aligned_false:attr:0':
         "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_rotary_embedding_3d_input:attr:2':
@@ -201,16 +169,6 @@ KNOWN: dict[str, str] = {
         "NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Cou | cause: • args=(['<KerasTensor shape=(3,",
     'node:test_sign:data:0':
         'float32 denormal input (1e-40): TensorFlow runs its CPU kernels with denormals-are-zero, so the value reads as 0 in every arithmetic op (Log gives log of the smallest denormal, Sign passes it through a select unchanged); onnxruntime and the reference read it exactly, and no keras.ops route reads a denormal on TF',
-    'node:test_simple_rnn_batchwise:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_simple_rnn_batchwise:shape:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_simple_rnn_defaults:attr:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_simple_rnn_defaults:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_simple_rnn_with_initial_bias:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_softmax_example:attr:2':
         'a row holding NaN: keras.layers.Softmax (tf.nn.softmax) gives 0 to its other entries, the spec\'s exp(x) / sum(exp(x)) (onnxruntime, the reference) makes the whole row NaN; konnx keeps the Keras layer (the konnx function math.softmax propagates NaN)',
     'node:test_split_1d_uneven_split_opset18:attr:2':
