@@ -7,7 +7,7 @@ import onnx
 
 from ..values import Const, Tensor
 from . import named
-from .attention_checks import check_attention
+from .attention_checks import check_attention, rotary_reason
 from .elementwise import dtype_of
 from .registry import AXIS, converter
 
@@ -29,7 +29,7 @@ def _check_rotary(node, facts):
         return f"the input must have rank 3 or 4, got rank {rank}"
     if rank == 3 and not node.int("num_heads"):
         return "a 3-D input needs the num_heads attribute"
-    return None
+    return rotary_reason(node, facts)
 
 
 def _check_linear_attention(node, facts):

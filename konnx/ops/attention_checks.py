@@ -143,3 +143,34 @@ def _mask(facts, q, k, node) -> Optional[str]:
             return (f"attn_mask has shape {list(s)}: axis {axis} must be 1 or {what}={size} to broadcast to "
                     f"(batch, q_heads, q_length, total_length)")
     return None
+
+
+def rotary_reason(node, facts) -> Optional[str]:
+    """RotaryEmbedding (the spec; onnxruntime's rotary_embedding_helper): the head size divides
+    a 3-D input's hidden size by num_heads; rotary_embedding_dim (0: the head size) is at most
+    the head size; cos/sin caches are (max_position, rotary_dim / 2) with position_ids, else
+    (batch, sequence, rotary_dim / 2), and have the same shape."""
+    rank, rd = facts.rank(0), node.attr("rotary_embedding_dim") or 0
+    if int(rd) < 0:
+        return f"attribute rotary_embedding_dim={rd}: must be 0 (the head size) or positive"
+    head = facts.dim(0, 3) if rank == 4 else None
+    heads = node.attr("num_heads")
+    if rank == 3 and facts.dim(0, 2) is not None and isinstance(heads, int) and heads > 0:
+        if facts.dim(0, 2) % heads:
+            return f"the hidden size {facts.dim(0, 2)} is not divisible by num_heads={heads}"
+        head = facts.dim(0, 2) // heads
+    if head is not None and int(rd) > head:
+        return f"attribute rotary_embedding_dim={rd} exceeds the head size {head}"
+    rot = int(rd) or head
+    want_rank = 2 if node.has_input(3) else 3
+    for i, name in ((1, "cos_cache"), (2, "sin_cache")):
+        s = facts.shape(i)
+        if s is None:
+            continue
+        if len(s) != want_rank:
+            layout = "(max_position, rotary_dim / 2)" if want_rank == 2 else "(batch, sequence, rotary_dim / 2)"
+            return f"{name} has rank {len(s)}, expected {layout}"
+        last = facts.dim(i, -1)
+        if last is not None and rot is not None and 2 * last != rot:
+            return f"{name} has shape {list(s)}: its last axis must be rotary_dim / 2 = {rot / 2:g}"
+    return None

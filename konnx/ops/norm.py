@@ -179,7 +179,29 @@ def _param_arg(ctx, v, x):
 def _check_layer_norm(node, facts):
     if int(node.attr("stash_type")) != 1:
         return "stash_type other than float32 is not supported"
+    return _scale_broadcasts(node, facts)
+
+
+def _scale_broadcasts(node, facts):
+    """Scale (and LayerNormalization's bias) broadcast to X (onnxruntime: "Scale and (optional)
+    bias must match X.shape[axis:] or be NumPy-broadcastable"; it runs a scale that spans axes
+    before `axis` too, so only a shape that cannot broadcast to X is refused)."""
+    x = facts.shape(0)
+    if x is None:
+        return None
+    for i, name in ((1, "scale"), (2, "bias")):
+        s = facts.shape(i)
+        if s is None:
+            continue
+        ok = len(s) <= len(x) and all(
+            facts.dim(i, -k) in (None, 1) or _static(x[-k]) in (None, facts.dim(i, -k)) for k in range(1, len(s) + 1))
+        if not ok:
+            return f"{name} has shape {list(s)}: it must broadcast to X's shape {list(x)} (normalized from axis {node.attr('axis')})"
     return None
+
+
+def _static(d):
+    return int(d) if isinstance(d, (int, np.integer)) and d >= 0 else None
 
 
 @converter("LayerNormalization", layout=AXIS, since=17, check=_check_layer_norm, limits="stash_type=1 (float32)")

@@ -83,7 +83,15 @@ def _fold_gather_elements(node, data, idx):
     return [np.take_along_axis(np.asarray(data), idx, axis=axis)]
 
 
-@converter("GatherElements", layout=AXIS, since=11, fold=_fold_gather_elements)
+def _check_gather_elements(node, facts):
+    """The spec: data and indices have the same rank (onnxruntime refuses other ranks)."""
+    r, ri = facts.rank(0), facts.rank(1)
+    if r is not None and ri is not None and r != ri:
+        return f"indices have rank {ri}, data rank {r}: GatherElements needs the same rank"
+    return None
+
+
+@converter("GatherElements", layout=AXIS, since=11, fold=_fold_gather_elements, check=_check_gather_elements)
 def gather_elements(ctx, node):
     data, ind = ctx.input(0), ctx.input(1)
     rank = data.rank
