@@ -8,6 +8,7 @@ from ..lazy_keras import keras
 from .. import layout as L
 from ..values import Const
 from .elementwise import broadcast, dtype_of, unary
+from . import spec_checks
 from .registry import AXIS, FOLLOWS, converter
 
 _F32_MAX = float(np.finfo(np.float32).max)
@@ -141,7 +142,7 @@ def _clip_bounds(ctx, node):
     return ctx.input(1), ctx.input(2)
 
 
-@converter("Clip", layout=FOLLOWS)
+@converter("Clip", layout=FOLLOWS, check=spec_checks.clip)
 def clip(ctx, node):
     x = ctx.input(0)
     lo, hi = _clip_bounds(ctx, node)

@@ -7,7 +7,7 @@ from ..lazy_keras import keras
 
 from .. import layout as L
 from ..values import Const, Tensor, static_dim
-from . import named
+from . import named, spec_checks
 from .elementwise import align, dtype_of
 from .registry import AXIS, SPATIAL, converter
 
@@ -131,7 +131,7 @@ def _check_group_norm(node, facts):
         return "GroupNormalization needs an input of rank >= 3 with a static channel count"
     if node.opset < 21 and (facts.computed(1) or facts.computed(2)):
         return "GroupNormalization-18 with computed scale/bias is not supported"
-    return None
+    return spec_checks.group_norm(node, facts)
 
 
 @converter("GroupNormalization", layout=SPATIAL, since=18, check=_check_group_norm, limits="static channel count")
