@@ -49,7 +49,7 @@ def leaky_relu(ctx, node):
     return _fn(ctx, x, "math.leaky_relu", alpha=alpha)
 
 
-@converter("PRelu", layout=FOLLOWS)
+@converter("PRelu", layout=FOLLOWS, check=spec_checks.prelu)
 def prelu(ctx, node):
     x, slope = ctx.input(0), ctx.input(1)
     if node.opset < 7 and isinstance(slope, Const) and slope.rank == 1 and x.rank > 2 and slope.shape[0] > 1:

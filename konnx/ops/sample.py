@@ -26,7 +26,12 @@ def _check_grid_sample(node, facts):
 
 def _check_deform_conv(node, facts):
     rank = facts.rank(0)
-    return "only 2-D DeformConv is supported" if rank is not None and rank != 4 else None
+    if rank is not None and rank != 4:
+        return "only 2-D DeformConv is supported"
+    g = node.attr("offset_group")
+    if g is not None and int(g) < 1:
+        return f"attribute offset_group={g}: must be a positive number of offset groups"
+    return None
 
 
 def _arg(ctx, i):

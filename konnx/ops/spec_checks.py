@@ -119,3 +119,28 @@ def col2im(node, facts) -> Optional[str]:
     if length is not None and length != blocks:
         return f"input axis 2 has {length} columns, the image holds {blocks} block positions"
     return None
+
+
+def prelu(node, facts) -> Optional[str]:
+    """slope broadcasts to X one way (right-aligned, each axis 1 or X's size), from opset 7
+    (before it, a (C,) slope applied per channel)."""
+    x, s = facts.shape(0), facts.shape(1)
+    if x is None or s is None or node.opset < 7:
+        return None
+    ok = len(s) <= len(x) and all(facts.dim(1, -k) in (None, 1) or facts.dim(0, -k) in (None, facts.dim(1, -k))
+                                  for k in range(1, len(s) + 1))
+    return None if ok else f"slope has shape {list(s)}: it must broadcast to X's shape {list(x)}"
+
+
+def scatter_elements(node, facts) -> Optional[str]:
+    """data, indices and updates share one rank; indices and updates one shape."""
+    r, ri, ru = facts.rank(0), facts.rank(1), facts.rank(2)
+    if r is not None and ri is not None and r != ri:
+        return f"indices have rank {ri}, data rank {r}: the spec wants the same rank"
+    si, su = facts.shape(1), facts.shape(2)
+    if si is not None and su is not None:
+        same = len(si) == len(su) and all(facts.dim(1, a) in (None, facts.dim(2, a)) or facts.dim(2, a) is None
+                                          for a in range(len(si)))
+        if not same:
+            return f"updates have shape {list(su)}, indices {list(si)}: the spec wants the same shape"
+    return None

@@ -78,3 +78,31 @@ def test_range_inputs_are_scalars():
     bad, good = m([2]), m([])
     good[1].update({"a": np.array(0, F), "b": np.array(5, F), "d": np.array(1, F)})
     _refused_and_neighbour(bad, good, "limit has shape [2]: the spec wants a scalar")
+
+
+def test_prelu_slope_broadcasts():
+    def m(slope):
+        return _model("PRelu", [("x", F, [3, 4, 5]), ("s", F, slope)], opset=16)
+    _refused_and_neighbour(m([4, 6]), m([4, 1]), "slope has shape [4, 6]: it must broadcast to X's shape [3, 4, 5]")
+
+
+def test_scatter_elements_updates_shape():
+    def m(upd):
+        model = make_model([helper.make_node("ScatterElements", ["x", "i", "u"], ["y"], name="n", axis=0)],
+                           [("x", F, [3, 3]), ("i", I64, [1, 3]), ("u", F, upd)], [("y", F, None)], opset=16)
+        return model, {"x": rand(3, 3), "i": np.array([[1, 0, 2]], I64), "u": rand(*upd, seed=2)}
+    _refused_and_neighbour(m([2, 3]), m([1, 3]), "updates have shape [2, 3], indices [1, 3]")
+
+
+def test_einsum_term_length_against_rank():
+    def m(eq):
+        return _model("Einsum", [("x", F, [3, 4])], dict(equation=eq), opset=12)
+    # an empty equation slips past onnx shape inference (a wrong letter count does not)
+    _refused_and_neighbour(m(""), m("ab->a"), "term '' has 0 letters for input 0 of rank 2")
+
+
+def test_resize_unknown_nearest_mode():
+    def m(mode):
+        return _model("Resize", [("x", F, [1, 1, 2, 2])], dict(_order=["x", "", "sc"], mode="nearest", nearest_mode=mode),
+                      opset=13, inits=[("sc", np.array([1, 1, 2, 2], F))])
+    _refused_and_neighbour(m("nearest_odd"), m("floor"), "unknown nearest_mode 'nearest_odd'")
