@@ -13,8 +13,6 @@ KNOWN: dict[str, str] = {
         "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_deform_conv_with_mask_bias:shape:0':
         "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_deform_conv_with_multiple_offset_groups:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_dft:attr:2':
         "inf/NaN in a DFT/STFT signal: every bin sums inf times cos/sin factors, and which bins come out inf, -inf or NaN depends on the algorithm (inf * 0 and inf - inf inside the butterflies), not on the spec: onnxruntime, the reference (numpy pocketfft), TensorFlow's FFT and konnx's cos/sin matrix product all differ from each other on these inputs; finite inputs agree",
     'node:test_dft_rfft:data:1':
@@ -29,8 +27,6 @@ KNOWN: dict[str, str] = {
         'disagrees with onnxruntime and the reference does not side with konnx (NaN/Inf or out-of-spec input semantics: not analysed yet)',
     'node:test_einsum_scalar:attr:1':
         "equation b'\\xff\\xfe': onnx's Einsum shape inference never returns on it, and onnxruntime (the oracle, run first) shares that inference and hangs; konnx refuses it before inference (konnx/einsum_grammar.py, tests/ops/test_einsum_checks.py)",
-    'node:test_einsum_transpose_bfloat16:attr:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_gridsample:data:1':
         'disagrees with onnxruntime and the reference does not side with konnx (NaN/Inf or out-of-spec input semantics: not analysed yet)',
     'node:test_gridsample_bilinear_align_corners_0_additional_1:data:1':
@@ -57,10 +53,6 @@ KNOWN: dict[str, str] = {
         "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_nonmaxsuppression_iou_threshold_boundary:shape:0':
         'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could not automatic | cause: alues to unpack (',
-    'node:test_prelu_example:shape:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_prelu_example:shape:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_range_float16_type_positive_delta:attr:2':
         'InvalidArgumentError inside konnx on a mutated model (internal-error wrapper): InvalidArgumentError running the model: Exception encountered when calling KonnxOp.call(). {{function_node __w',
     'node:test_range_float16_type_positive_delta:data:1':
@@ -73,8 +65,6 @@ KNOWN: dict[str, str] = {
         'disagrees with onnxruntime and the reference does not side with konnx (NaN/Inf or out-of-spec input semantics: not analysed yet)',
     'node:test_resize_downsample_sizes_nearest_not_smaller:shape:1':
         'InvalidArgumentError inside konnx on a mutated model (internal-error wrapper): InvalidArgumentError running the model: Exception encountered when calling KonnxOp.call(). {{function_node __w',
-    'node:test_resize_upsample_sizes_nearest_floor_align_corners:attr:1':
-        "NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: unknown nearest_mode '\\\\xff\\\\xfe' | cause: unknown nearest_mode '\\\\xff\\\\xfe' @ resize_math.py:100",
     'node:test_roialign_aligned_false:attr:0':
         "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_rotary_embedding_expanded:attr:0':
@@ -83,10 +73,6 @@ KNOWN: dict[str, str] = {
         'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: A `Concatenate` layer requires inputs with matching shapes except for the concatenation axis. Re',
     'node:test_rotary_embedding_no_position_ids_rotary_dim_expanded:attr:0':
         "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_scatter_elements_with_duplicate_indices:shape:0':
-        "NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could not automatically | cause: s=(['<KerasTe",
-    'node:test_scatter_elements_with_reduction_min:shape:1':
-        "NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could not automatically | cause: args=(['<Kera",
     'node:test_sce_mean_3d_log_prob_expanded:shape:0':
         'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Cou | cause: 3, 5, 2, 1] and [3, 1, 2]. Argume',
     'node:test_sce_mean_no_weight_ii_3d_log_prob_expanded:shape:1':
