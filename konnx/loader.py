@@ -11,6 +11,7 @@ import onnx.inliner  # a submodule `import onnx` does not load
 from google.protobuf.message import DecodeError
 
 from .errors import ConversionError, InvalidModelError, UnsupportedNode
+from .einsum_grammar import check_equations
 from .graph import Node
 from .ops.registry import lookup
 
@@ -264,6 +265,7 @@ def normalize(model: onnx.ModelProto, input_shapes: Optional[dict] = None) -> on
                     raise InvalidModelError(
                         f"input_shapes['{name}'] = {tuple(shape)} conflicts with the model's fixed dims")
                 d.dim_value = int(s)
+    check_equations(model.graph)  # onnx's Einsum inference loops on some hostile equations
     try:
         # strict: shapes and types that cannot agree (an Add of (2, 3) and (2, 4), a Conv whose
         # weights do not match its input) are refused here, as onnxruntime refuses them, instead

@@ -33,10 +33,11 @@ def _split_heads(x, heads):
 
 
 def _additive(mask, dtype):
-    """A boolean mask as an additive bias: True -> 0, False -> -inf."""
+    """A boolean mask as an additive bias: True -> 0, False -> -inf; any other mask type (the
+    spec's U allows every numeric type) is added in the scores' dtype."""
     if standardize_dtype(mask.dtype) == "bool":
         return ops.where(mask, _c(0.0, dtype), _c(float("-inf"), dtype))
-    return mask
+    return ops.cast(mask, dtype)
 
 
 def _offset_bias(base, offset, lq, lk, allowed_fn, dtype):

@@ -8,6 +8,7 @@ from .. import layout as L
 from ..lazy_keras import keras
 from ..values import Const
 from .elementwise import broadcast, dtype_of, unary
+from . import spec_checks
 from .registry import AXIS, FOLLOWS, converter
 
 _F32_MAX = float(np.finfo(np.float32).max)
@@ -48,7 +49,7 @@ def leaky_relu(ctx, node):
     return elementwise_fn(ctx, x, "math.leaky_relu", alpha=alpha)
 
 
-@converter("PRelu", layout=FOLLOWS)
+@converter("PRelu", layout=FOLLOWS, check=spec_checks.prelu)
 def prelu(ctx, node):
     x, slope = ctx.input(0), ctx.input(1)
     if node.opset < 7 and isinstance(slope, Const) and slope.rank == 1 and x.rank > 2 and slope.shape[0] > 1:
@@ -141,7 +142,7 @@ def _clip_bounds(ctx, node):
     return ctx.input(1), ctx.input(2)
 
 
-@converter("Clip", layout=FOLLOWS)
+@converter("Clip", layout=FOLLOWS, check=spec_checks.clip)
 def clip(ctx, node):
     x = ctx.input(0)
     lo, hi = _clip_bounds(ctx, node)

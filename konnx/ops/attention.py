@@ -6,6 +6,7 @@ import numpy as np
 import onnx
 
 from ..values import Const, Tensor
+from .attention_checks import check_attention, rotary_reason
 from .elementwise import dtype_of
 from .registry import AXIS, converter
 
@@ -21,22 +22,13 @@ def _np_name(elem_type) -> str:
     return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(int(elem_type))).name
 
 
-def _check_attention(node, facts):
-    rank = facts.rank(0)
-    if rank is not None and rank not in (3, 4):
-        return f"Q must have rank 3 or 4, got rank {rank}"
-    if rank == 3 and (node.attr("q_num_heads") is None or node.attr("kv_num_heads") is None):
-        return "3-D Q/K/V need the q_num_heads and kv_num_heads attributes"
-    return None
-
-
 def _check_rotary(node, facts):
     rank = facts.rank(0)
     if rank is not None and rank not in (3, 4):
         return f"the input must have rank 3 or 4, got rank {rank}"
     if rank == 3 and not node.int("num_heads"):
         return "a 3-D input needs the num_heads attribute"
-    return None
+    return rotary_reason(node, facts)
 
 
 def _check_linear_attention(node, facts):
@@ -74,7 +66,7 @@ def _attention_perm(node, perms, facts):
     return [None if o is None else tuple(range(len(o))) for o in outs]
 
 
-@converter("Attention", since=23, check=_check_attention, layout=AXIS, perm=_attention_perm,
+@converter("Attention", since=23, check=check_attention, layout=AXIS, perm=_attention_perm,
            limits="outputs in the input dtype; softmax_precision honoured")
 def attention(ctx, node):
     q = ctx.input(0)

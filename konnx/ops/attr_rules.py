@@ -9,7 +9,10 @@ Facts that are not known (None) never refuse.
 """
 from __future__ import annotations
 
+import functools
 from typing import Optional
+
+import onnx
 
 FLAGS = ("keepdims", "ceil_mode", "count_include_pad", "transA", "transB", "select_last_index",
          "noop_with_empty_axes", "largest", "sorted", "exclusive", "reverse", "center_point_box",
@@ -29,10 +32,39 @@ AXES_OPS = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "
 
 
 def common_reason(node, facts) -> Optional[str]:
-    for rule in (_flags, _auto_pad, _windows, _group, _axis, _axes, _sequence_axes):
+    for rule in (_required_inputs, _flags, _auto_pad, _windows, _group, _axis, _axes, _sequence_axes):
         why = rule(node, facts)
         if why:
             return why
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _formal_inputs(op_type: str, opset: int) -> tuple:
+    """(name, option) of each formal input of the op's schema at `opset`, () when unknown."""
+    try:
+        schema = onnx.defs.get_schema(op_type, opset, "")
+    except onnx.defs.SchemaError:
+        return ()
+    return tuple((p.name, p.option) for p in schema.inputs)
+
+
+# control-flow ops whose variadic inputs are loop-carried state handled by their converters
+_OWN_VARIADIC = ("Loop", "Scan", "If")
+
+
+def _required_inputs(node, facts) -> Optional[str]:
+    """An input the schema requires (a single, non-optional input, or an element of a variadic
+    list such as Concat's) given as '' (onnxruntime refuses such a node too)."""
+    formal = _formal_inputs(node.op_type, node.opset)
+    opt = onnx.defs.OpSchema.FormalParameterOption
+    for i, name in enumerate(node.inputs):
+        if name or not formal:
+            continue
+        pname, option = formal[min(i, len(formal) - 1)]
+        if option == opt.Single or (option == opt.Variadic and i >= len(formal) - 1
+                                     and node.op_type not in _OWN_VARIADIC):
+            return f"input {i} ({pname}) is required but given as '' (missing)"
     return None
 
 

@@ -199,8 +199,13 @@ def _parse(equation: str, n: int):
 
 def _check_einsum(node, facts):
     equation = node.string("equation")
-    if _parse(equation, len(node.inputs)) is None:
+    parsed = _parse(equation, len(node.inputs))
+    if parsed is None:
         return f"cannot parse equation {equation!r} for {len(node.inputs)} inputs"
+    for i, term in enumerate(parsed[0]):
+        r = facts.rank(i)
+        if r is not None and "." not in term and len(term) != r:
+            return f"equation {equation!r}: term {term!r} has {len(term)} letters for input {i} of rank {r}"
     return None
 
 

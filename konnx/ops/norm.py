@@ -7,6 +7,7 @@ from ..lazy_keras import keras
 
 from .. import layout as L
 from ..values import Const, Tensor, static_dim
+from . import spec_checks
 from .elementwise import align, dtype_of
 from .registry import AXIS, SPATIAL, converter
 
@@ -130,7 +131,7 @@ def _check_group_norm(node, facts):
         return "GroupNormalization needs an input of rank >= 3 with a static channel count"
     if node.opset < 21 and (facts.computed(1) or facts.computed(2)):
         return "GroupNormalization-18 with computed scale/bias is not supported"
-    return None
+    return spec_checks.group_norm(node, facts)
 
 
 @converter("GroupNormalization", layout=SPATIAL, since=18, check=_check_group_norm, limits="static channel count")
@@ -178,7 +179,29 @@ def _param_arg(ctx, v, x):
 def _check_layer_norm(node, facts):
     if int(node.attr("stash_type")) != 1:
         return "stash_type other than float32 is not supported"
+    return _scale_broadcasts(node, facts)
+
+
+def _scale_broadcasts(node, facts):
+    """Scale (and LayerNormalization's bias) broadcast to X (onnxruntime: "Scale and (optional)
+    bias must match X.shape[axis:] or be NumPy-broadcastable"; it runs a scale that spans axes
+    before `axis` too, so only a shape that cannot broadcast to X is refused)."""
+    x = facts.shape(0)
+    if x is None:
+        return None
+    for i, name in ((1, "scale"), (2, "bias")):
+        s = facts.shape(i)
+        if s is None:
+            continue
+        ok = len(s) <= len(x) and all(
+            facts.dim(i, -k) in (None, 1) or _static(x[-k]) in (None, facts.dim(i, -k)) for k in range(1, len(s) + 1))
+        if not ok:
+            return f"{name} has shape {list(s)}: it must broadcast to X's shape {list(x)} (normalized from axis {node.attr('axis')})"
     return None
+
+
+def _static(d):
+    return int(d) if isinstance(d, (int, np.integer)) and d >= 0 else None
 
 
 @converter("LayerNormalization", layout=AXIS, since=17, check=_check_layer_norm, limits="stash_type=1 (float32)")

@@ -57,6 +57,9 @@ def _check_resize(node, facts):
         return f"unknown mode {mode!r}"
     if node.opset >= 11 and node.attr("coordinate_transformation_mode") not in RM.COORD_MODES:
         return f"unknown coordinate_transformation_mode {node.attr('coordinate_transformation_mode')!r}"
+    nearest = node.attr("nearest_mode")
+    if node.opset >= 11 and mode == "nearest" and nearest is not None and nearest not in RM.NEAREST_MODES[:4]:
+        return f"unknown nearest_mode {nearest!r}: expected one of {list(RM.NEAREST_MODES[:4])}"
     return _check_params(node, facts)
 
 

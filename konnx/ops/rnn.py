@@ -7,6 +7,7 @@ import numpy as np
 from ..values import Const, Tensor
 from .elementwise import dtype_of
 from .registry import AXIS, converter
+from .rnn_checks import shape_reason
 
 _DEFAULT_ACTS = {"RNN": ["Tanh"], "GRU": ["Sigmoid", "Tanh"], "LSTM": ["Sigmoid", "Tanh", "Tanh"]}
 _KNOWN = {"Sigmoid", "Tanh", "Relu", "Softsign", "Softplus", "LeakyRelu", "ThresholdedRelu", "ScaledTanh",
@@ -34,7 +35,7 @@ def _check(cell):
         if direction not in ("forward", "reverse", "bidirectional"):
             return f"unknown direction {direction!r}"
         bad = [a[0] for a in _activations(node, cell, 2 if direction == "bidirectional" else 1) if a[0] not in _KNOWN]
-        return f"unsupported activations {bad}" if bad else None
+        return f"unsupported activations {bad}" if bad else shape_reason(node, facts, cell)
     return check
 
 

@@ -5,6 +5,7 @@ import numpy as np
 
 from ..values import Const, static_dim
 from .elementwise import dtype_of
+from . import spec_checks
 from .registry import converter
 
 _MODES = {"bilinear": "linear", "bicubic": "cubic", "linear": "linear", "cubic": "cubic", "nearest": "nearest"}
@@ -25,7 +26,12 @@ def _check_grid_sample(node, facts):
 
 def _check_deform_conv(node, facts):
     rank = facts.rank(0)
-    return "only 2-D DeformConv is supported" if rank is not None and rank != 4 else None
+    if rank is not None and rank != 4:
+        return "only 2-D DeformConv is supported"
+    g = node.attr("offset_group")
+    if g is not None and int(g) < 1:
+        return f"attribute offset_group={g}: must be a positive number of offset groups"
+    return None
 
 
 def _arg(ctx, i):
@@ -43,7 +49,7 @@ def grid_sample(ctx, node):
     return ctx.tensor(y, dtype=dtype_of(x))
 
 
-@converter("AffineGrid", since=20, consts=(1,))
+@converter("AffineGrid", since=20, consts=(1,), check=spec_checks.affine_grid)
 def affine_grid(ctx, node):
     theta = ctx.input(0)
     size = [int(v) for v in np.asarray(ctx.const(1, "size")).reshape(-1)]
@@ -51,7 +57,7 @@ def affine_grid(ctx, node):
     return ctx.tensor(y, dtype=dtype_of(theta))
 
 
-@converter("Col2Im", since=18, consts=(1, 2), limits="static channel count")
+@converter("Col2Im", since=18, consts=(1, 2), check=spec_checks.col2im, limits="static channel count")
 def col2im(ctx, node):
     x = ctx.input(0)
     image = [int(v) for v in np.asarray(ctx.const(1, "image_shape")).reshape(-1)]

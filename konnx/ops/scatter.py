@@ -4,12 +4,17 @@ from __future__ import annotations
 from .args import input_arg, static_shape
 from ..values import static_dim
 from .elementwise import dtype_of
+from . import spec_checks
 from .registry import converter
 
 
 def _check_scatter(node, facts):
     r = node.attr("reduction", "none") or "none"
-    return None if r in ("none", "add", "mul", "max", "min") else f"unknown reduction {r!r}"
+    if r not in ("none", "add", "mul", "max", "min"):
+        return f"unknown reduction {r!r}"
+    if node.op_type not in ("ScatterElements", "Scatter"):
+        return None
+    return spec_checks.scatter_elements(node, facts)
 
 
 @converter("ScatterElements", "Scatter", since=9, check=_check_scatter,

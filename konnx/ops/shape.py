@@ -17,6 +17,7 @@ from ..dims import runtime_shape, shape_spec
 from ..values import Const, Dim, Tensor, has_dims, static_dim
 from .args import static_shape
 from .elementwise import dtype_of
+from . import spec_checks
 from .registry import FOLLOWS, converter
 
 INT64_MAX = np.iinfo(np.int64).max
@@ -254,7 +255,7 @@ def _fold_range(node, start, limit, delta):
     return [(s + np.arange(n) * d).astype(dtype)]
 
 
-@converter("Range", since=11, fold=_fold_range)
+@converter("Range", since=11, fold=_fold_range, check=spec_checks.range_inputs)
 def range_(ctx, node):
     ins = [ctx.input(i) for i in range(3)]
     if all(isinstance(v, Const) for v in ins):  # some bound is a dynamic dim: integer arithmetic

@@ -7,6 +7,7 @@ import onnx
 
 from ..values import Const, static_dim
 from .elementwise import dtype_of
+from . import spec_checks
 from .registry import converter
 
 
@@ -88,6 +89,6 @@ def _window(kind: str):
     return convert
 
 
-converter("HannWindow", since=17, limits="run-time size")(_window("hann"))
-converter("HammingWindow", since=17, limits="run-time size")(_window("hamming"))
-converter("BlackmanWindow", since=17, limits="run-time size")(_window("blackman"))
+converter("HannWindow", since=17, limits="run-time size", check=spec_checks.window)(_window("hann"))
+converter("HammingWindow", since=17, limits="run-time size", check=spec_checks.window)(_window("hamming"))
+converter("BlackmanWindow", since=17, limits="run-time size", check=spec_checks.window)(_window("blackman"))

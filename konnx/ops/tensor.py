@@ -274,7 +274,31 @@ def _reshape_perm(node, perms, facts):
     return [L.identity(len(entries))]
 
 
-@converter("Reshape", since=1, params=(1,), fold=fold_reshape, layout=AXIS, perm=_reshape_perm)
+def _elements(shape):
+    """The element count of a fully static ONNX shape, else None."""
+    if shape is None or any(static_dim(d) is None for d in shape):
+        return None
+    return int(np.prod([static_dim(d) for d in shape], dtype=np.int64))
+
+
+def _check_reshape(node, facts):
+    """The spec: at most one -1, no entry below -1, and the element count is preserved
+    (onnxruntime's reshape_helper refuses the same)."""
+    target = node.attr("shape") if node.opset < 5 else facts.value(1)
+    if target is not None and np.asarray(target).dtype != object:
+        t = [int(v) for v in np.asarray(target).reshape(-1)]
+        if t.count(-1) > 1 or any(v < -1 for v in t):
+            return f"target shape {t}: at most one -1 and no entry below -1"
+    out = facts.out_shape(0)
+    # an output of unknown rank can read as (): only a ranked inferred shape decides
+    n_in, n_out = _elements(facts.shape(0)), _elements(out) if out else None
+    if n_in is not None and n_out is not None and n_in != n_out:
+        return (f"cannot reshape {list(facts.shape(0))} ({n_in} elements) to {list(facts.out_shape(0))} "
+                f"({n_out} elements): the element count must not change")
+    return None
+
+
+@converter("Reshape", since=1, params=(1,), fold=fold_reshape, layout=AXIS, perm=_reshape_perm, check=_check_reshape)
 def reshape(ctx, node):
     x = ctx.input(0)
     if isinstance(ctx.input(1), Tensor):  # a shape computed by the graph at run time

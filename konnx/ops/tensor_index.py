@@ -8,6 +8,7 @@ from ..values import Const, Tensor, static_dim
 from . import keras_exact
 from .args import int_scalar
 from .elementwise import dtype_of
+from . import spec_checks
 from .registry import AXIS, converter
 from .shape import normalize
 
@@ -83,7 +84,15 @@ def _fold_gather_elements(node, data, idx):
     return [np.take_along_axis(np.asarray(data), idx, axis=axis)]
 
 
-@converter("GatherElements", layout=AXIS, since=11, fold=_fold_gather_elements)
+def _check_gather_elements(node, facts):
+    """The spec: data and indices have the same rank (onnxruntime refuses other ranks)."""
+    r, ri = facts.rank(0), facts.rank(1)
+    if r is not None and ri is not None and r != ri:
+        return f"indices have rank {ri}, data rank {r}: GatherElements needs the same rank"
+    return None
+
+
+@converter("GatherElements", layout=AXIS, since=11, fold=_fold_gather_elements, check=_check_gather_elements)
 def gather_elements(ctx, node):
     data, ind = ctx.input(0), ctx.input(1)
     rank = data.rank
@@ -131,7 +140,7 @@ def _fold_gather_nd(node, data, idx):
     return [np.asarray(out).reshape(bshape + idx.shape[b:-1] + data.shape[b + k:])]
 
 
-@converter("GatherND", since=11, fold=_fold_gather_nd, limits="index tuple length known at conversion time")
+@converter("GatherND", since=11, fold=_fold_gather_nd, check=spec_checks.gather_nd, limits="index tuple length known at conversion time")
 def gather_nd(ctx, node):
     data, ind = ctx.input(0), ctx.input(1)
     b = int(node.attr("batch_dims", 0))
@@ -188,7 +197,7 @@ def cumsum(ctx, node):
     return ctx.tensor(y, x.perm)
 
 
-@converter("CumProd", layout=AXIS, since=26, consts=(1,), limits="axis known at conversion time")
+@converter("CumProd", layout=AXIS, since=26, consts=(1,), check=spec_checks.cumulative, limits="axis known at conversion time")
 def cumprod(ctx, node):
     x = ctx.input(0)
     axis = int_scalar(ctx, 1, "axis") % x.rank

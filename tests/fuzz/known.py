@@ -1,120 +1,24 @@
-"""Fuzz cases that still fail, each with its reason (from the full run of 4,811 cases, `python -m tests.fuzz.run
+"""Fuzz cases that still fail, each with its reason (from the full run of 4,823 cases, `python -m tests.fuzz.run
 --all`). test_fuzz fails on a failure not listed here and on a listed case that passes again
 (then remove it)."""
 
 KNOWN: dict[str, str] = {
-    'node:test_affine_grid_2d:shape:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_23_boolmask_fullymasked_row_nan_robustness:shape:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_24_qk_matmul_output_mode3_softmax_precision:attr:1':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): KeyError: -2147483648 | cause: -2147483648 @ attention.py:20',
-    'node:test_attention_3d_attn_mask:attr:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_causal:attr:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_diff_heads_sizes:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_diff_heads_sizes_attn_mask:attr:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_diff_heads_sizes_attn_mask_expanded:drop:0':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): IndexError: tuple index out of range | cause: tuple index out of range @ tensor.py:286',
-    'node:test_attention_3d_diff_heads_sizes_scaled:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_diff_heads_sizes_softcap:shape:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_diff_heads_with_past_and_present:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_gqa_attn_mask:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_gqa_causal:attr:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_gqa_scaled:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_gqa_softcap:attr:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_gqa_with_past_and_present:attr:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_gqa_with_past_and_present:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_gqa_with_past_and_present:drop:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_local_window:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_scaled:attr:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_scaled:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_softcap:shape:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_with_past_and_present:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_with_past_and_present_qk_matmul:attr:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_with_past_and_present_qk_matmul:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_with_past_and_present_qk_matmul:dtype:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_3d_with_past_and_present_qk_matmul_softcap:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_4d_attn_mask_bool_4d_expanded:drop:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_4d_causal_nonpad_negative_offset_structural_empty:shape:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_4d_diff_heads_with_past_and_present:shape:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_4d_diff_heads_with_past_and_present_mask4d:drop:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_4d_gqa_with_past_and_present:shape:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_4d_gqa_with_past_and_present_fp16:drop:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_4d_scaled:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_4d_with_past_and_present_qk_matmul:shape:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_4d_with_past_and_present_qk_matmul_bias:drop:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_causal_boolmask_nan_robustness:shape:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_local_window_default:shape:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_attention_local_window_expanded:drop:1':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): IndexError: tuple index out of range | cause: tuple index out of range @ tensor.py:286',
-    'node:test_blackmanwindow:shape:0':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could not automatically i | cause: (1 elements',
     'node:test_celu_float16:attr:0':
         'disagrees with onnxruntime and the reference does not side with konnx (NaN/Inf or out-of-spec input semantics: not analysed yet)',
     'node:test_celu_float16:attr:2':
         'disagrees with onnxruntime and the reference does not side with konnx (NaN/Inf or out-of-spec input semantics: not analysed yet)',
-    'node:test_clip_default_max:shape:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_clip_default_min:shape:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_col2im:shape:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_col2im_dilations:attr:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_col2im_dilations:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_col2im_strides:attr:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_convinteger_with_padding:shape:1':
         "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_convinteger_without_padding:shape:1':
         "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_cumprod_1d_reverse_exclusive:shape:0':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ZeroDivisionError: integer modulo by zero | cause: integer modulo by zero @ tensor_index.py:174',
     'node:test_deform_conv_with_mask_bias:shape:0':
         "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_deform_conv_with_multiple_offset_groups:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_dft:attr:2':
-        'inf/NaN in a DFT/STFT signal: every bin sums inf times cos/sin factors, and which bins come out inf, -inf or NaN depends on the algorithm (inf * 0 and inf - inf inside the butterflies), not on the spec: onnxruntime, the reference (numpy pocketfft), TensorFlow\'s FFT and konnx\'s cos/sin matrix product all differ from each other on these inputs; finite inputs agree',
+        "inf/NaN in a DFT/STFT signal: every bin sums inf times cos/sin factors, and which bins come out inf, -inf or NaN depends on the algorithm (inf * 0 and inf - inf inside the butterflies), not on the spec: onnxruntime, the reference (numpy pocketfft), TensorFlow's FFT and konnx's cos/sin matrix product all differ from each other on these inputs; finite inputs agree",
     'node:test_dft_rfft:data:1':
-        'inf/NaN in a DFT/STFT signal: every bin sums inf times cos/sin factors, and which bins come out inf, -inf or NaN depends on the algorithm (inf * 0 and inf - inf inside the butterflies), not on the spec: onnxruntime, the reference (numpy pocketfft), TensorFlow\'s FFT and konnx\'s cos/sin matrix product all differ from each other on these inputs; finite inputs agree',
+        "inf/NaN in a DFT/STFT signal: every bin sums inf times cos/sin factors, and which bins come out inf, -inf or NaN depends on the algorithm (inf * 0 and inf - inf inside the butterflies), not on the spec: onnxruntime, the reference (numpy pocketfft), TensorFlow's FFT and konnx's cos/sin matrix product all differ from each other on these inputs; finite inputs agree",
     'node:test_dft_rfft_opset19:data:0':
-        'inf/NaN in a DFT/STFT signal: every bin sums inf times cos/sin factors, and which bins come out inf, -inf or NaN depends on the algorithm (inf * 0 and inf - inf inside the butterflies), not on the spec: onnxruntime, the reference (numpy pocketfft), TensorFlow\'s FFT and konnx\'s cos/sin matrix product all differ from each other on these inputs; finite inputs agree',
+        "inf/NaN in a DFT/STFT signal: every bin sums inf times cos/sin factors, and which bins come out inf, -inf or NaN depends on the algorithm (inf * 0 and inf - inf inside the butterflies), not on the spec: onnxruntime, the reference (numpy pocketfft), TensorFlow's FFT and konnx's cos/sin matrix product all differ from each other on these inputs; finite inputs agree",
     'node:test_dynamicquantizelinear:attr:2':
         'disagrees with onnxruntime and the reference does not side with konnx (NaN/Inf or out-of-spec input semantics: not analysed yet)',
     'node:test_dynamicquantizelinear:data:1':
@@ -122,41 +26,15 @@ KNOWN: dict[str, str] = {
     'node:test_dynamicquantizelinear_min_adjusted:attr:2':
         'disagrees with onnxruntime and the reference does not side with konnx (NaN/Inf or out-of-spec input semantics: not analysed yet)',
     'node:test_einsum_scalar:attr:1':
-        'no answer within the timeout: a mutated size attribute makes the model huge (no budget there yet)',
-    'node:test_einsum_transpose_bfloat16:attr:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_gathernd_example_int32_batch_dim1:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
+        "equation b'\\xff\\xfe': onnx's Einsum shape inference never returns on it, and onnxruntime (the oracle, run first) shares that inference and hangs; konnx refuses it before inference (konnx/einsum_grammar.py, tests/ops/test_einsum_checks.py)",
     'node:test_gridsample:data:1':
         'disagrees with onnxruntime and the reference does not side with konnx (NaN/Inf or out-of-spec input semantics: not analysed yet)',
     'node:test_gridsample_bilinear_align_corners_0_additional_1:data:1':
         'disagrees with onnxruntime and the reference does not side with konnx (NaN/Inf or out-of-spec input semantics: not analysed yet)',
-    'node:test_group_normalization_example:attr:0':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could not automat | cause: rasTensor shape=(3,',
-    'node:test_group_normalization_example:attr:2':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could not automat | cause: rasTensor shape=(3,',
-    'node:test_gru_bidirectional:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_gru_defaults:attr:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_gru_reverse:attr:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_gru_seq_length:attr:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_gru_seq_length:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_gru_with_initial_bias:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_hammingwindow_expanded:shape:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_layer_normalization_2d_axis_negative_1:shape:1':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could not automat | cause: nxOp.call(): • args',
     'node:test_layer_normalization_4d_axis_negative_2:attr:2':
         'error inside konnx on a mutated model (internal-error wrapper): worker died (rc -11)',
     'node:test_linear_attention_gated:data:1':
         'disagrees with onnxruntime and the reference does not side with konnx (NaN/Inf or out-of-spec input semantics: not analysed yet)',
-    'node:test_linear_attention_gated_delta_beta_scalar_expanded:drop:0':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): IndexError: tuple index out of range | cause: tuple index out of range @ tensor.py:286',
     'node:test_linear_attention_gated_delta_expanded:attr:1':
         'disagrees with onnxruntime and the reference does not side with konnx (NaN/Inf or out-of-spec input semantics: not analysed yet)',
     'node:test_linear_attention_gated_delta_gqa_expanded:attr:1':
@@ -173,36 +51,8 @@ KNOWN: dict[str, str] = {
         'float32 denormal input (1e-40): TensorFlow runs its CPU kernels with denormals-are-zero, so the value reads as 0 in every arithmetic op (Log gives log of the smallest denormal, Sign passes it through a select unchanged); onnxruntime and the reference read it exactly, and no keras.ops route reads a denormal on TF',
     'node:test_lrn_default:attr:1':
         "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_lstm_batchwise:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_lstm_defaults:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_lstm_reverse:attr:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_lstm_reverse:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_lstm_with_initial_bias:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_lstm_with_initial_bias:shape:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_lstm_with_peepholes:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_nllloss_NC_expanded:shape:1':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): IndexError: tuple index out of range | cause: tuple index out of range @ layout.py:36',
-    'node:test_nllloss_NCd1_expanded:shape:0':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): IndexError: tuple index out of range | cause: tuple index out of range @ layout.py:36',
-    'node:test_nllloss_NCd1_weight_expanded:shape:1':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): IndexError: tuple index out of range | cause: tuple index out of range @ layout.py:36',
-    'node:test_nllloss_NCd1d2d3_none_no_weight_negative_ii_expanded:shape:0':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could not automatically i | cause: Arguments r',
-    'node:test_nllloss_NCd1d2d3d4d5_none_no_weight_expanded:shape:1':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): IndexError: tuple index out of range | cause: tuple index out of range @ layout.py:36',
     'node:test_nonmaxsuppression_iou_threshold_boundary:shape:0':
         'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could not automatic | cause: alues to unpack (',
-    'node:test_prelu_example:shape:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_prelu_example:shape:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_range_float16_type_positive_delta:attr:2':
         'InvalidArgumentError inside konnx on a mutated model (internal-error wrapper): InvalidArgumentError running the model: Exception encountered when calling KonnxOp.call(). {{function_node __w',
     'node:test_range_float16_type_positive_delta:data:1':
@@ -215,90 +65,30 @@ KNOWN: dict[str, str] = {
         'disagrees with onnxruntime and the reference does not side with konnx (NaN/Inf or out-of-spec input semantics: not analysed yet)',
     'node:test_resize_downsample_sizes_nearest_not_smaller:shape:1':
         'InvalidArgumentError inside konnx on a mutated model (internal-error wrapper): InvalidArgumentError running the model: Exception encountered when calling KonnxOp.call(). {{function_node __w',
-    'node:test_resize_upsample_sizes_nearest_floor_align_corners:attr:1':
-        "NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: unknown nearest_mode '\\\\xff\\\\xfe' | cause: unknown nearest_mode '\\\\xff\\\\xfe' @ resize_math.py:100",
-    'node:test_rms_normalization_3d_axis0_epsilon:shape:1':
-        "NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could not automatical | cause: 1)' with input",
-    'node:test_rms_normalization_3d_axis1_epsilon:shape:1':
-        "NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could not automatical | cause: aceholder_1)' w",
-    'node:test_rms_normalization_4d_axis1:shape:1':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could not automatical | cause: ith input shape',
-    'node:test_rms_normalization_4d_axis_negative_3:shape:0':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could not automatical | cause: ith input shape',
-    'node:test_rms_normalization_4d_axis_negative_4:shape:0':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could not automatical | cause: ith input shape',
-    'node:test_rnn_seq_length:attr:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_rnn_seq_length:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_rnn_seq_length:shape:0':
-        "NodeConversionError inside konnx on a mutated model (internal-error wrapper): NodeConversionError: RNN node 'RNN_0': internal: perm (0, 1, 2, 3) does not match rank 5",
     'node:test_roialign_aligned_false:attr:0':
         "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_rotary_embedding_3d_input:attr:2':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could not automatically | cause: Tensor shape=',
     'node:test_rotary_embedding_expanded:attr:0':
         'NodeConversionError inside konnx on a mutated model (internal-error wrapper): MemoryError: | cause: @ axes.py:140',
     'node:test_rotary_embedding_expanded:attr:2':
         'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: A `Concatenate` layer requires inputs with matching shapes except for the concatenation axis. Re',
-    'node:test_rotary_embedding_no_position_ids_rotary_dim:attr:0':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could not automatically | cause: r shape=(2, 4',
     'node:test_rotary_embedding_no_position_ids_rotary_dim_expanded:attr:0':
         "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_rotary_embedding_with_interleaved_rotary_dim:attr:2':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could not automatically | cause: Tensor shape=',
-    'node:test_rotary_embedding_with_rotary_dim:attr:2':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could not automatically | cause: Tensor shape=',
-    'node:test_scatter_elements_with_duplicate_indices:shape:0':
-        "NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could not automatically | cause: s=(['<KerasTe",
-    'node:test_scatter_elements_with_reduction_min:shape:1':
-        "NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could not automatically | cause: args=(['<Kera",
-    'node:test_sce_NCd1_mean_weight_negative_ii_expanded:shape:0':
-        "NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Cou | cause: gs=(['<KerasTensor shape=(2, 5, 6",
-    'node:test_sce_NCd1d2d3_sum_weight_high_ii_expanded:shape:1':
-        "NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Cou | cause: args=(['<KerasTensor shape=(3, 5)",
-    'node:test_sce_mean_3d_expanded:shape:0':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Cou | cause: 3, 5, 2, 2] and [3, 1, 2]. Argume',
     'node:test_sce_mean_3d_log_prob_expanded:shape:0':
         'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Cou | cause: 3, 5, 2, 1] and [3, 1, 2]. Argume',
     'node:test_sce_mean_no_weight_ii_3d_log_prob_expanded:shape:1':
         'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Cou | cause: eive shape [3, 5] and [3, 1, 2].',
-    'node:test_sce_mean_no_weight_ii_4d_log_prob:shape:0':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could n | cause: pes are: [3, 1, 2, 7] and [3,',
-    'node:test_sce_mean_no_weight_ii_log_prob_expanded:shape:1':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Cou | cause: put shapes are: [3, 1] and [2, 1]',
-    'node:test_sce_mean_weight:shape:0':
-        "NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could n | cause: nxOp.call(): • args=(['<Keras",
-    'node:test_sce_mean_weight_ii_4d:shape:0':
-        "NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could n | cause: • args=(['<KerasTensor shape=",
-    'node:test_sce_mean_weight_ii_4d_log_prob_expanded:shape:1':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Cou | cause: erasTensor shape=(3, 5, 2, 7), dt',
-    'node:test_sce_none_log_prob_expanded:shape:0':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Cou | cause: ounds for an array with dimension',
-    'node:test_sce_none_weights_log_prob_expanded:shape:0':
-        "NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Cou | cause: • args=(['<KerasTensor shape=(3,",
     'node:test_sign:data:0':
         'float32 denormal input (1e-40): TensorFlow runs its CPU kernels with denormals-are-zero, so the value reads as 0 in every arithmetic op (Log gives log of the smallest denormal, Sign passes it through a select unchanged); onnxruntime and the reference read it exactly, and no keras.ops route reads a denormal on TF',
-    'node:test_simple_rnn_batchwise:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_simple_rnn_batchwise:shape:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_simple_rnn_defaults:attr:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_simple_rnn_defaults:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_simple_rnn_with_initial_bias:attr:2':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_softmax_example:attr:2':
-        'a row holding NaN: keras.layers.Softmax (tf.nn.softmax) gives 0 to its other entries, the spec\'s exp(x) / sum(exp(x)) (onnxruntime, the reference) makes the whole row NaN; konnx keeps the Keras layer (the konnx function math.softmax propagates NaN)',
+        "a row holding NaN: keras.layers.Softmax (tf.nn.softmax) gives 0 to its other entries, the spec's exp(x) / sum(exp(x)) (onnxruntime, the reference) makes the whole row NaN; konnx keeps the Keras layer (the konnx function math.softmax propagates NaN)",
     'node:test_split_1d_uneven_split_opset18:attr:2':
         'error inside konnx on a mutated model (internal-error wrapper): worker died (rc -6)',
     'node:test_stft:attr:2':
-        'inf/NaN in a DFT/STFT signal: every bin sums inf times cos/sin factors, and which bins come out inf, -inf or NaN depends on the algorithm (inf * 0 and inf - inf inside the butterflies), not on the spec: onnxruntime, the reference (numpy pocketfft), TensorFlow\'s FFT and konnx\'s cos/sin matrix product all differ from each other on these inputs; finite inputs agree',
+        "inf/NaN in a DFT/STFT signal: every bin sums inf times cos/sin factors, and which bins come out inf, -inf or NaN depends on the algorithm (inf * 0 and inf - inf inside the butterflies), not on the spec: onnxruntime, the reference (numpy pocketfft), TensorFlow's FFT and konnx's cos/sin matrix product all differ from each other on these inputs; finite inputs agree",
     'node:test_stft:data:1':
-        'inf/NaN in a DFT/STFT signal: every bin sums inf times cos/sin factors, and which bins come out inf, -inf or NaN depends on the algorithm (inf * 0 and inf - inf inside the butterflies), not on the spec: onnxruntime, the reference (numpy pocketfft), TensorFlow\'s FFT and konnx\'s cos/sin matrix product all differ from each other on these inputs; finite inputs agree',
+        "inf/NaN in a DFT/STFT signal: every bin sums inf times cos/sin factors, and which bins come out inf, -inf or NaN depends on the algorithm (inf * 0 and inf - inf inside the butterflies), not on the spec: onnxruntime, the reference (numpy pocketfft), TensorFlow's FFT and konnx's cos/sin matrix product all differ from each other on these inputs; finite inputs agree",
     'node:test_stft_with_window:data:0':
-        'inf/NaN in a DFT/STFT signal: every bin sums inf times cos/sin factors, and which bins come out inf, -inf or NaN depends on the algorithm (inf * 0 and inf - inf inside the butterflies), not on the spec: onnxruntime, the reference (numpy pocketfft), TensorFlow\'s FFT and konnx\'s cos/sin matrix product all differ from each other on these inputs; finite inputs agree',
+        "inf/NaN in a DFT/STFT signal: every bin sums inf times cos/sin factors, and which bins come out inf, -inf or NaN depends on the algorithm (inf * 0 and inf - inf inside the butterflies), not on the spec: onnxruntime, the reference (numpy pocketfft), TensorFlow's FFT and konnx's cos/sin matrix product all differ from each other on these inputs; finite inputs agree",
     'node:test_tfidfvectorizer_tf_onlybigrams_levelempty:attr:2':
         'error inside konnx on a mutated model (internal-error wrapper): worker died (rc -6)',
     'node:test_tfidfvectorizer_tf_onlybigrams_skip5:attr:0':
