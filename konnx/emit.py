@@ -313,6 +313,8 @@ def _as_planned(ctx: Context, k: int, v: Tensor) -> Tensor:
     if ctx.strict_plan:
         raise ctx.error(message)
     ctx.record(kind="layout_deviation", output=k, built=tuple(v.perm), planned=tuple(planned))
+    if len(planned) != v.rank:  # the inferred rank was wrong: keep what was built, it is consistent
+        return v
     return Tensor(ctx.keras(v, planned), tuple(planned), v.onnx_shape, v.dtype)
 
 
