@@ -80,6 +80,21 @@ def assert_matches_ort(model: onnx.ModelProto, feeds: dict, keras_model=None, **
     return keras_model
 
 
+def assert_refused_like_ort(bad, good, expect: str, node_name: str = "n"):
+    """`bad` (model, feeds) is refused by konnx's plan naming node `node_name` and saying
+    `expect`, and onnxruntime refuses it too (session or run); `good`, its valid neighbour,
+    matches onnxruntime."""
+    import pytest
+
+    model, feeds = bad
+    with pytest.raises(konnx.UnsupportedOpError) as info:
+        konnx.convert(model)
+    assert f"'{node_name}'" in str(info.value) and expect in str(info.value), str(info.value)
+    with pytest.raises(Exception):  # noqa: B017 - onnxruntime raises several types
+        run_ort(model, feeds)
+    assert_matches_ort(*good)
+
+
 # (layer class, konnx function) pairs already saved to a .keras file by `reserialized` in this
 # process, and the rebuilt twin of each model already checked (a model is often checked on
 # several inputs)
