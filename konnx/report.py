@@ -13,6 +13,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from . import layout as L
+
 SPATIAL_OPS = {"Conv": "conv", "ConvTranspose": "conv_transpose", "MaxPool": "maxpool",
                "AveragePool": "avgpool", "LpPool": "lppool"}
 GLOBAL_OPS = ("GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool")
@@ -142,11 +144,9 @@ def build(result) -> dict:
 
 
 def _perm_kind(perm) -> str:
-    if list(perm) == list(range(len(perm))):
+    if L.is_identity(perm):
         return "onnx"
-    if len(perm) >= 3 and tuple(perm) == (0,) + tuple(range(2, len(perm))) + (1,):
-        return "channels_last"
-    return "other"
+    return "channels_last" if len(perm) >= 3 and tuple(perm) == L.channels_last(len(perm)) else "other"
 
 
 def layout_summary(result) -> dict:

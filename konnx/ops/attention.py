@@ -55,12 +55,18 @@ def _check_causal_conv(node, facts):
 _BSHD = (0, 2, 1, 3)
 
 
-def _attention_perm(node, perms, facts):
+def _as_stored(node, perms) -> bool:
     """q, k, v stored as (batch, seq, heads, head_size), as a head split leaves them, with no
-    past key/value: attend in that layout, Y and present_k/v keep it; else the ONNX layout."""
+    past key/value: attention runs in that layout."""
+    return (all(p is not None and tuple(p) == _BSHD for p in perms[:3])
+            and not node.has_input(4) and not node.has_input(5))
+
+
+def _attention_perm(node, perms, facts):
+    """Y and present_k/v keep the stored (batch, seq, heads, head_size) layout (_as_stored),
+    else the ONNX layout."""
     n = len(node.outputs)
-    if (all(p is not None and tuple(p) == _BSHD for p in perms[:3]) and len(perms[0]) == 4
-            and not node.has_input(4) and not node.has_input(5)):
+    if _as_stored(node, perms):
         return [_BSHD, _BSHD, _BSHD, (0, 1, 2, 3)][:n]
     outs = [facts.out_shape(k) for k in range(n)]
     return [None if o is None else tuple(range(len(o))) for o in outs]
@@ -83,15 +89,11 @@ def attention(ctx, node):
     )
     dt = dtype_of(q)
     k, v = ctx.input(1), ctx.input(2)
-    bshd = _BSHD
-    if (q.rank == 4 and all(isinstance(t, Tensor) and t.perm == bshd for t in (q, k, v))
-            and ctx.input(4) is None and ctx.input(5) is None):
-        # q, k, v stored as (batch, seq, heads, head_size), as a head split leaves them:
-        # attend in that layout and give Y and present_k/v the same perm
+    perms = [t.perm if isinstance(t, Tensor) else None for t in (q, k, v)]
+    if _as_stored(node, perms):
         args = [ctx.keras(q), ctx.keras(k), ctx.keras(v)] + [_arg(ctx, i) for i in range(3, 7)]
         outs = ctx.op("attention", args, bshd=True, **params)
-        perms = [bshd, bshd, bshd, (0, 1, 2, 3)]
-        return [ctx.tensor(o, p, dtype=dt) for o, p in zip(outs, perms)][:len(node.outputs)]
+        return [ctx.tensor(o, p, dtype=dt) for o, p in zip(outs, _attention_perm(node, perms, None))]
     args = [_arg(ctx, i) for i in range(7)]
     outs = ctx.op("attention", args, **params)
     return [ctx.tensor(o, dtype=dt) for o in outs][:len(node.outputs)]

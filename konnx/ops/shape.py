@@ -134,11 +134,16 @@ def _planned_shape(node, facts):
     return None if s is None else [shape_value(node, s)]
 
 
-def _planned_size(node, facts):
-    s = facts.shape(0)
-    if s is None or any(static_dim(d) is None for d in s):
+def _size_value(onnx_shape):
+    """Size's output for an input of ONNX shape `onnx_shape`, or None when a dim is dynamic."""
+    if onnx_shape is None or any(static_dim(d) is None for d in onnx_shape):
         return None
-    return [np.asarray(int(np.prod([int(d) for d in s], dtype=np.int64)), np.int64)]
+    return np.asarray(int(np.prod([int(d) for d in onnx_shape], dtype=np.int64)), np.int64)
+
+
+def _planned_size(node, facts):
+    value = _size_value(facts.shape(0))
+    return None if value is None else [value]
 
 
 @converter("Shape", since=1, fold=_fold_shape, value=_planned_shape)
@@ -155,14 +160,11 @@ def _fold_size(node, x):
 
 @converter("Size", since=1, fold=_fold_size, value=_planned_size)
 def size(ctx, node):
-    x = ctx.input(0)
-    total = 1
-    for d in x.onnx_shape:
-        if static_dim(d) is None:
-            raise ctx.error("Size of a tensor with dynamic dimensions is only known at run time; "
-                            "fix them with input_shapes")
-        total *= int(d)
-    return Const(np.asarray(total, np.int64))
+    value = _size_value(ctx.input(0).onnx_shape)
+    if value is None:
+        raise ctx.error("Size of a tensor with dynamic dimensions is only known at run time; "
+                        "fix them with input_shapes")
+    return Const(value)
 
 
 # ---------------------------------------------------------------------------- ConstantOfShape

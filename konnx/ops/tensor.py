@@ -249,6 +249,13 @@ def _static_inferred(inferred, entries):
     return out
 
 
+def _is_noop(entries, in_shape) -> bool:
+    """Reshape entries that give every axis its own size back."""
+    return len(entries) == len(in_shape) and all(
+        (isinstance(e, tuple) and e[1] == i) or (isinstance(e, int) and e == static_dim(in_shape[i]))
+        for i, e in enumerate(entries))
+
+
 def _reshape_perm(node, perms, facts):
     """The layout of Reshape's output (the converter's decisions, on the inferred shapes): the
     input's when the reshape is a no-op, a kept stored layout when it only merges/splits axis
@@ -262,9 +269,7 @@ def _reshape_perm(node, perms, facts):
         return [None]
     target = [t if isinstance(t, Dim) else int(t) for t in np.asarray(target, dtype=object).reshape(-1)]
     entries = _static_inferred(facts.out_shape(0), _reshape_entries(node, shape, target))
-    if len(entries) == len(x) and all((isinstance(e, tuple) and e[1] == i) or
-                                      (isinstance(e, int) and e == static_dim(shape[i]))
-                                      for i, e in enumerate(entries)):
+    if _is_noop(entries, shape):
         return [tuple(x)]
     if not _direct_perm(x, shape):
         sized = _sized_target([static_dim(d) for d in shape], list(entries))
@@ -311,9 +316,7 @@ def reshape(ctx, node):
         target = list(np.asarray(ctx.const(1, "shape", allow_dims=True)).reshape(-1))
     entries = _static_inferred(ctx.value_shapes.get(node.outputs[0]),
                                _reshape_entries(node, x.onnx_shape, target))
-    if len(entries) == x.rank and all(
-            (isinstance(e, tuple) and e[1] == i) or (isinstance(e, int) and e == static_dim(x.onnx_shape[i]))
-            for i, e in enumerate(entries)):
+    if _is_noop(entries, x.onnx_shape):
         return x  # a no-op reshape keeps the layout
     if not _direct(x):
         kept = grouped_reshape(ctx, x, entries)
