@@ -40,8 +40,11 @@ def print_bisect(console, result) -> None:
 
     rows = result.nodes
     bad = [r for r in rows if not r.ok]
+    judged = sum(1 for r in rows if getattr(r, "judge", "") == "onnx.reference")
+    excused = (f" ({judged} of them differ from onnxruntime, but on their own inputs konnx computes what the ONNX "
+               "reference implementation computes: onnxruntime deviates from the spec there)") if judged else ""
     if not bad:
-        console.print(f"bisect: all {result.bisect_checked} intermediate tensors agree", highlight=False)
+        console.print(f"bisect: all {result.bisect_checked} intermediate tensors agree{excused}", highlight=False)
         return
     table = Table(title=f"diverging nodes ({len(bad)} of {len(rows)}, topological order)", title_justify="left")
     for col in ("#", "node [module]", "op", "max abs", "max rel", "rmse", "cosine", "mismatch", "origin"):
@@ -54,6 +57,9 @@ def print_bisect(console, result) -> None:
     console.print(table)
     if len(bad) > MAX_ROWS:
         console.print(f"  ... {len(bad) - MAX_ROWS} more (--csv / --json list every node)", highlight=False)
+    if judged:
+        console.print(f"bisect: {judged} more node(s) differ from onnxruntime where konnx matches the ONNX reference "
+                      "implementation on their own inputs (onnxruntime deviates from the spec there)", highlight=False)
     d = result.bisect
     console.print(f"[bold red]first diverging node[/] (of {result.bisect_checked} checked): "
                   f"[bold]{d.node}[/] ({d.op_type}) output '{d.output}'"

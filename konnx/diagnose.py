@@ -40,6 +40,7 @@ class NodeError:
     causes: list = field(default_factory=list)
     decisions: list = field(default_factory=list)
     samples_diverging: int = 0
+    judge: str = "onnxruntime"  # "onnx.reference": onnxruntime differs, the reference sides with konnx
 
     @property
     def excess(self) -> float:

@@ -59,7 +59,7 @@ def run_reference(model: onnx.ModelProto, feeds: dict, outputs: list,
             return {name: data[f"o{i}"] for i, name in enumerate(outputs)}, ""
 
 
-def _overflows(ort, got, feeds: dict) -> bool:
+def overflows(ort, got, feeds: dict) -> bool:
     """konnx gives inf/NaN where onnxruntime stays finite, on finite inputs: precision lost (a
     float16 sum of squares that overflows where onnxruntime accumulates in float32), which the
     reference implementation, computing the formula in the input's type, may share; it is not
@@ -79,12 +79,12 @@ def judge(model: onnx.ModelProto, feeds: dict, got: list, comparisons: list, rto
     onnxruntime's by name) with each failing one judged by the reference implementation: konnx
     matching the reference makes it ok (judge 'onnx.reference', onnxruntime deviating); else it
     stays a failure, the note saying what the reference gave. konnx overflowing finite inputs
-    where onnxruntime does not is never excused (see _overflows)."""
+    where onnxruntime does not is never excused (see overflows)."""
     from .oracle import compare
 
     ort = ort or {}
     overflow = {c.name for c, g in zip(comparisons, got)
-                if not c.ok and c.name in ort and _overflows(ort[c.name], g, feeds)}
+                if not c.ok and c.name in ort and overflows(ort[c.name], g, feeds)}
     bad = [c.name for c in comparisons if not c.ok and c.name not in overflow]
     ref, why = run_reference(model, feeds, bad, timeout) if bad else (None, "")
     out = []
@@ -120,6 +120,50 @@ def deviation_note(outputs: list) -> str:
         return ""
     return (f"onnxruntime deviates from the ONNX spec on this model: on output(s) {', '.join(names)} konnx matches "
             "the ONNX reference implementation (onnx.reference) and onnxruntime does not; the conversion is correct")
+
+
+def judge_nodes(proto: onnx.ModelProto, cases: list, rtol: float, atol: float,
+                timeout: float = REFERENCE_TIMEOUT) -> dict:
+    """Per-node judgement for the bisect: `cases` are (node, its input values as konnx computed
+    them, the output's name, konnx's value of it). The reference implementation runs every such
+    node alone on konnx's own inputs (one child process for all); returns {output: max abs error}
+    for the outputs where konnx computes what the reference computes. A node whose inputs are not
+    all known, or holding a subgraph, is not judged."""
+    from .oracle import compare
+
+    nodes, feeds, wanted = [], {}, {}
+    for i, (node, values, out, got) in enumerate(cases):
+        if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute):
+            continue
+        names = [n for n in node.input if n]
+        if any(v is None or np.asarray(v).dtype.kind not in "biuf" for v in values) or len(values) != len(names):
+            continue
+        rename = {n: f"k{i}_in{j}" for j, n in enumerate(names)}
+        copy = onnx.NodeProto()
+        copy.CopyFrom(node)
+        copy.input[:] = [rename[n] if n else "" for n in node.input]
+        copy.output[:] = [f"k{i}_out{j}" if o else "" for j, o in enumerate(node.output)]
+        nodes.append(copy)
+        feeds.update({rename[n]: np.asarray(v) for n, v in zip(names, values)})
+        wanted[out] = (f"k{i}_out{list(node.output).index(out)}", got)
+    if not wanted:
+        return {}
+    graph = onnx.helper.make_graph(
+        nodes, "konnx_node_judge",
+        [onnx.helper.make_tensor_value_info(k, onnx.helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
+         for k, v in feeds.items()],
+        [onnx.helper.make_empty_tensor_value_info(name) for name, _ in wanted.values()])
+    model = onnx.helper.make_model(graph, opset_imports=list(proto.opset_import), ir_version=proto.ir_version)
+    model.functions.extend(proto.functions)
+    ref, _ = run_reference(model, feeds, [name for name, _ in wanted.values()], timeout)
+    if ref is None:
+        return {}
+    out = {}
+    for onnx_name, (name, got) in wanted.items():
+        c = compare(onnx_name, ref[name], got, rtol, atol)
+        if c.ok:
+            out[onnx_name] = c.max_abs
+    return out
 
 
 def _join(a: str, b: str) -> str:

@@ -143,3 +143,45 @@ def test_konnx_overflow_on_finite_inputs_is_not_excused_by_the_reference():
     # accumulate in float32, this test needs another float16-only overflow)
     assert not r.ok and r.outputs[0].judge == "onnxruntime"
     assert "precision lost" in r.outputs[0].note and not r.note
+
+
+def _topk_then_relu():
+    model, feeds = _topk_unsorted()
+    model.graph.node.append(helper.make_node("Relu", ["v"], ["r"], name="relu"))
+    model.graph.output.append(helper.make_tensor_value_info("r", onnx.TensorProto.FLOAT, [2, 4]))
+    return model, feeds
+
+
+def test_bisect_does_not_blame_a_node_where_only_onnxruntime_deviates(tmp_path, capsys):
+    """The TopK node differs from onnxruntime (its order), and so does the Relu after it (its
+    input differs): on their own inputs both compute what the reference computes, so the bisect
+    names no diverging node, and says which nodes onnxruntime deviates on."""
+    model, feeds = _topk_then_relu()
+    _precondition(model, feeds)
+    r = konnx.verify(model, inputs=feeds, bisect=True)
+    assert r.ok and r.bisect is None, [(n.node, n.causes) for n in r.nodes if not n.ok]
+    judged = {n.node for n in r.nodes if n.judge == "onnx.reference"}
+    assert judged == {"topk", "relu"}
+    src, npz = tmp_path / "m.onnx", tmp_path / "in.npz"
+    onnx.save(model, src)
+    np.savez(npz, **feeds)
+    assert cli.main(["verify", str(src), "--inputs", str(npz), "--bisect"]) == 0
+    captured = capsys.readouterr()
+    out = " ".join((captured.out + captured.err).split())
+    assert "intermediate tensors agree" in out and "reference implementation" in out
+
+
+def test_bisect_still_finds_a_broken_node_after_an_onnxruntime_deviation(monkeypatch):
+    model, feeds = _topk_then_relu()
+    _sabotage(monkeypatch, "Relu", "relu")
+    r = konnx.verify(model, inputs=feeds, bisect=True)
+    assert not r.ok and r.bisect is not None and r.bisect.node == "relu"
+    rows = {n.node: n for n in r.nodes}
+    assert rows["topk"].ok and rows["topk"].judge == "onnx.reference"
+    assert not rows["relu"].ok and rows["relu"].judge == "onnxruntime"
+
+
+def test_bisect_never_consults_the_reference_when_told_not_to():
+    model, feeds = _topk_then_relu()
+    r = konnx.verify(model, inputs=feeds, bisect=True, reference_timeout=0)
+    assert not r.ok and r.bisect is not None and r.bisect.node == "topk"
