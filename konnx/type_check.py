@@ -58,6 +58,9 @@ def check_type_constraints(model: onnx.ModelProto) -> None:
             continue
         allowed = {c.type_param_str: [a for a in c.allowed_type_strs if a.startswith("tensor(")]
                    for c in schema.type_constraints}
+        for formal in list(schema.inputs) + list(schema.outputs):  # a fixed type, e.g. NonMaxSuppression's boxes
+            if formal.type_str not in allowed and formal.type_str.startswith("tensor("):
+                allowed[formal.type_str] = [formal.type_str]
         seen: dict = {}
         for param, name, where in _bindings(node, schema):
             t = types.get(name)
@@ -66,8 +69,9 @@ def check_type_constraints(model: onnx.ModelProto) -> None:
             if allowed[param] and f"tensor({names.get(t, '?').lower()})" not in allowed[param]:
                 raise InvalidModelError(
                     f"{node.op_type} node '{node.name or node.output[0]}': {where} '{name}' is {names.get(t, t)}, "
-                    f"but the op's schema allows '{param}' to be only {', '.join(allowed[param])} "
-                    "(onnxruntime refuses this model too)")
+                    + (f"but the op's schema wants {param} there " if param.startswith("tensor(") else
+                       f"but the op's schema allows '{param}' to be only {', '.join(allowed[param])} ")
+                    + "(onnxruntime refuses this model too)")
             if param in seen and seen[param][0] != t:
                 t0, name0, where0 = seen[param]
                 raise InvalidModelError(

@@ -8,7 +8,14 @@ Outcomes (OK_OUTCOMES are not failures):
 - ort_deviates: they differ, and the ONNX reference implementation gives konnx's outputs;
 - konnx_refuses: onnxruntime runs the model, konnx refuses it with its own error;
 - both_refuse: onnxruntime refuses the model (or its inputs) and konnx refuses it too;
-- converts_invalid: onnxruntime refuses the model, konnx converts it;
+- ort_unsupported: onnxruntime has no kernel for this valid model (NOT_IMPLEMENTED, an input
+  type its Python API cannot take), konnx converts it and gives the reference implementation's
+  outputs;
+- invalid_inputs: onnxruntime loads the model but refuses to run it on these inputs (indices out
+  of range, integer division by zero, a feed of another type): the inputs, not the model, are
+  invalid, and what konnx's model does with them is not judged;
+- converts_invalid: onnxruntime refuses the model when loading it, konnx converts it (a failure
+  unless tests/fuzz/known.py says why converting it is right);
 - wrong: both run and disagree, the reference implementation does not side with konnx;
 - crash: any exception that is not a konnx ConversionError, or konnx's internal-error wrapper;
 - hang: no answer within the timeout (decided by the runner).
@@ -28,8 +35,9 @@ import warnings
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-OK_OUTCOMES = ("match", "ort_deviates", "konnx_refuses", "both_refuse", "converts_invalid")
-FAIL_OUTCOMES = ("wrong", "crash", "hang")
+OK_OUTCOMES = ("match", "ort_deviates", "konnx_refuses", "both_refuse", "ort_unsupported", "invalid_inputs")
+FAIL_OUTCOMES = ("wrong", "crash", "hang", "converts_invalid")
+ORT_LACKS = ("NOT_IMPLEMENTED", "can't be converted to MLDataType")
 INTERNAL_MARKERS = ("conversion failed:", "internal error", "internal:")
 MEMORY_LIMIT = 6 << 30
 
@@ -219,6 +227,15 @@ def _decide(ort_state, ort_out, k_state, k_out, reference) -> tuple[str, str]:
     if ort_state != "ok":
         if k_state == "refused":
             return "both_refuse", f"ort: {ort_out} | konnx: {k_out}"
+        if any(m in ort_out for m in ORT_LACKS):  # a valid model onnxruntime has no kernel (or feed) for
+            ref = reference() if k_state == "ok" else None
+            if ref is not None and agree(ref, k_out):
+                return "ort_unsupported", f"ort: {ort_out} | konnx gives the reference implementation's outputs"
+            why = "konnx failed to run it" if k_state != "ok" else (
+                "the reference implementation fails on it" if ref is None else "the reference implementation differs from konnx")
+            return "converts_invalid", f"ort: {ort_out} | {why}"
+        if ort_state == "runtime":
+            return "invalid_inputs", f"ort: {ort_out}"
         return "converts_invalid", f"ort: {ort_out}"
     if k_state == "refused":
         return "konnx_refuses", k_out
