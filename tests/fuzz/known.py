@@ -13,12 +13,6 @@ KNOWN: dict[str, str] = {
         "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_deform_conv_with_mask_bias:shape:0':
         "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_dft:attr:2':
-        "inf/NaN in a DFT/STFT signal: every bin sums inf times cos/sin factors, and which bins come out inf, -inf or NaN depends on the algorithm (inf * 0 and inf - inf inside the butterflies), not on the spec: onnxruntime, the reference (numpy pocketfft), TensorFlow's FFT and konnx's cos/sin matrix product all differ from each other on these inputs; finite inputs agree",
-    'node:test_dft_rfft:data:1':
-        "inf/NaN in a DFT/STFT signal: every bin sums inf times cos/sin factors, and which bins come out inf, -inf or NaN depends on the algorithm (inf * 0 and inf - inf inside the butterflies), not on the spec: onnxruntime, the reference (numpy pocketfft), TensorFlow's FFT and konnx's cos/sin matrix product all differ from each other on these inputs; finite inputs agree",
-    'node:test_dft_rfft_opset19:data:0':
-        "inf/NaN in a DFT/STFT signal: every bin sums inf times cos/sin factors, and which bins come out inf, -inf or NaN depends on the algorithm (inf * 0 and inf - inf inside the butterflies), not on the spec: onnxruntime, the reference (numpy pocketfft), TensorFlow's FFT and konnx's cos/sin matrix product all differ from each other on these inputs; finite inputs agree",
     'node:test_dynamicquantizelinear:attr:2':
         'disagrees with onnxruntime and the reference does not side with konnx (NaN/Inf or out-of-spec input semantics: not analysed yet)',
     'node:test_dynamicquantizelinear:data:1':
@@ -83,12 +77,6 @@ KNOWN: dict[str, str] = {
         "a row holding NaN: keras.layers.Softmax (tf.nn.softmax) gives 0 to its other entries, the spec's exp(x) / sum(exp(x)) (onnxruntime, the reference) makes the whole row NaN; konnx keeps the Keras layer (the konnx function math.softmax propagates NaN)",
     'node:test_split_1d_uneven_split_opset18:attr:2':
         'error inside konnx on a mutated model (internal-error wrapper): worker died (rc -6)',
-    'node:test_stft:attr:2':
-        "inf/NaN in a DFT/STFT signal: every bin sums inf times cos/sin factors, and which bins come out inf, -inf or NaN depends on the algorithm (inf * 0 and inf - inf inside the butterflies), not on the spec: onnxruntime, the reference (numpy pocketfft), TensorFlow's FFT and konnx's cos/sin matrix product all differ from each other on these inputs; finite inputs agree",
-    'node:test_stft:data:1':
-        "inf/NaN in a DFT/STFT signal: every bin sums inf times cos/sin factors, and which bins come out inf, -inf or NaN depends on the algorithm (inf * 0 and inf - inf inside the butterflies), not on the spec: onnxruntime, the reference (numpy pocketfft), TensorFlow's FFT and konnx's cos/sin matrix product all differ from each other on these inputs; finite inputs agree",
-    'node:test_stft_with_window:data:0':
-        "inf/NaN in a DFT/STFT signal: every bin sums inf times cos/sin factors, and which bins come out inf, -inf or NaN depends on the algorithm (inf * 0 and inf - inf inside the butterflies), not on the spec: onnxruntime, the reference (numpy pocketfft), TensorFlow's FFT and konnx's cos/sin matrix product all differ from each other on these inputs; finite inputs agree",
     'node:test_tfidfvectorizer_tf_onlybigrams_levelempty:attr:2':
         'error inside konnx on a mutated model (internal-error wrapper): worker died (rc -6)',
     'node:test_tfidfvectorizer_tf_onlybigrams_skip5:attr:0':

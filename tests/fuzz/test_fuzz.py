@@ -76,6 +76,10 @@ def test_decision_table():
     ok, ref_konnx = ("ok", [np.array([1.0])]), lambda: [np.array([2.0])]
     assert _decide(*ok, "ok", [np.array([2.0])], ref_konnx)[0] == "ort_deviates"
     assert _decide(*ok, "ok", [np.array([2.0])], lambda: None)[0] == "wrong"
+    ref_other = lambda: [np.array([3.0])]  # noqa: E731 - the reference disagreeing with both
+    assert _decide(*ok, "ok", [np.array([2.0])], ref_other)[0] == "wrong"  # finite inputs: ort is the oracle
+    assert _decide(*ok, "ok", [np.array([2.0])], ref_other, True)[0] == "oracles_disagree"
+    assert _decide(*ok, "ok", [np.array([2.0])], lambda: [np.array([1.0])], True)[0] == "wrong"
     assert _decide(*ok, "refused", "x", ref_konnx)[0] == "konnx_refuses"
     assert _decide("invalid", "x", "refused", "y", ref_konnx)[0] == "both_refuse"
     assert _decide("invalid", "x", "ok", [], ref_konnx)[0] == "converts_invalid"
