@@ -5,6 +5,7 @@ Swish, SwiGLU, Shrink. (The one-operand activations Keras has, Relu, Sigmoid, Ta
 they are the names saved files hold."""
 from __future__ import annotations
 
+import functools
 
 from keras import ops
 from keras.backend import standardize_dtype
@@ -13,42 +14,65 @@ from .fn_math import HALF_DTYPES, first_index
 from .functions import function
 
 
+def float32_inside(fn):
+    """Half-precision operands computed in float32 and rounded once, as onnxruntime (float32
+    kernels behind casts) and the reference (float32 attributes promote numpy's float16) do: a
+    float attribute rounded to float16 first changes the result (Celu's alpha=-1e-30 becomes
+    -0, x / alpha then inf or NaN where the spec's arithmetic gives finite values)."""
+    @functools.wraps(fn)
+    def wrapped(x, *rest, **params):
+        dt = standardize_dtype(x.dtype)
+        if dt not in HALF_DTYPES:
+            return fn(x, *rest, **params)
+        rest = [r if r is None else ops.cast(r, "float32") for r in rest]
+        return ops.cast(fn(ops.cast(x, "float32"), *rest, **params), dt)
+    return wrapped
+
+
 @function("math.prelu")
+@float32_inside
 def prelu(x, slope):
     return ops.where(ops.less(x, 0), ops.multiply(x, slope), x)
 
 
 @function("math.leaky_relu")
+@float32_inside
 def leaky_relu(x, *, alpha):
     return ops.where(ops.less(x, 0), ops.multiply(x, alpha), x)
 
 
 @function("math.hard_sigmoid")
+@float32_inside
 def hard_sigmoid(x, *, alpha, beta):
     return ops.clip(ops.add(ops.multiply(x, alpha), beta), 0.0, 1.0)
 
 
 @function("math.thresholded_relu")
+@float32_inside
 def thresholded_relu(x, *, alpha):
     return ops.where(ops.greater(x, alpha), x, ops.zeros_like(x))
 
 
 @function("math.elu")
+@float32_inside
 def elu(x, *, alpha):
     return ops.where(ops.greater(x, 0), x, ops.multiply(alpha, ops.expm1(x)))
 
 
 @function("math.selu")
+@float32_inside
 def selu(x, *, alpha, gamma):
     return ops.multiply(gamma, ops.where(ops.greater(x, 0), x, ops.multiply(alpha, ops.expm1(x))))
 
 
 @function("math.celu")
+@float32_inside
 def celu(x, *, alpha):
     return ops.add(ops.maximum(x, 0.0), ops.minimum(0.0, ops.multiply(alpha, ops.expm1(ops.divide(x, alpha)))))
 
 
 @function("math.gelu")
+@float32_inside
 def gelu(x, *, approximate):
     # keras.ops.gelu: one TFLite GELU op (TensorFlow's converter recognises tf.nn.gelu), either form
     return ops.gelu(x, approximate=bool(approximate))
@@ -71,6 +95,16 @@ def _softmax(x, axes, log):
     return ops.divide(ops.exp(z), s)
 
 
+@function("math.softmax_nan_rows")
+def softmax_nan_rows(x, y, *, axis):
+    """y (Keras' Softmax of x) made NaN on every row whose maximum is not finite: the rows where
+    the spec's exp(x - max(x)) / sum(...) is NaN throughout (a NaN, a +inf, or only -inf).
+    One reduction and one add beside the fused Softmax kernel (max propagates NaN on every
+    Keras backend)."""
+    m = ops.max(x, axis=axis, keepdims=True)
+    return ops.add(y, ops.subtract(m, m))
+
+
 @function("math.hardmax")
 def hardmax(x, *, axis, trailing=False):
     """One-hot of the first maximum along `axis`, or (trailing=True, x in ONNX layout) over
@@ -87,16 +121,19 @@ def hardmax(x, *, axis, trailing=False):
 
 
 @function("swish")
+@float32_inside
 def swish(x, *, alpha=1.0):
     return x * ops.sigmoid(x * alpha)
 
 
 @function("swiglu")
+@float32_inside
 def swiglu(a, b, *, alpha=1.0):
     return a * ops.sigmoid(a * alpha) * b
 
 
 @function("shrink")
+@float32_inside
 def shrink(x, *, lambd, bias):
     lo = ops.cast(x + bias, x.dtype)
     hi = ops.cast(x - bias, x.dtype)
