@@ -5,28 +5,11 @@ Swish, SwiGLU, Shrink. (The one-operand activations Keras has, Relu, Sigmoid, Ta
 they are the names saved files hold."""
 from __future__ import annotations
 
-import functools
-
 from keras import ops
 from keras.backend import standardize_dtype
 
-from .fn_math import HALF_DTYPES, first_index
+from .fn_math import HALF_DTYPES, first_index, float32_inside
 from .functions import function
-
-
-def float32_inside(fn):
-    """Half-precision operands computed in float32 and rounded once, as onnxruntime (float32
-    kernels behind casts) and the reference (float32 attributes promote numpy's float16) do: a
-    float attribute rounded to float16 first changes the result (Celu's alpha=-1e-30 becomes
-    -0, x / alpha then inf or NaN where the spec's arithmetic gives finite values)."""
-    @functools.wraps(fn)
-    def wrapped(x, *rest, **params):
-        dt = standardize_dtype(x.dtype)
-        if dt not in HALF_DTYPES:
-            return fn(x, *rest, **params)
-        rest = [r if r is None else ops.cast(r, "float32") for r in rest]
-        return ops.cast(fn(ops.cast(x, "float32"), *rest, **params), dt)
-    return wrapped
 
 
 @function("math.prelu")

@@ -1,7 +1,7 @@
 """Float edge semantics of single ops as the ONNX spec's arithmetic gives them, judged by the
 reference implementation (onnx.reference.ReferenceEvaluator) and onnxruntime where it agrees
-(issue 14, item 4): half-precision activations computed in float32 (float attributes are
-float32), DynamicQuantizeLinear / QuantizeLinear on NaN and inf, Unique with NaN (numpy's
+(issue 14, item 4): half-precision activations and normalizations computed in float32
+(float attributes are float32), DynamicQuantizeLinear / QuantizeLinear on NaN and inf, Unique with NaN (numpy's
 order), Softmax rows holding NaN or +inf, GridSample far outside the image."""
 from __future__ import annotations
 
@@ -66,6 +66,31 @@ def test_float16_activation_computed_in_float32(op, attrs, opset):
     feeds = {"x": _X16}
     _, got = _konnx(m, feeds)
     assert got[0].dtype == np.float16
+    ort_y, ref = run_ort(m, feeds), _reference(m, feeds)
+    assert agree(ort_y, got) or agree(ref, got), f"konnx {got[0]}, onnxruntime {ort_y[0]}, reference {ref[0]}"
+
+
+NORM_CASES = [  # (op, inputs after x as (name, per-channel or per-feature length, fill), attributes, opset)
+    ("LayerNormalization", [("s", 4, 1.0), ("b", 4, 0.0)], {"axis": -1}, 17),
+    ("InstanceNormalization", [("s", 3, 1.0), ("b", 3, 0.0)], {}, 17),
+    ("BatchNormalization", [("s", 3, 1.0), ("b", 3, 0.0), ("mu", 3, 0.0), ("var", 3, 0.0)], {}, 15),
+    ("RMSNormalization", [("s", 4, 1.0)], {"axis": -1}, 23),
+    ("GroupNormalization", [("s", 3, 1.0), ("b", 3, 0.0)], {"num_groups": 3}, 21),
+]
+
+
+@pytest.mark.parametrize("epsilon", [1e-30, 7e4])
+@pytest.mark.parametrize("op,params,attrs,opset", NORM_CASES, ids=[c[0] for c in NORM_CASES])
+def test_float16_normalization_epsilon_in_float32(op, params, attrs, opset, epsilon):
+    """epsilon=1e-30 is 0 in float16 (a constant row then gives 0 / 0 = NaN where onnxruntime
+    and the reference give 0) and 7e4 is inf (everything 0)."""
+    x = np.random.default_rng(7).standard_normal((2, 3, 4)).astype(np.float16)
+    x[1] = 1.0
+    node = helper.make_node(op, ["x"] + [p[0] for p in params], ["y"], epsilon=epsilon, **attrs)
+    inits = [(name, np.full(n, fill, np.float16)) for name, n, fill in params]
+    m = make_model([node], [("x", np.float16, [2, 3, 4])], [("y", np.float16, None)], inits, opset=opset)
+    feeds = {"x": x}
+    _, got = _konnx(m, feeds)
     ort_y, ref = run_ort(m, feeds), _reference(m, feeds)
     assert agree(ort_y, got) or agree(ref, got), f"konnx {got[0]}, onnxruntime {ort_y[0]}, reference {ref[0]}"
 
