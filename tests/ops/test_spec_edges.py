@@ -95,6 +95,20 @@ def test_float16_normalization_epsilon_in_float32(op, params, attrs, opset, epsi
     assert agree(ort_y, got) or agree(ref, got), f"konnx {got[0]}, onnxruntime {ort_y[0]}, reference {ref[0]}"
 
 
+@pytest.mark.parametrize("mode", ["cubic", "linear"])
+def test_float16_resize_weighs_in_float32(mode):
+    """float16 cubic weights need not sum to 1: a constant image of 300 came out 300.5
+    (onnxruntime weighs in float32 and rounds once)."""
+    x = (np.random.default_rng(8).standard_normal((2, 3, 4, 4)) * 300).astype(np.float16)
+    x[1] = 300
+    node = helper.make_node("Resize", ["x", "", "s"], ["y"], mode=mode, cubic_coeff_a=-0.5)
+    m = make_model([node], [("x", np.float16, [2, 3, 4, 4])], [("y", np.float16, None)],
+                   [("s", np.array([1, 1, 1.5, 0.75], np.float32))], opset=19)
+    _, got = _konnx(m, {"x": x})
+    assert agree(run_ort(m, {"x": x}), got)
+    assert np.all(got[0][1] == np.float16(300))
+
+
 # ----------------------------------------------------------------------------- quantization
 DQL_INPUTS = [
     [0, 2, -3, NAN, 1.34, 0.5],        # NaN: scale NaN, zero point saturates to 255, y 0
