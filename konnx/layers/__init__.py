@@ -12,12 +12,14 @@ from . import (  # noqa: F401  (each module registers its functions)
 from .named import (  # after the fn_* modules: each class applies a registered function
     NAMED_LAYERS, PROMOTED, ConstantPad, DepthToSpace, DotProductAttention, DynamicReshape, Einsum,
     ExactAveragePooling, Expand, ExpandDims, FullReshape, FullTranspose, FunctionLayer, Gather, LpPooling,
-    MatMul, ModePad, PaddedMaxPooling, Recurrent, ResizeAxis, Slice, SpaceToDepth, Split, Squeeze, Tile,
+    MatMul, ModePad, PaddedMaxPooling, Recurrent, ResizeAxis, Slice, SoftmaxNaNRows, SpaceToDepth, Split,
+    Squeeze, Tile,
 )
 
 __all__ = [
     "KonnxOp", "FUNCTIONS", "function", "FORMAT_VERSION", "FileFormatError", "FunctionLayer", "NAMED_LAYERS",
     "PROMOTED", "ConstantPad", "DepthToSpace", "DotProductAttention", "DynamicReshape", "Einsum",
     "ExactAveragePooling", "Expand", "ExpandDims", "FullReshape", "FullTranspose", "Gather", "LpPooling", "MatMul",
-    "ModePad", "PaddedMaxPooling", "Recurrent", "ResizeAxis", "Slice", "SpaceToDepth", "Split", "Squeeze", "Tile",
+    "ModePad", "PaddedMaxPooling", "Recurrent", "ResizeAxis", "Slice", "SoftmaxNaNRows", "SpaceToDepth", "Split",
+    "Squeeze", "Tile",
 ]

@@ -5,50 +5,57 @@ Swish, SwiGLU, Shrink. (The one-operand activations Keras has, Relu, Sigmoid, Ta
 they are the names saved files hold."""
 from __future__ import annotations
 
-
 from keras import ops
 from keras.backend import standardize_dtype
 
-from .fn_math import HALF_DTYPES, first_index
+from .fn_math import HALF_DTYPES, first_index, float32_inside
 from .functions import function
 
 
 @function("math.prelu")
+@float32_inside
 def prelu(x, slope):
     return ops.where(ops.less(x, 0), ops.multiply(x, slope), x)
 
 
 @function("math.leaky_relu")
+@float32_inside
 def leaky_relu(x, *, alpha):
     return ops.where(ops.less(x, 0), ops.multiply(x, alpha), x)
 
 
 @function("math.hard_sigmoid")
+@float32_inside
 def hard_sigmoid(x, *, alpha, beta):
     return ops.clip(ops.add(ops.multiply(x, alpha), beta), 0.0, 1.0)
 
 
 @function("math.thresholded_relu")
+@float32_inside
 def thresholded_relu(x, *, alpha):
     return ops.where(ops.greater(x, alpha), x, ops.zeros_like(x))
 
 
 @function("math.elu")
+@float32_inside
 def elu(x, *, alpha):
     return ops.where(ops.greater(x, 0), x, ops.multiply(alpha, ops.expm1(x)))
 
 
 @function("math.selu")
+@float32_inside
 def selu(x, *, alpha, gamma):
     return ops.multiply(gamma, ops.where(ops.greater(x, 0), x, ops.multiply(alpha, ops.expm1(x))))
 
 
 @function("math.celu")
+@float32_inside
 def celu(x, *, alpha):
     return ops.add(ops.maximum(x, 0.0), ops.minimum(0.0, ops.multiply(alpha, ops.expm1(ops.divide(x, alpha)))))
 
 
 @function("math.gelu")
+@float32_inside
 def gelu(x, *, approximate):
     # keras.ops.gelu: one TFLite GELU op (TensorFlow's converter recognises tf.nn.gelu), either form
     return ops.gelu(x, approximate=bool(approximate))
@@ -71,6 +78,16 @@ def _softmax(x, axes, log):
     return ops.divide(ops.exp(z), s)
 
 
+@function("math.softmax_nan_rows")
+def softmax_nan_rows(x, y, *, axis):
+    """y (Keras' Softmax of x) made NaN on every row whose maximum is not finite: the rows where
+    the spec's exp(x - max(x)) / sum(...) is NaN throughout (a NaN, a +inf, or only -inf).
+    One reduction and one add beside the fused Softmax kernel (max propagates NaN on every
+    Keras backend)."""
+    m = ops.max(x, axis=axis, keepdims=True)
+    return ops.add(y, ops.subtract(m, m))
+
+
 @function("math.hardmax")
 def hardmax(x, *, axis, trailing=False):
     """One-hot of the first maximum along `axis`, or (trailing=True, x in ONNX layout) over
@@ -87,16 +104,19 @@ def hardmax(x, *, axis, trailing=False):
 
 
 @function("swish")
+@float32_inside
 def swish(x, *, alpha=1.0):
     return x * ops.sigmoid(x * alpha)
 
 
 @function("swiglu")
+@float32_inside
 def swiglu(a, b, *, alpha=1.0):
     return a * ops.sigmoid(a * alpha) * b
 
 
 @function("shrink")
+@float32_inside
 def shrink(x, *, lambd, bias):
     lo = ops.cast(x + bias, x.dtype)
     hi = ops.cast(x - bias, x.dtype)

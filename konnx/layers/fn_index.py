@@ -207,7 +207,10 @@ def tensor_scatter(cache, update, write=None, *, axis, circular):
 def unique(x, *, axis=None, sort=True):
     """ONNX Unique on a static number of rows (elements, or slices along `axis`): unique rows
     (sorted, or in order of first occurrence), first-occurrence indices, inverse indices and
-    counts. Pairwise comparisons: O(n^2) memory. The output length is known at run time."""
+    counts. Pairwise comparisons: O(n^2) memory. The output length is known at run time.
+    NaN as numpy.unique (the spec's model, and the reference): sorted after every number;
+    without `axis` all NaNs are one unique element (equal_nan), with `axis` a row holding a NaN
+    equals no row, itself included, and such rows keep their input order among each other."""
     if axis is None:
         rows, rest, perm = ops.reshape(x, (-1, 1)), None, None
     else:
@@ -218,16 +221,21 @@ def unique(x, *, axis=None, sort=True):
         rows = ops.reshape(moved, (moved.shape[0], -1))
     n = rows.shape[0]
     a, b = ops.expand_dims(rows, 1), ops.expand_dims(rows, 0)                      # row i, row j
-    same = ops.all(ops.equal(a, b), axis=-1)                                       # (n, n)
+    is_float = "float" in standardize_dtype(x.dtype)
     pos = ops.arange(n)
     before = ops.less(ops.expand_dims(pos, 0), ops.expand_dims(pos, 1))           # j < i
+    key_equal = _sort_equal(a, b, is_float)                                        # equal as sort keys
+    same = ops.all(key_equal if axis is None else ops.equal(a, b), axis=-1)       # one unique value
+    same = ops.logical_or(same, ops.eye(n, dtype="bool"))                          # a NaN row: itself
     first = ops.logical_not(ops.any(ops.logical_and(same, before), axis=1))
     if sort:
-        diff = ops.not_equal(a, b)
+        diff = ops.logical_not(key_equal)
         k = ops.expand_dims(ops.argmax(ops.cast(diff, "int32"), axis=-1), -1)
         ai = ops.squeeze(ops.take_along_axis(ops.broadcast_to(a, ops.shape(diff)), k, axis=-1), -1)
         bj = ops.squeeze(ops.take_along_axis(ops.broadcast_to(b, ops.shape(diff)), k, axis=-1), -1)
-        smaller = ops.logical_and(ops.any(diff, axis=-1), ops.less(bj, ai))        # row j < row i
+        smaller = ops.logical_and(ops.any(diff, axis=-1), _sort_less(bj, ai, is_float))  # row j < row i
+        tied = ops.logical_and(ops.logical_not(ops.any(diff, axis=-1)), ops.logical_not(same))
+        smaller = ops.logical_or(smaller, ops.logical_and(tied, before))            # NaN rows: input order
     else:
         first_of = ops.argmax(ops.cast(same, "int32"), axis=1)
         smaller = ops.less(ops.expand_dims(pos, 0), ops.expand_dims(first_of, 1))   # j before i's first
@@ -243,6 +251,18 @@ def unique(x, *, axis=None, sort=True):
         y = ops.transpose(y, [perm.index(i) for i in range(len(perm))])
     counts = ops.take(ops.sum(ops.cast(same, "int64"), axis=1), out_rows)
     return [y, ops.cast(out_rows, "int64"), rank_of, counts]
+
+
+def _sort_equal(a, b, is_float):
+    """Elementwise a == b, NaN equal to NaN (numpy's sort order ties them)."""
+    eq = ops.equal(a, b)
+    return ops.logical_or(eq, ops.logical_and(ops.isnan(a), ops.isnan(b))) if is_float else eq
+
+
+def _sort_less(a, b, is_float):
+    """a < b in numpy's sort order: NaN after every number."""
+    lt = ops.less(a, b)
+    return ops.logical_or(lt, ops.logical_and(ops.isnan(b), ops.logical_not(ops.isnan(a)))) if is_float else lt
 
 
 # ----------------------------------------------------------------------------- index masks

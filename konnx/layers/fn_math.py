@@ -4,6 +4,8 @@ prefixed "math." to keep the whitelist collision-free; bit_shift and det keep th
 were saved under elsewhere."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from keras import ops
 from keras.backend import standardize_dtype
@@ -25,6 +27,23 @@ _UNARY = {
 choices("math.unary", "op", _UNARY)
 _EXACT = {"neg", "abs", "floor", "ceil", "round", "sign", "relu", "not", "isnan", "bitwise_not"}
 HALF_DTYPES = ("float16", "bfloat16")  # computed in float32 and rounded once
+
+
+def float32_inside(fn):
+    """Half-precision operands computed in float32 and every output rounded once to x's dtype,
+    as onnxruntime (float32 kernels behind casts) and the reference (float32 attributes promote
+    numpy's float16) do: a float attribute rounded to float16 first changes the result (Celu's
+    alpha=-1e-30 becomes -0 and x / alpha inf or NaN; a normalization's epsilon 1e-30 becomes 0
+    and 7e4 inf)."""
+    @functools.wraps(fn)
+    def wrapped(x, *rest, **params):
+        dt = standardize_dtype(x.dtype)
+        if dt not in HALF_DTYPES:
+            return fn(x, *rest, **params)
+        rest = [r if r is None else ops.cast(r, "float32") for r in rest]
+        out = fn(ops.cast(x, "float32"), *rest, **params)
+        return [ops.cast(o, dt) for o in out] if isinstance(out, (list, tuple)) else ops.cast(out, dt)
+    return wrapped
 
 
 @function("math.unary")
@@ -138,12 +157,14 @@ def affine(x, a, b):
 
 
 @function("math.batch_norm")
+@float32_inside
 def batch_norm(x, scale, bias, mean_, var, *, epsilon):
     inv = ops.divide(scale, ops.sqrt(ops.add(var, epsilon)))
     return safe_add(ops.multiply(ops.subtract(x, mean_), inv), bias)
 
 
 @function("math.moments_norm")
+@float32_inside
 def moments_norm(x, scale=None, bias=None, *, axes, epsilon, outputs=1):
     """(x - mean) / sqrt(var + eps) * scale + bias over `axes`; optionally also returns
     the mean and 1/sqrt(var + eps) (LayerNormalization's extra outputs)."""
@@ -162,6 +183,7 @@ def moments_norm(x, scale=None, bias=None, *, axes, epsilon, outputs=1):
 
 
 @function("math.rms_norm")
+@float32_inside
 def rms_norm(x, scale=None, *, axes, epsilon):
     inv = ops.rsqrt(ops.add(ops.mean(ops.square(x), axis=tuple(axes), keepdims=True), epsilon))
     y = ops.multiply(x, inv)
@@ -169,6 +191,7 @@ def rms_norm(x, scale=None, *, axes, epsilon):
 
 
 @function("math.group_norm")
+@float32_inside
 def group_norm(x, scale, bias, *, groups, epsilon):
     """Group normalization of channels-last x (scale/bias per channel, broadcastable)."""
     shape = ops.shape(x)

@@ -43,7 +43,10 @@ def quantize_linear(x, scale, zero=None, *, axis=1, block=0, out_dtype="uint8", 
     if zero is not None:
         y = y + ops.cast(zero, calc)
     lo, hi = _RANGES[out_dtype]
-    return ops.cast(ops.clip(y, lo, hi), out_dtype)
+    # NaN saturates to the low end, as onnxruntime gives it (MLAS' max/min take the bound; the
+    # reference's numpy cast of NaN is platform-defined, and so is a backend's)
+    y = ops.where(ops.isnan(y), ops.full_like(y, lo), ops.clip(y, lo, hi))
+    return ops.cast(y, out_dtype)
 
 
 @function("dequantize_linear")
@@ -62,13 +65,24 @@ def dequantize_linear(x, scale, zero=None, *, axis=1, block=0, out_dtype="float3
 
 @function("dynamic_quantize_linear")
 def dynamic_quantize_linear(x):
-    """uint8 DynamicQuantizeLinear: the range [min(x, 0), max(x, 0)] mapped onto 0..255."""
+    """uint8 DynamicQuantizeLinear: the range [min(x, 0), max(x, 0)] mapped onto 0..255, with
+    the edge semantics of the spec's arithmetic as the reference and onnxruntime compute it: a
+    NaN anywhere makes the scale NaN (numpy's min/max propagate it, whatever the backend's
+    reductions do); a NaN zero point (inf / inf) saturates to 255, as `max(qmin, min(qmax, zp))`
+    does in C++ and Python; a NaN quantized value becomes 0. An all-zero x gets the reference's
+    scale 1 / 255 (onnxruntime gives 1, the spec's formula 0 and a NaN zero point); y and the
+    zero point are 0 either way."""
+    has_nan = ops.any(ops.isnan(x))
     lo = ops.minimum(ops.min(x), 0.0)
     hi = ops.maximum(ops.max(x), 0.0)
-    scale = (hi - lo) / 255.0
-    zp = ops.cast(ops.clip(ops.round(0.0 - lo / scale), 0, 255), "uint8")
-    y = ops.cast(ops.clip(ops.round(x / scale) + ops.cast(zp, "float32"), 0, 255), "uint8")
-    return [y, scale, zp]
+    nan = ops.full_like(lo, float("nan"))
+    lo, hi = ops.where(has_nan, nan, lo), ops.where(has_nan, nan, hi)
+    scale = ops.where(ops.equal(hi, lo), ops.ones_like(hi), hi - lo) / 255.0
+    zp = 0.0 - lo / scale
+    zp = ops.round(ops.where(ops.isnan(zp), ops.full_like(zp, 255.0), ops.clip(zp, 0.0, 255.0)))
+    y = ops.round(x / scale) + zp
+    y = ops.where(ops.isnan(y), ops.zeros_like(y), ops.clip(y, 0.0, 255.0))
+    return [ops.cast(y, "uint8"), scale, ops.cast(zp, "uint8")]
 
 
 @function("int_matmul")

@@ -44,6 +44,35 @@ def _pixel_index(i, size, padding, lo, hi):
     return ops.clip(ops.cast(r, "int32"), 0, size - 1), None
 
 
+def _axis_taps(v, size, mode, padding, align):
+    """One spatial axis: grid values v -> [((index, valid mask), weight)] per tap."""
+    xd = (v + 1.0) / 2.0 * (size - 1) if align else ((v + 1.0) * size - 1.0) / 2.0
+    lo, hi = (0.0, size - 1.0) if align else (-0.5, size - 0.5)
+    if mode == "nearest":
+        xd = ops.round(xd)
+    out = ops.logical_or(ops.less(xd, lo), ops.greater(xd, hi))
+    if padding == "zeros":
+        # far outside, every tap reads padding: clamp so that the weights stay finite (an inf
+        # or 1e30 coordinate gave inf - inf = NaN weights, or an int32 overflow into range);
+        # NaN stays NaN
+        xd = ops.clip(xd, -3.0, size + 2.0)
+    elif padding == "border":
+        xd = ops.where(out, ops.clip(xd, 0.0, size - 1.0), xd)
+    elif padding == "reflection":
+        xd = ops.where(out, _reflect(xd, lo, hi), xd)
+    if mode == "nearest":
+        taps = [(ops.cast(xd, "int32"), None)]
+    else:
+        x0 = ops.floor(xd)
+        t = xd - x0
+        x0 = ops.cast(x0, "int32")
+        if mode == "linear":
+            taps = [(x0, 1.0 - t), (x0 + 1, t)]
+        else:
+            taps = [(x0 + (k - 1), w) for k, w in enumerate(_cubic_weights(t))]
+    return [(_pixel_index(i, size, padding, lo, hi), w) for i, w in taps]
+
+
 @function("grid_sample")
 def grid_sample(x, grid, *, mode, padding, align):
     nd = len(x.shape) - 2
@@ -53,30 +82,7 @@ def grid_sample(x, grid, *, mode, padding, align):
     g = ops.cast(grid, "float32")
     out_sp = list(grid.shape[1:-1])
     g = ops.reshape(g, (n, -1, nd))
-    taps_per_dim = []
-    for d in range(nd):
-        size = dims[d]
-        v = g[..., nd - 1 - d]
-        xd = (v + 1.0) / 2.0 * (size - 1) if align else ((v + 1.0) * size - 1.0) / 2.0
-        lo, hi = (0.0, size - 1.0) if align else (-0.5, size - 0.5)
-        if mode == "nearest":
-            xd = ops.round(xd)
-        out = ops.logical_or(ops.less(xd, lo), ops.greater(xd, hi))
-        if padding == "border":
-            xd = ops.where(out, ops.clip(xd, 0.0, size - 1.0), xd)
-        elif padding == "reflection":
-            xd = ops.where(out, _reflect(xd, lo, hi), xd)
-        if mode == "nearest":
-            taps = [(ops.cast(xd, "int32"), None)]
-        else:
-            x0 = ops.floor(xd)
-            t = xd - x0
-            x0 = ops.cast(x0, "int32")
-            if mode == "linear":
-                taps = [(x0, 1.0 - t), (x0 + 1, t)]
-            else:
-                taps = [(x0 + (k - 1), w) for k, w in enumerate(_cubic_weights(t))]
-        taps_per_dim.append([(_pixel_index(i, size, padding, lo, hi), w) for i, w in taps])
+    taps_per_dim = [_axis_taps(g[..., nd - 1 - d], dims[d], mode, padding, align) for d in range(nd)]
     strides = [1] * nd
     for d in range(nd - 2, -1, -1):
         strides[d] = strides[d + 1] * dims[d + 1]

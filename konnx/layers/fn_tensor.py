@@ -8,6 +8,7 @@ import operator
 
 import numpy as np
 from keras import ops
+from keras.backend import standardize_dtype
 
 from .functions import dynamic_shape, function, output_spec, resolve_shape
 
@@ -368,11 +369,16 @@ def _resize_axis(x, indices, weights=None, valid=None, *, axis, fill=0.0):
     if weights is None:
         y = ops.take(x, indices[0], axis=axis)
     else:
-        weights = ops.cast(weights, x.dtype)
+        # half precision weighs in float32 and rounds once, as onnxruntime: float16 weights
+        # need not sum to 1 (a constant image of 300 came out 300.5 under cubic)
+        dt = standardize_dtype(x.dtype)
+        calc = "float32" if dt in ("float16", "bfloat16") else dt
+        weights = ops.cast(weights, calc)
         y = None
         for t in range(taps):
-            term = ops.take(x, indices[t], axis=axis) * ops.reshape(weights[t], bshape)
+            term = ops.cast(ops.take(x, indices[t], axis=axis), calc) * ops.reshape(weights[t], bshape)
             y = term if y is None else y + term
+        y = ops.cast(y, dt)
     if valid is not None:
         y = ops.where(ops.reshape(ops.cast(valid, "bool"), bshape), y, ops.cast(fill, y.dtype))
     return y

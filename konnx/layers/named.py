@@ -139,6 +139,9 @@ ResizeAxis = _named("ResizeAxis", "resize_axis", "Resampling along one `axis` by
                     "interpolation `weights` (ONNX Resize, one axis at a time).")
 ConstantPad = _named("ConstantPad", "pad_constant", "Pads with `constant` (or a run-time value), negative pads crop.")
 ModePad = _named("ModePad", "pad_mode", "Pads in `mode` reflect, edge or wrap.")
+# the spec's float semantics beside a Keras layer
+SoftmaxNaNRows = _named("SoftmaxNaNRows", "math.softmax_nan_rows", "After keras.layers.Softmax(x): NaN on every "
+                        "row along `axis` whose max(x) is not finite (a NaN, +inf or only -inf), as ONNX Softmax.")
 # sequence blocks
 DotProductAttention = _named("DotProductAttention", "attention", "ONNX Attention: scaled dot-product attention "
                              "with optional mask, causal/windowed masking, grouped heads and past keys/values.")

@@ -194,6 +194,9 @@ def _softmax(log: bool):
         kt = ctx.keras(x)
         if len(kaxes) == 1 and not log and native_float(x) and x.rank <= 5:  # TF's Softmax kernel: rank <= 5
             y = ctx.layer(keras.layers.Softmax(axis=kaxes[0], name=ctx.name()), kt)
+            # the spec's exp(x - max) / sum is NaN on a whole row holding a NaN or +inf (or only
+            # -inf); Keras' Softmax gives 0 beside the NaN there: make such rows NaN
+            y = ctx.op("math.softmax_nan_rows", [kt, y], axis=kaxes[0])
         elif not kaxes:
             return x
         else:
