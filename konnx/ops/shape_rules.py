@@ -10,7 +10,9 @@ inside Keras. Each rule is one onnxruntime enforces too:
 - Concat: inputs of one rank whose sizes agree outside the concatenation axis (inputs with no
   elements are left out, as onnxruntime leaves them out);
 - MatMul: the inner sizes agree and the batch axes broadcast;
-- Split: as many sizes as outputs, none negative, summing to the split axis' size.
+- Split: as many sizes as outputs, none negative, summing to the split axis' size, and a
+  num_outputs equal to the number of outputs (also checked before shape inference:
+  konnx/inference_guard.py).
 Unknown facts (None, symbolic dims) never refuse.
 """
 from __future__ import annotations

@@ -108,3 +108,15 @@ def test_fuzz_cases_refused_like_ort(case_id):
     assert f"{op} node '" in msg or f"{op} (node '" in msg, msg
     assert expect in msg and "internal error" not in msg, msg
 
+
+
+def test_huge_num_outputs_refused_before_shape_inference():
+    """onnx's Split inference allocates num_outputs sizes (std::bad_alloc at 2**40), so the count
+    is checked first, naming the node; onnxruntime refuses the model too."""
+    nodes = [helper.make_node("Split", ["x"], ["a", "b"], axis=1, num_outputs=1 << 40, name="n"),
+             helper.make_node("Add", ["a", "b"], ["y"])]
+    m = make_model(nodes, [("x", TensorProto.FLOAT, [2, 8])], [("y", TensorProto.FLOAT, None)], opset=18)
+    with pytest.raises(konnx.InvalidModelError, match="Split node 'n': attribute num_outputs=1099511627776"):
+        konnx.convert(m)
+    with pytest.raises(Exception):  # noqa: B017 - onnxruntime raises several types
+        run_ort(m, {"x": rand(2, 8)})
