@@ -9,7 +9,8 @@ inside Keras. Each rule is one onnxruntime enforces too:
   axis are equal or 1;
 - Concat: inputs of one rank whose sizes agree outside the concatenation axis (inputs with no
   elements are left out, as onnxruntime leaves them out);
-- MatMul: the inner sizes agree and the batch axes broadcast;
+- MatMul and Gemm: the inner sizes agree, the batch axes (Gemm's C) broadcast;
+- Expand: the input and the target shape broadcast;
 - Split: as many sizes as outputs, none negative, summing to the split axis' size, and a
   num_outputs equal to the number of outputs (also checked before shape inference:
   konnx/inference_guard.py).
@@ -134,4 +135,39 @@ def _split(node, facts) -> Optional[str]:
     return None
 
 
-_RULES = {"Concat": _concat, "MatMul": _matmul, "Split": _split}
+def _gemm(node, facts) -> Optional[str]:
+    a, b, c = _static(facts, 0), _static(facts, 1), _static(facts, 2)
+    for i, s in ((0, a), (1, b)):
+        if s is not None and len(s) != 2:
+            return f"input {i} has shape {_show(facts, i)}: Gemm multiplies matrices (rank 2)"
+    if a is None or b is None:
+        return None
+    (m, k_a), (k_b, n) = a[::-1] if node.attr("transA") else a, b[::-1] if node.attr("transB") else b
+    if None not in (k_a, k_b) and k_a != k_b:
+        return (f"A {_show(facts, 0)} (transA={node.attr('transA')}) and B {_show(facts, 1)} "
+                f"(transB={node.attr('transB')}): the inner sizes {k_a} and {k_b} must be equal")
+    if c is not None and len(c) <= 2:
+        for d, want in zip(c[::-1], (n, m)):
+            if None not in (d, want) and d not in (1, want):
+                return (f"C has shape {_show(facts, 2)}, which does not broadcast to the output "
+                        f"[{m}, {n}] (sizes equal or 1)")
+    elif c is not None:
+        return f"C has shape {_show(facts, 2)}: rank above 2 cannot broadcast to a matrix"
+    return None
+
+
+def _expand(node, facts) -> Optional[str]:
+    x, target = _static(facts, 0), facts.value(1)
+    if x is None or target is None:
+        return None
+    target = [int(t) if isinstance(t, (int, np.integer)) else None
+              for t in np.asarray(target, dtype=object).reshape(-1)]
+    for back in range(1, min(len(x), len(target)) + 1):
+        d, t = x[-back], target[-back]
+        if None not in (d, t) and 1 not in (d, t) and d != t:
+            return (f"input of shape {_show(facts, 0)} cannot be expanded to {target}: each axis needs "
+                    f"equal sizes or 1 ({d} against {t})")
+    return None
+
+
+_RULES = {"Concat": _concat, "MatMul": _matmul, "Split": _split, "Gemm": _gemm, "Expand": _expand}

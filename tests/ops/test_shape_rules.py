@@ -120,3 +120,26 @@ def test_huge_num_outputs_refused_before_shape_inference():
         konnx.convert(m)
     with pytest.raises(Exception):  # noqa: B017 - onnxruntime raises several types
         run_ort(m, {"x": rand(2, 8)})
+
+
+@pytest.mark.parametrize("attrs, shapes, expect", [
+    ({}, [(2, 3), (3, 4), (4,)], None),
+    ({"transA": 1}, [(3, 2), (3, 4), (2, 1)], None),
+    ({}, [(2, 3), (4, 5)], "inner sizes 3 and 4"),
+    ({"transB": 1}, [(2, 3), (3, 5)], "inner sizes 3 and 5"),
+    ({}, [(2, 3), (3, 4), (3,)], "does not broadcast"),
+    ({}, [(2, 3, 1), (3, 4)], "rank 2"),
+])
+def test_gemm(attrs, shapes, expect):
+    why = _reason("Gemm", shapes, attrs)
+    assert (why is None) if expect is None else (why is not None and expect in why), why
+
+
+@pytest.mark.parametrize("shape, target, expect", [
+    ((3, 1), [2, 3, 4], None),
+    ((3, 2), [3, 1], None),  # bidirectional: 2 against 1 keeps 2
+    ((3, 2), [4, 2], "cannot be expanded"),
+])
+def test_expand(shape, target, expect):
+    why = _reason("Expand", [shape, (len(target),)], known={"i1": np.array(target, np.int64)})
+    assert (why is None) if expect is None else (why is not None and expect in why), why
