@@ -5,6 +5,7 @@ get a Keras tensor in a wanted layout, and `layer()` / `op()` to add Keras layer
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any, Optional, Sequence
 
@@ -30,8 +31,12 @@ def merge_shapes(a: Optional[tuple], b: Optional[tuple]) -> tuple:
     """Combine an ONNX-inferred shape and a Keras-derived one, preferring known ints."""
     if not a:
         return tuple(b or ())
-    if not b or len(a) != len(b):
+    if not b:
         return tuple(a)
+    if len(a) != len(b):
+        # the built tensor is the fact (its perm has its rank); an inferred shape of another
+        # rank comes from a declared shape shape inference could not check
+        return tuple(b)
     out = []
     for x, y in zip(a, b):
         if isinstance(x, (int, np.integer)):
@@ -341,7 +346,9 @@ def _assign(ctx: Context, node: Node, out) -> None:
             continue
         if isinstance(v, Tensor):
             v = _as_planned(ctx, k, v)
-            v.onnx_shape = merge_shapes(ctx.value_shapes.get(name), v.onnx_shape)
+            merged = merge_shapes(ctx.value_shapes.get(name), v.onnx_shape)
+            if merged != tuple(v.onnx_shape):  # a new value: v may also be an input (Identity)
+                v = dataclasses.replace(v, onnx_shape=merged)
         elif isinstance(v, np.ndarray):
             v = Const(v)
         ctx.values[name] = v

@@ -13,6 +13,7 @@ from google.protobuf.message import DecodeError
 from .errors import ConversionError, InvalidModelError, UnsupportedNode
 from .einsum_grammar import check_equations
 from .graph import Node
+from .inference_guard import check_split_counts
 from .ops.registry import lookup
 
 MIN_OPSET = 6
@@ -108,6 +109,7 @@ def check(model: onnx.ModelProto) -> int:
         raise InvalidModelError(
             f"opset {opset} is outside the range konnx supports ({MIN_OPSET}..{max_opset()})")
     _check_elem_types(model.graph)
+    check_split_counts(model.graph)  # before onnx's inference allocates num_outputs sizes
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as e:
@@ -124,6 +126,8 @@ def check(model: onnx.ModelProto) -> int:
                 return opset
             except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e2:
                 msg = str(e2)
+            except MemoryError as e2:  # onnx's inference allocating a size an attribute asks for
+                msg = f"shape inference ran out of memory ({e2}): an attribute asks for a huge size"
         first = msg.strip().splitlines()[0] if msg.strip() else repr(e)
         raise InvalidModelError(f"invalid ONNX graph: {first}") from e
     return opset
