@@ -27,3 +27,17 @@ def recursion_room(nodes: int):
     finally:
         with _lock:
             sys.setrecursionlimit(before)
+
+
+# elements a converter may allocate at conversion time from an op's attributes (index tables,
+# one-hot matrices, static random tensors): the same bound as constant folding's
+ATTRIBUTE_BUDGET = 1 << 27
+
+
+def over_budget(elements, what: str):
+    """The reason to refuse a node whose attributes ask konnx to build `elements` values for
+    `what`, or None when they fit in ATTRIBUTE_BUDGET."""
+    if elements > ATTRIBUTE_BUDGET:
+        return (f"{what} would take {float(elements):.3g} elements, over konnx's budget of "
+                f"{ATTRIBUTE_BUDGET} for tables built from attributes")
+    return None

@@ -12,6 +12,7 @@ from google.protobuf.message import DecodeError
 
 from .errors import ConversionError, InvalidModelError, UnsupportedNode
 from .einsum_grammar import check_equations
+from .infer_guard import check_before_inference
 from .graph import Node
 from .ops.registry import lookup
 
@@ -266,6 +267,7 @@ def normalize(model: onnx.ModelProto, input_shapes: Optional[dict] = None) -> on
                         f"input_shapes['{name}'] = {tuple(shape)} conflicts with the model's fixed dims")
                 d.dim_value = int(s)
     check_equations(model.graph)  # onnx's Einsum inference loops on some hostile equations
+    check_before_inference(model.graph)  # ... and crashes the process on some attribute values
     try:
         # strict: shapes and types that cannot agree (an Add of (2, 3) and (2, 4), a Conv whose
         # weights do not match its input) are refused here, as onnxruntime refuses them, instead

@@ -155,7 +155,7 @@ def plan(model: onnx.ModelProto, opset: int, weights: Optional[dict] = None, fol
             out.refusals.append(Refusal(node.name, node.op_type, domain_opset.get(node.domain, opset),
                                         "; ".join(reasons), node.domain))
         out.nodes.append((node, "refused" if reasons else "folded" if folds else "supported"))
-        if spec is not None and not folds:
+        if spec is not None and not folds and not reasons:  # a refused node's layout rule may not hold
             _plan_layout(out, node, spec, facts, data)
             if node.op_type in ("Conv", "ConvTranspose") + _POOLS and not reasons:
                 decision = padding_decision(node, facts)

@@ -240,7 +240,9 @@ choices("math.arg", "op", ("max", "min"))
 
 def _reduce_fn(op, x, axes, keepdims):
     kw = dict(axis=axes, keepdims=keepdims)
-    if op in ("max", "min") and any(x.shape[a] == 0 for a in axes):
+    if op in ("max", "min") and any(d == 0 for d in x.shape):
+        # a reduced axis of size 0: the identity; another axis of size 0: an empty output,
+        # which Keras' max/min refuse to compute (eagerly) for any empty input
         return _empty_extreme(op, x, kw)
     if op == "mean":
         if "int" in str(x.dtype):

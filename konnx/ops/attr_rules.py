@@ -32,7 +32,7 @@ AXES_OPS = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "
 
 
 def common_reason(node, facts) -> Optional[str]:
-    for rule in (_required_inputs, _flags, _auto_pad, _windows, _group, _axis, _axes, _sequence_axes):
+    for rule in (_required_inputs, _flags, _auto_pad, _windows, _group, _axis, _axes, _perm, _sequence_axes):
         why = rule(node, facts)
         if why:
             return why
@@ -151,6 +151,17 @@ def _axes(node, facts) -> Optional[str]:
         return f"attribute axes={list(axes)}: {bad} outside [-{r + extra}, {r + extra - 1}] for rank {r + extra}"
     if len({a % (r + extra) for a in axes}) != len(axes) and (r + extra) > 0:
         return f"attribute axes={list(axes)} repeats an axis"
+    return None
+
+
+def _perm(node, facts) -> Optional[str]:
+    """Transpose's perm is a permutation of the input's axes (onnx's inference checks the
+    entries' range and repeats, not the length; onnxruntime refuses a wrong length when run)."""
+    if node.op_type != "Transpose" or not _set(node, "perm"):
+        return None
+    perm, r = list(node.ints("perm")), facts.rank(0)
+    if r is not None and sorted(perm) != list(range(r)):
+        return f"attribute perm={perm} is not a permutation of the {r} axes of the input (expected {r} distinct entries in [0, {r - 1}])"
     return None
 
 
