@@ -109,6 +109,7 @@ def check(model: onnx.ModelProto) -> int:
         raise InvalidModelError(
             f"opset {opset} is outside the range konnx supports ({MIN_OPSET}..{max_opset()})")
     _check_elem_types(model.graph)
+    check_before_inference(model.graph)  # the checker below may run shape inference
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as e:
