@@ -302,6 +302,9 @@ def _node_outputs(ctx: Context, node: Node):
         return spec.fn(ctx, node)
     except ConversionError:
         raise
+    except MemoryError as e:  # a resource limit, not a bug: tables sized by the model's attributes
+        raise NodeConversionError(node, "ran out of memory building this node: its attributes or constant "
+                                        "inputs ask for tables or tensors too large for this machine") from e
     except Exception as e:  # noqa: BLE001 - a konnx bug: named, with the original chained
         raise NodeConversionError(node, f"conversion failed: internal error (a konnx bug, please report it): "
                                         f"{type(e).__name__}: {e}") from e

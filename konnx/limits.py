@@ -29,6 +29,10 @@ def recursion_room(nodes: int):
             sys.setrecursionlimit(before)
 
 
+# elements one tensor of a converted model may hold (2**31 - 1: TensorFlow's CPU kernels index
+# many tensors with int32; 8 GB of float32): larger static output shapes are refused in the plan
+TENSOR_BUDGET = 2**31 - 1
+
 # elements a converter may allocate at conversion time from an op's attributes (index tables,
 # one-hot matrices, static random tensors): the same bound as constant folding's
 ATTRIBUTE_BUDGET = 1 << 27

@@ -4,7 +4,8 @@
 own `check`, in the plan and again at emit (so nodes of If/Loop/Scan bodies are covered too):
 flags that must be 0 or 1, window sizes, strides and dilations that must be positive, pads
 that must not be negative, a `group` that must divide the channels, and axes that must lie
-inside the input's rank. A refusal names the attribute, what it holds and what the spec allows.
+inside the input's rank; and no output larger than konnx's per-tensor budget (a size taken
+from an attribute or constant: scales, repeats, depths). A refusal names the attribute, what it holds and what the spec allows.
 Facts that are not known (None) never refuse.
 """
 from __future__ import annotations
@@ -13,6 +14,8 @@ import functools
 from typing import Optional
 
 import onnx
+
+from ..limits import TENSOR_BUDGET
 
 FLAGS = ("keepdims", "ceil_mode", "count_include_pad", "transA", "transB", "select_last_index",
          "noop_with_empty_axes", "largest", "sorted", "exclusive", "reverse", "center_point_box",
@@ -32,7 +35,8 @@ AXES_OPS = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "
 
 
 def common_reason(node, facts) -> Optional[str]:
-    for rule in (_required_inputs, _flags, _auto_pad, _windows, _group, _axis, _axes, _perm, _sequence_axes):
+    for rule in (_required_inputs, _flags, _auto_pad, _windows, _group, _axis, _axes, _perm, _quant_axis, _axis_input,
+                 _sequence_axes, _output_budget):
         why = rule(node, facts)
         if why:
             return why
@@ -165,6 +169,35 @@ def _perm(node, facts) -> Optional[str]:
     return None
 
 
+def _quant_axis(node, facts) -> Optional[str]:
+    """(De)QuantizeLinear with a per-axis scale (a 1-D scale of more than one entry): `axis`
+    lies inside the input's rank and the scale has one entry per element of that axis (a
+    per-tensor scale ignores `axis`, as onnxruntime does; blocked scales are not checked here)."""
+    if node.op_type not in ("QuantizeLinear", "DequantizeLinear") or node.attr("block_size"):
+        return None
+    s, r = facts.shape(1), facts.rank(0)
+    if s is None or r is None or len(s) != 1 or facts.dim(1, 0) in (None, 1):
+        return None
+    a = node.attr("axis") if _set(node, "axis") else 1
+    if not _in_range(a, r):
+        return f"attribute axis={a} is outside [-{r}, {r - 1}] for an input of rank {r} (a per-axis scale)"
+    n, want = facts.dim(1, 0), facts.dim(0, a)
+    if want is not None and n != want:
+        return f"the per-axis scale has {n} entries, input axis {a} has {want} (expected one per element)"
+    return None
+
+
+def _axis_input(node, facts) -> Optional[str]:
+    """CumSum's axis, an input known at conversion time, lies in [-r, r-1] (onnx's inference
+    does not read it; onnxruntime refuses it when run)."""
+    if node.op_type != "CumSum" or facts.value(1) is None:
+        return None
+    vals, r = [int(v) for v in facts.value(1).reshape(-1)], facts.rank(0)
+    if r is not None and r > 0 and (len(vals) != 1 or not _in_range(vals[0], r)):
+        return f"input 1 (axis) holds {vals}: expected one axis in [-{r}, {r - 1}] for an input of rank {r}"
+    return None
+
+
 def _sequence_axes(node, facts) -> Optional[str]:
     if node.op_type != "ReverseSequence":
         return None
@@ -180,4 +213,21 @@ def _auto_pad(node, facts) -> Optional[str]:
     mode = node.string("auto_pad")
     if mode not in ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"):
         return f"attribute auto_pad={mode!r}: expected NOTSET, SAME_UPPER, SAME_LOWER or VALID"
+    return None
+
+
+def _output_budget(node, facts) -> Optional[str]:
+    """No output whose inferred static shape holds more than TENSOR_BUDGET elements: the size
+    comes from an attribute or a constant (Resize scales, Tile repeats, OneHot depth, ...),
+    and building it (index tables, the tensor itself) would exhaust memory or overflow."""
+    for k in range(len(node.outputs)):
+        shape = facts.out_shape(k)
+        if not shape or not all(isinstance(d, int) and d >= 0 for d in shape):
+            continue
+        n = 1
+        for d in shape:
+            n *= d
+        if n > TENSOR_BUDGET:
+            return (f"output {k} would hold {float(n):.3g} elements (shape {list(shape)}), over konnx's budget "
+                    f"of {TENSOR_BUDGET} elements per tensor")
     return None

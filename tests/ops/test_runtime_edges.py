@@ -161,3 +161,76 @@ def test_zero_size_input_under_a_declared_output_shape_inference_cannot_check():
     model = make_model([node], [("x", F32, [1, 0, 2, 4])], [("y", F32, [1, 1, 2, 3])],
                        initializers=[("sizes", np.array([1, 3], np.int64))], opset=19)
     assert_matches_ort(model, {"x": np.zeros((1, 0, 2, 4), F32)})
+
+
+# ------------------------------------------------------------------ axes given by inputs or scales
+def _quant(op, axis, scale_len):
+    x_type = np.uint8 if op == "DequantizeLinear" else F32
+    node = helper.make_node(op, ["x", "s", "z"], ["y"], name="n", axis=axis)
+    model = make_model([node], [("x", x_type, [2, 3, 4, 5])], [("y", F32 if x_type is np.uint8 else np.uint8, None)],
+                       initializers=[("s", np.full(scale_len, 0.5, F32)), ("z", np.full(scale_len, 3, np.uint8))],
+                       opset=19)
+    x = np.arange(120).reshape(2, 3, 4, 5)
+    return model, {"x": x.astype(np.uint8) if x_type is np.uint8 else (x / 7).astype(F32)}
+
+
+@pytest.mark.parametrize("op", ["QuantizeLinear", "DequantizeLinear"])
+@pytest.mark.parametrize("axis,scale_len,expect", [(4, 3, "axis=4 is outside [-4, 3]"),
+                                                   (-5, 3, "axis=-5 is outside [-4, 3]"),
+                                                   (2, 3, "the per-axis scale has 3 entries, input axis 2 has 4")])
+def test_per_axis_quantization_axis(op, axis, scale_len, expect):
+    assert_refused_like_ort(_quant(op, axis, scale_len), _quant(op, 1, 3), expect)
+
+
+@pytest.mark.parametrize("op", ["QuantizeLinear", "DequantizeLinear"])
+def test_per_tensor_quantization_ignores_the_axis(op):
+    assert_matches_ort(*_quant(op, 9, ()))
+
+
+def _cumsum(axis):
+    node = helper.make_node("CumSum", ["x", "a"], ["y"], name="n")
+    model = make_model([node], [("x", F32, [2, 3, 4])], [("y", F32, None)],
+                       initializers=[("a", np.array(axis, np.int64))], opset=14)
+    return model, {"x": rand(2, 3, 4)}
+
+
+@pytest.mark.parametrize("axis", [3, -4, 2**31])
+def test_cumsum_axis_input_out_of_range(axis):
+    assert_refused_like_ort(_cumsum(axis), _cumsum(-1), f"input 1 (axis) holds [{axis}]: expected one axis in [-3, 2]")
+
+
+# --------------------------------------------------------------- sizes taken from attributes
+def _sized(op, attrs=None, inits=(), shape=(1, 1, 2, 2), opset=17):
+    ins = ["x"] + [n for n, _ in inits]
+    node = helper.make_node(op, ins, ["y"], name="n", **(attrs or {}))
+    model = make_model([node], [("x", F32, list(shape))], [("y", F32, None)], initializers=list(inits), opset=opset)
+    return model, {"x": rand(*shape)}
+
+
+@pytest.mark.parametrize("op,big,small", [
+    ("Tile", dict(inits=[("r", np.array([1, 1, 2**40, 1], np.int64))]),
+     dict(inits=[("r", np.array([1, 1, 3, 1], np.int64))])),
+    ("Resize", dict(attrs=dict(mode="nearest"), inits=[("", None), ("s", np.array([1, 1, 1e10, 1e10], F32))]),
+     dict(attrs=dict(mode="nearest"), inits=[("", None), ("s", np.array([1, 1, 2, 3], F32))])),
+    ("Expand", dict(inits=[("r", np.array([2**40, 1, 2, 2], np.int64))]),
+     dict(inits=[("r", np.array([3, 1, 2, 2], np.int64))])),
+])
+def test_outputs_over_the_tensor_budget_are_refused(op, big, small):
+    """Sizes from a constant (repeats, scales, a shape): refused naming the budget before any
+    table or tensor is built (a MemoryError or a TensorFlow OOM before); the small neighbour
+    converts and matches onnxruntime."""
+    def build(spec):
+        inits = [(n, a) for n, a in spec.get("inits", ()) if n]
+        model, feeds = _sized(op, spec.get("attrs"), inits)
+        if op == "Resize":  # roi given as ''
+            model.graph.node[0].input[:] = ["x", "", "s"]
+        return model, feeds
+
+    with pytest.raises(konnx.UnsupportedOpError, match=r"'n'.*output 0 would hold 4.4e\+12 elements|'n'.*output 0 would hold 4e\+20"):
+        konnx.convert(build(big)[0])
+    assert_matches_ort(*build(small))
+
+
+@pytest.mark.parametrize("k", [2**40, -(2**40), 4, -3, 1])
+def test_eyelike_offset_beyond_the_matrix(k):
+    assert_matches_ort(*_sized("EyeLike", dict(k=k), shape=(3, 4)))
