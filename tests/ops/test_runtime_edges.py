@@ -234,3 +234,11 @@ def test_outputs_over_the_tensor_budget_are_refused(op, big, small):
 @pytest.mark.parametrize("k", [2**40, -(2**40), 4, -3, 1])
 def test_eyelike_offset_beyond_the_matrix(k):
     assert_matches_ort(*_sized("EyeLike", dict(k=k), shape=(3, 4)))
+
+
+@pytest.mark.parametrize("op,out_type", [("ArgMax", np.int64), ("ArgMin", np.int64), ("Hardmax", F32)])
+@pytest.mark.parametrize("shape,axis", [((0, 4), 1), ((2, 0, 4), 2), ((2, 0, 4), 0)])
+def test_index_of_the_extreme_in_an_empty_tensor(op, out_type, shape, axis):
+    node = helper.make_node(op, ["x"], ["y"], name="n", axis=axis)
+    model = make_model([node], [("x", F32, list(shape))], [("y", out_type, None)], opset=13)
+    assert_matches_ort(model, {"x": np.zeros(shape, F32)})
