@@ -6,8 +6,9 @@ hostile attribute values that inference does not fail with an exception: it kill
 bounds). Nothing after it can then report anything, so these values are refused here, from the
 attributes alone (no shapes are known yet), for every node of the graph and its subgraphs:
 
-- an axis-naming attribute (`axis`, `axes`, `perm`, ...) holding an entry outside int32: no
-  tensor has that many axes (LayerNormalization's inference segfaults on axis=2**31);
+- an axis-naming attribute (`axis`, `axes`, `perm`, ...) holding an entry of magnitude 2**31
+  or more: no tensor has that many axes (LayerNormalization's inference segfaults on
+  axis=2**31, GatherND's on batch_dims=-2**31);
 - Split's `num_outputs` differing from the node's number of outputs (its inference indexes the
   split sizes by output and aborts; onnxruntime aborts on it too).
 
@@ -22,7 +23,7 @@ import onnx
 
 from .errors import InvalidModelError
 
-INT32_MIN, INT32_MAX = -2**31, 2**31 - 1
+INT32_MAX = 2**31 - 1
 AXIS_ATTRIBUTES = ("axis", "axes", "perm", "batch_axis", "time_axis", "batch_dims")
 
 
@@ -38,7 +39,7 @@ def node_reason(node: onnx.NodeProto) -> Optional[str]:
         if a.name not in AXIS_ATTRIBUTES:
             continue
         vals = [a.i] if a.type == onnx.AttributeProto.INT else list(a.ints)
-        bad = [v for v in vals if not INT32_MIN <= v <= INT32_MAX]
+        bad = [v for v in vals if abs(v) > INT32_MAX]
         if bad:
             return (f"attribute {a.name}={vals[0] if a.type == onnx.AttributeProto.INT else vals}: "
                     f"{bad[0]} is not an axis of any tensor (expected an entry in [-rank, rank - 1])")

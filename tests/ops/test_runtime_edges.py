@@ -242,3 +242,11 @@ def test_index_of_the_extreme_in_an_empty_tensor(op, out_type, shape, axis):
     node = helper.make_node(op, ["x"], ["y"], name="n", axis=axis)
     model = make_model([node], [("x", F32, list(shape))], [("y", out_type, None)], opset=13)
     assert_matches_ort(model, {"x": np.zeros(shape, F32)})
+
+
+def test_gather_nd_batch_dims_of_int32_min():
+    """onnx's GatherND inference segfaults on batch_dims=-2**31 (the pre-inference guard)."""
+    node = helper.make_node("GatherND", ["x", "i"], ["y"], name="gnd", batch_dims=-(2**31))
+    model = make_model([node], [("x", F32, [2, 3]), ("i", np.int64, [2, 1])], [("y", F32, None)], opset=13)
+    with pytest.raises(InvalidModelError, match=r"GatherND node 'gnd': attribute batch_dims=-2147483648"):
+        konnx.convert(model)
