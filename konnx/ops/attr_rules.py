@@ -4,8 +4,7 @@
 own `check`, in the plan and again at emit (so nodes of If/Loop/Scan bodies are covered too):
 flags that must be 0 or 1, window sizes, strides and dilations that must be positive, pads
 that must not be negative, a `group` that must divide the channels, and axes that must lie
-inside the input's rank; and no output larger than konnx's per-tensor budget (a size taken
-from an attribute or constant: scales, repeats, depths). A refusal names the attribute, what it holds and what the spec allows.
+inside the input's rank. A refusal names the attribute, what it holds and what the spec allows.
 Facts that are not known (None) never refuse.
 """
 from __future__ import annotations
@@ -14,8 +13,6 @@ import functools
 from typing import Optional
 
 import onnx
-
-from ..limits import TENSOR_BUDGET
 
 FLAGS = ("keepdims", "ceil_mode", "count_include_pad", "transA", "transB", "select_last_index",
          "noop_with_empty_axes", "largest", "sorted", "exclusive", "reverse", "center_point_box",
@@ -36,7 +33,7 @@ AXES_OPS = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "
 
 def common_reason(node, facts) -> Optional[str]:
     for rule in (_required_inputs, _flags, _auto_pad, _windows, _group, _axis, _axes, _perm, _quant_axis, _axis_input,
-                 _sequence_axes, _output_budget):
+                 _sequence_axes):
         why = rule(node, facts)
         if why:
             return why
@@ -215,19 +212,3 @@ def _auto_pad(node, facts) -> Optional[str]:
         return f"attribute auto_pad={mode!r}: expected NOTSET, SAME_UPPER, SAME_LOWER or VALID"
     return None
 
-
-def _output_budget(node, facts) -> Optional[str]:
-    """No output whose inferred static shape holds more than TENSOR_BUDGET elements: the size
-    comes from an attribute or a constant (Resize scales, Tile repeats, OneHot depth, ...),
-    and building it (index tables, the tensor itself) would exhaust memory or overflow."""
-    for k in range(len(node.outputs)):
-        shape = facts.out_shape(k)
-        if not shape or not all(isinstance(d, int) and d >= 0 for d in shape):
-            continue
-        n = 1
-        for d in shape:
-            n *= d
-        if n > TENSOR_BUDGET:
-            return (f"output {k} would hold {float(n):.3g} elements (shape {list(shape)}), over konnx's budget "
-                    f"of {TENSOR_BUDGET} elements per tensor")
-    return None
