@@ -250,3 +250,26 @@ def test_gather_nd_batch_dims_of_int32_min():
     model = make_model([node], [("x", F32, [2, 3]), ("i", np.int64, [2, 1])], [("y", F32, None)], opset=13)
     with pytest.raises(InvalidModelError, match=r"GatherND node 'gnd': attribute batch_dims=-2147483648"):
         konnx.convert(model)
+
+
+def test_memory_error_while_building_is_a_resource_error(monkeypatch):
+    """A converter running out of memory (tables sized by hostile attributes) is reported as
+    that, naming the node, not as an internal konnx bug."""
+    import dataclasses
+
+    from konnx.ops import load_all
+    from konnx.ops.registry import REGISTRY
+
+    load_all()
+
+    def exhausted(ctx, node):
+        raise MemoryError("Unable to allocate 74.5 GiB")
+
+    specs = REGISTRY[("", "Relu")]
+    monkeypatch.setitem(REGISTRY, ("", "Relu"), [dataclasses.replace(s, fn=exhausted) for s in specs])
+    node = helper.make_node("Relu", ["x"], ["y"], name="r")
+    model = make_model([node], [("x", F32, [2, 3])], [("y", F32, None)])
+    with pytest.raises(konnx.errors.NodeConversionError) as info:
+        konnx.convert(model)
+    assert "Relu node 'r': ran out of memory building this node" in str(info.value)
+    assert "internal error" not in str(info.value)
