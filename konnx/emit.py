@@ -156,11 +156,15 @@ class Context:
         return out
 
     def _unit_move(self, value, t):
-        """When transposition `t` only moves size-1 axes, the same reshape (no data movement)."""
+        """When transposition `t` only moves size-1 axes, the same reshape (no data movement).
+        An axis counts as size 1 only when the built tensor says so: a dynamic axis the ONNX
+        shape calls 1 may come from a declared graph-output shape that inference could not
+        check (a declared 1 where the input's 0 flows), and a reshape over it would be wrong."""
         kshape = list(value.kt.shape)
         for j, p in enumerate(value.perm):
             if kshape[j] is None and len(value.onnx_shape) == len(value.perm):
-                kshape[j] = value.onnx_shape[p] if isinstance(value.onnx_shape[p], int) else None
+                d = value.onnx_shape[p]
+                kshape[j] = d if isinstance(d, int) and d != 1 else None
         big = [a for a in t if kshape[a] != 1]
         if big != sorted(big) or len(big) == len(t):
             return None
@@ -303,6 +307,9 @@ def _node_outputs(ctx: Context, node: Node):
         return spec.fn(ctx, node)
     except ConversionError:
         raise
+    except MemoryError as e:  # a resource limit, not a bug: tables sized by the model's attributes
+        raise NodeConversionError(node, "ran out of memory building this node: its attributes or constant "
+                                        "inputs ask for tables or tensors too large for this machine") from e
     except Exception as e:  # noqa: BLE001 - a konnx bug: named, with the original chained
         raise NodeConversionError(node, f"conversion failed: internal error (a konnx bug, please report it): "
                                         f"{type(e).__name__}: {e}") from e

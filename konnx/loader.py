@@ -12,8 +12,8 @@ from google.protobuf.message import DecodeError
 
 from .errors import ConversionError, InvalidModelError, UnsupportedNode
 from .einsum_grammar import check_equations
+from .infer_guard import check_before_inference
 from .graph import Node
-from .inference_guard import check_split_counts
 from .ops.registry import lookup
 
 MIN_OPSET = 6
@@ -109,7 +109,7 @@ def check(model: onnx.ModelProto) -> int:
         raise InvalidModelError(
             f"opset {opset} is outside the range konnx supports ({MIN_OPSET}..{max_opset()})")
     _check_elem_types(model.graph)
-    check_split_counts(model.graph)  # before onnx's inference allocates num_outputs sizes
+    check_before_inference(model.graph)  # the checker below may run shape inference
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as e:
@@ -270,6 +270,7 @@ def normalize(model: onnx.ModelProto, input_shapes: Optional[dict] = None) -> on
                         f"input_shapes['{name}'] = {tuple(shape)} conflicts with the model's fixed dims")
                 d.dim_value = int(s)
     check_equations(model.graph)  # onnx's Einsum inference loops on some hostile equations
+    check_before_inference(model.graph)  # ... and crashes the process on some attribute values
     try:
         # strict: shapes and types that cannot agree (an Add of (2, 3) and (2, 4), a Conv whose
         # weights do not match its input) are refused here, as onnxruntime refuses them, instead

@@ -35,6 +35,7 @@ from .errors import ConversionError, InvalidModelError, UnsupportedNode, Unsuppo
 from .evaluate import fold_node
 from .graph import Node
 from .loader import NONDETERMINISTIC
+from .limits import INPUT_GROWTH, TENSOR_BUDGET, elements, output_budget_reason
 from .ops import load_all
 from .ops.registry import AXIS, FOLLOWS, ONNX, SPATIAL, Facts, lookup
 
@@ -131,6 +132,8 @@ def plan(model: onnx.ModelProto, opset: int, weights: Optional[dict] = None, fol
     foldable = set(inits) | {""}
     out = Plan(nodes=[(node, "folded") for node in folded])
     domain_opset = {("" if imp.domain == "ai.onnx" else imp.domain): imp.version for imp in model.opset_import}
+    # a node may create a tensor up to the budget, or in proportion to the user's largest input
+    ceiling = max([TENSOR_BUDGET] + [INPUT_GROWTH * (elements(shapes.get(n)) or 0) for n in graph_inputs])
     for name in graph_inputs:
         if shapes.get(name) is not None:
             out.perms[name] = LP.io_perm(len(shapes[name]), channels_last_io)
@@ -151,11 +154,13 @@ def plan(model: onnx.ModelProto, opset: int, weights: Optional[dict] = None, fol
             _evaluate(node, spec, facts, known)
         reasons = [] if folds and (spec is not None or node.domain == "") else \
             _reasons(node, spec, facts, data, graph_inputs)
+        too_big = output_budget_reason([facts.out_shape(k) for k in range(len(node.outputs))], ceiling)
+        reasons = ([too_big] if too_big else []) + reasons
         if reasons:
             out.refusals.append(Refusal(node.name, node.op_type, domain_opset.get(node.domain, opset),
                                         "; ".join(reasons), node.domain))
         out.nodes.append((node, "refused" if reasons else "folded" if folds else "supported"))
-        if spec is not None and not folds:
+        if spec is not None and not folds and not reasons:  # a refused node's layout rule may not hold
             _plan_layout(out, node, spec, facts, data)
             if node.op_type in ("Conv", "ConvTranspose") + _POOLS and not reasons:
                 decision = padding_decision(node, facts)

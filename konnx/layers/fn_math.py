@@ -256,6 +256,15 @@ def _empty_extreme(op, x, kw):
     return ops.full_like(zeros, fill, dtype=dt)
 
 
+def reduce_extreme(x, op, axis=None, keepdims=False):
+    """ops.max / ops.min (op "max" / "min") that also take an empty input, which Keras refuses
+    (eagerly) even when the reduced axes are not empty: the identity over an empty reduced
+    axis, an empty output otherwise."""
+    if any(d == 0 for d in x.shape):
+        return _empty_extreme(op, x, dict(axis=axis, keepdims=keepdims))
+    return (ops.max if op == "max" else ops.min)(x, axis=axis, keepdims=keepdims)
+
+
 _REDUCTIONS = ("mean", "sum", "max", "min", "prod", "l1", "l2", "log_sum", "log_sum_exp", "sum_square")
 choices("math.reduce", "op", _REDUCTIONS)
 choices("math.arg", "op", ("max", "min"))
@@ -263,18 +272,14 @@ choices("math.arg", "op", ("max", "min"))
 
 def _reduce_fn(op, x, axes, keepdims):
     kw = dict(axis=axes, keepdims=keepdims)
-    if op in ("max", "min") and any(x.shape[a] == 0 for a in axes):
-        return _empty_extreme(op, x, kw)
+    if op in ("max", "min"):
+        return reduce_extreme(x, op, axes, keepdims)
     if op == "mean":
         if "int" in str(x.dtype):
             return ops.cast(ops.mean(ops.cast(x, "float64"), **kw), x.dtype)
         return ops.mean(x, **kw)
     if op == "sum":
         return ops.sum(x, **kw)
-    if op == "max":
-        return ops.max(x, **kw)
-    if op == "min":
-        return ops.min(x, **kw)
     if op == "prod":
         return ops.prod(x, **kw)
     if op == "l1":
@@ -294,7 +299,7 @@ def first_index(x, axis, *, op="max", last=False, keepdims=False):
     """Index of the first (or last) maximum/minimum along `axis`, exact on ties (as
     onnxruntime), unlike backend argmax kernels whose tie order is unspecified."""
     axis = axis % len(x.shape)
-    ext = ops.max(x, axis=axis, keepdims=True) if op == "max" else ops.min(x, axis=axis, keepdims=True)
+    ext = reduce_extreme(x, op, axis, True)
     hit = ops.equal(x, ext)
     if standardize_dtype(x.dtype).startswith(("float", "bfloat")):
         # a NaN is the extreme (the reduction propagates it): its first position wins, as in the
@@ -305,9 +310,9 @@ def first_index(x, axis, *, op="max", last=False, keepdims=False):
     shape[axis] = -1
     pos = ops.reshape(ops.arange(n, dtype="int32"), shape)
     if last:
-        idx = ops.max(ops.where(hit, pos, -1), axis=axis, keepdims=keepdims)
+        idx = reduce_extreme(ops.where(hit, pos, -1), "max", axis, keepdims)
     else:
-        idx = ops.min(ops.where(hit, pos, n), axis=axis, keepdims=keepdims)
+        idx = reduce_extreme(ops.where(hit, pos, n), "min", axis, keepdims)
     return idx
 
 

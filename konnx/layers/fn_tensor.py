@@ -146,7 +146,17 @@ def _full_like(x, *, value, dtype):
 
 @function("range")
 def _range(start, limit, delta, *, dtype):
+    """The spec's max(ceil((limit - start) / delta), 0) elements: a limit behind start gives an
+    empty output (TensorFlow's range raises on it), as do a zero delta and a non-finite count
+    (an inf or NaN bound), whose size the spec leaves undefined: onnxruntime gives an empty
+    output for an infinite count and refuses a zero delta when run."""
     start, limit, delta = (ops.reshape(ops.cast(v, dtype), ()) for v in (start, limit, delta))
+    span = limit - start
+    ok = ops.logical_or(ops.logical_and(delta > 0, span > 0), ops.logical_and(delta < 0, span < 0))
+    if "float" in str(dtype):
+        ok = ops.logical_and(ok, ops.isfinite(span / delta))
+    limit = ops.where(ok, limit, start)
+    delta = ops.where(ok, delta, ops.ones_like(delta))
     return ops.arange(start, limit, delta, dtype=dtype)
 
 

@@ -35,7 +35,8 @@ AXES_OPS = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "
 
 
 def common_reason(node, facts) -> Optional[str]:
-    for rule in (_required_inputs, _flags, _auto_pad, _windows, _group, _axis, _axes, _sequence_axes, shape_reason):
+    for rule in (_required_inputs, _flags, _auto_pad, _windows, _group, _axis, _axes, _perm, _quant_axis, _axis_input,
+                 _sequence_axes, shape_reason):
         why = rule(node, facts)
         if why:
             return why
@@ -157,6 +158,46 @@ def _axes(node, facts) -> Optional[str]:
     return None
 
 
+def _perm(node, facts) -> Optional[str]:
+    """Transpose's perm is a permutation of the input's axes (onnx's inference checks the
+    entries' range and repeats, not the length; onnxruntime refuses a wrong length when run)."""
+    if node.op_type != "Transpose" or not _set(node, "perm"):
+        return None
+    perm, r = list(node.ints("perm")), facts.rank(0)
+    if r is not None and sorted(perm) != list(range(r)):
+        return f"attribute perm={perm} is not a permutation of the {r} axes of the input (expected {r} distinct entries in [0, {r - 1}])"
+    return None
+
+
+def _quant_axis(node, facts) -> Optional[str]:
+    """(De)QuantizeLinear with a per-axis scale (a 1-D scale of more than one entry): `axis`
+    lies inside the input's rank and the scale has one entry per element of that axis (a
+    per-tensor scale ignores `axis`, as onnxruntime does; blocked scales are not checked here)."""
+    if node.op_type not in ("QuantizeLinear", "DequantizeLinear") or node.attr("block_size"):
+        return None
+    s, r = facts.shape(1), facts.rank(0)
+    if s is None or r is None or len(s) != 1 or facts.dim(1, 0) in (None, 1):
+        return None
+    a = node.attr("axis") if _set(node, "axis") else 1
+    if not _in_range(a, r):
+        return f"attribute axis={a} is outside [-{r}, {r - 1}] for an input of rank {r} (a per-axis scale)"
+    n, want = facts.dim(1, 0), facts.dim(0, a)
+    if want is not None and n != want:
+        return f"the per-axis scale has {n} entries, input axis {a} has {want} (expected one per element)"
+    return None
+
+
+def _axis_input(node, facts) -> Optional[str]:
+    """CumSum's axis, an input known at conversion time, lies in [-r, r-1] (onnx's inference
+    does not read it; onnxruntime refuses it when run)."""
+    if node.op_type != "CumSum" or facts.value(1) is None:
+        return None
+    vals, r = [int(v) for v in facts.value(1).reshape(-1)], facts.rank(0)
+    if r is not None and r > 0 and (len(vals) != 1 or not _in_range(vals[0], r)):
+        return f"input 1 (axis) holds {vals}: expected one axis in [-{r}, {r - 1}] for an input of rank {r}"
+    return None
+
+
 def _sequence_axes(node, facts) -> Optional[str]:
     if node.op_type != "ReverseSequence":
         return None
@@ -173,3 +214,4 @@ def _auto_pad(node, facts) -> Optional[str]:
     if mode not in ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"):
         return f"attribute auto_pad={mode!r}: expected NOTSET, SAME_UPPER, SAME_LOWER or VALID"
     return None
+

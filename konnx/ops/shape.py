@@ -290,7 +290,9 @@ def eye_like(ctx, node):
     rows, cols = static_shape(ctx, x)
     dt = node.attr("dtype")
     dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(int(dt))).name if dt is not None else dtype_of(x)
-    y = ctx.op("eye_like", [ctx.onnx_layout(x)], k=int(node.attr("k")), dtype=dtype)
+    # an offset beyond the matrix gives all zeros, as the edge offsets do (TensorFlow overflows on 2**40)
+    k = max(-rows, min(cols, int(node.attr("k") or 0)))
+    y = ctx.op("eye_like", [ctx.onnx_layout(x)], k=k, dtype=dtype)
     return ctx.tensor(y, dtype=dtype)
 
 

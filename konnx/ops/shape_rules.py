@@ -13,7 +13,7 @@ inside Keras. Each rule is one onnxruntime enforces too:
 - Expand: the input and the target shape broadcast;
 - Split: as many sizes as outputs, none negative, summing to the split axis' size, and a
   num_outputs equal to the number of outputs (also checked before shape inference:
-  konnx/inference_guard.py).
+  konnx/infer_guard.py).
 Unknown facts (None, symbolic dims) never refuse.
 """
 from __future__ import annotations

@@ -15,8 +15,6 @@ KNOWN: dict[str, str] = {
         "a NaN grid coordinate: the spec defines no sampling point for it and the reference implementation fails on it (int(floor(NaN))); konnx propagates the NaN into that output (as its linear/cubic weights do, and as PyTorch's grid_sample does), onnxruntime returns a neighbour's value from an undefined NaN-to-int64 cast; issue 14 lists 'GridSample with NaN' among onnxruntime's deviations",
     'node:test_gridsample_bilinear_align_corners_0_additional_1:data:1':
         "a grid coordinate of 3e38: with zeros padding every tap lies outside, so the spec's output is 0, which konnx gives (the coordinate is clamped before the taps, tests/ops/test_spec_edges.py checks 1e30 against the reference and PyTorch); the pixel coordinate overflows float32 to inf, where the reference implementation fails (int(floor(inf))) and onnxruntime returns 0.2 from an undefined inf-to-int64 cast",
-    'node:test_layer_normalization_4d_axis_negative_2:attr:2':
-        'error inside konnx on a mutated model (internal-error wrapper): worker died (rc -11)',
     'node:test_linear_attention_gated:data:1':
         "float32 dot products whose products or partial sums pass FLT_MAX (inputs of 3e38 and inf): whether a readout q.S gives a finite value, +-inf or NaN depends on the accumulation order and on FMA contraction, which the spec leaves open: TensorFlow's matmul/einsum (sequential FMA) overflows where onnxruntime's MLAS and numpy's SIMD accumulators stay finite (q.S = -1.0972e38 exactly, konnx -inf), and keeps -inf where their rounded products meet +inf and -inf (NaN); a float64 evaluation sides with konnx on some elements and with onnxruntime on others; finite, in-range inputs agree",
     'node:test_linear_attention_gated_delta_expanded:attr:1':
@@ -31,28 +29,10 @@ KNOWN: dict[str, str] = {
         "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_nonmaxsuppression_iou_threshold_boundary:shape:0':
         'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could not automatic | cause: alues to unpack (',
-    'node:test_range_float16_type_positive_delta:attr:2':
-        'InvalidArgumentError inside konnx on a mutated model (internal-error wrapper): InvalidArgumentError running the model: Exception encountered when calling KonnxOp.call(). {{function_node __w',
-    'node:test_range_float16_type_positive_delta:data:1':
-        'InvalidArgumentError inside konnx on a mutated model (internal-error wrapper): InvalidArgumentError running the model: Exception encountered when calling KonnxOp.call(). {{function_node __w',
-    'node:test_range_float_type_positive_delta:attr:2':
-        'InvalidArgumentError inside konnx on a mutated model (internal-error wrapper): InvalidArgumentError running the model: Exception encountered when calling KonnxOp.call(). {{function_node __w',
-    'node:test_reduce_min_empty_set:shape:1':
-        'InvalidArgumentError inside konnx on a mutated model (internal-error wrapper): InvalidArgumentError running the model: Exception encountered when calling KonnxOp.call(). Cannot compute the',
     'node:test_resize_downsample_scales_cubic_A_n0p5_exclude_outside:attr:2':
         "cubic_coeff_a=1e30: the cubic weights are ~1e30 and cancel to sum 1, so in float32 (the attribute's and the kernels' precision) every result is rounding noise: exact arithmetic gives -5.86e29 at the centre, onnxruntime -6.02e5, the reference -6.14e5, konnx -6.23e5 (the order of the two separable passes alone moves it to -6.05e5); no implementation computes the spec here and none is closer",
-    'node:test_resize_downsample_sizes_nearest_not_smaller:shape:1':
-        'InvalidArgumentError inside konnx on a mutated model (internal-error wrapper): InvalidArgumentError running the model: Exception encountered when calling KonnxOp.call(). {{function_node __w',
     'node:test_roialign_aligned_false:attr:0':
         "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_sign:data:0':
         'float32 denormal input (1e-40): TensorFlow runs its CPU kernels with denormals-are-zero, so the value reads as 0 in every arithmetic op (Log gives log of the smallest denormal, Sign passes it through a select unchanged); onnxruntime and the reference read it exactly, and no keras.ops route reads a denormal on TF',
-    'node:test_split_1d_uneven_split_opset18:attr:2':
-        'error inside konnx on a mutated model (internal-error wrapper): worker died (rc -6)',
-    'node:test_tfidfvectorizer_tf_onlybigrams_levelempty:attr:2':
-        'error inside konnx on a mutated model (internal-error wrapper): worker died (rc -6)',
-    'node:test_tfidfvectorizer_tf_onlybigrams_skip5:attr:0':
-        'a mutated size attribute makes TfIdfVectorizer allocate a huge table (MemoryError, or no answer under load): no budget there yet',
-    'node:test_transpose_all_permutations_2:shape:1':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): IndexError: tuple index out of range | cause: tuple index out of range @ layout.py:59',
 }

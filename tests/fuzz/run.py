@@ -37,6 +37,7 @@ def _env() -> dict:
 
 def _run_chunk(ids: list, timeout: int, results: dict, grace: int = GRACE) -> None:
     pending = list(ids)
+    verdicts: dict = {}  # case id -> konnx's verdict, told before onnxruntime runs
     while pending:
         # the ids go through a file: a pipe could fill while this thread reads the worker's output
         with tempfile.TemporaryFile("w+") as ids_file:
@@ -45,11 +46,12 @@ def _run_chunk(ids: list, timeout: int, results: dict, grace: int = GRACE) -> No
             proc = subprocess.Popen([sys.executable, "-m", "tests.fuzz.worker", str(timeout)], cwd=ROOT,
                                     env=_env(), stdin=ids_file, stdout=subprocess.PIPE,
                                     stderr=subprocess.DEVNULL, text=True)
-            current = _drain(proc, timeout, results, grace)
+            current = _drain(proc, timeout, results, grace, verdicts)
         done = [i for i in pending if i in results]
         if current is not None and current not in results:
-            results[current] = {"id": current, "outcome": current_outcome(proc),
-                                "detail": f"worker {'killed after timeout' if proc.returncode is None or proc.returncode == -9 else f'died (rc {proc.returncode})'}"}
+            results[current] = _oracle_death(current, proc, verdicts) or {
+                "id": current, "outcome": current_outcome(proc),
+                "detail": f"worker {'killed after timeout' if proc.returncode is None or proc.returncode == -9 else f'died (rc {proc.returncode})'}"}
         pending = [i for i in pending if i not in results]
         if not done and current is None:  # the worker died before its first case
             for i in pending:
@@ -57,11 +59,22 @@ def _run_chunk(ids: list, timeout: int, results: dict, grace: int = GRACE) -> No
             pending = []
 
 
+def _oracle_death(case_id: str, proc, verdicts: dict):
+    """The result of a case whose worker died (not killed by the watchdog) after konnx refused
+    the model, i.e. inside onnxruntime: onnxruntime aborting the process on a model is its
+    refusal of it, so both refuse. None when that is not what happened."""
+    v = verdicts.get(case_id)
+    if v is None or v["state"] != "refused" or getattr(proc, "_konnx_killed", False):
+        return None
+    return {"id": case_id, "outcome": "both_refuse",
+            "detail": f"ort: died (rc {proc.returncode}) on the model | konnx: {v['detail']}"}
+
+
 def current_outcome(proc) -> str:
     return "hang" if getattr(proc, "_konnx_killed", False) else "crash"
 
 
-def _drain(proc, timeout: int, results: dict, grace: int = GRACE):
+def _drain(proc, timeout: int, results: dict, grace: int = GRACE, verdicts=None):
     """Read the worker's JSON lines; kill it when it is silent too long. Returns the id of the
     case in progress when it stopped (None if it finished cleanly)."""
     current = [None]
@@ -83,6 +96,10 @@ def _drain(proc, timeout: int, results: dict, grace: int = GRACE):
         except ValueError:
             continue
         if "ready" in msg:
+            continue
+        if "konnx" in msg:
+            if verdicts is not None:
+                verdicts[msg["konnx"]] = msg
             continue
         if "start" in msg:
             current[0] = msg["start"]

@@ -91,3 +91,18 @@ def test_decision_table():
     assert _decide("runtime", lacks, "refused", "y", ref_konnx)[0] == "both_refuse"
     assert _decide(*ok, "crash", "x", ref_konnx)[0] == "crash"
     assert _decide(*ok, "run_error", "x", ref_konnx)[0] == "crash"
+
+
+def test_oracle_death_after_konnx_refused():
+    """A worker that dies inside onnxruntime after konnx refused the model: both refuse it; a
+    death after konnx converted it, or a watchdog kill, stays a failure."""
+    class Proc:
+        returncode = -6
+
+    refused = {"c": {"konnx": "c", "state": "refused", "detail": "InvalidModelError: Split node 'sp': ..."}}
+    assert run._oracle_death("c", Proc(), refused)["outcome"] == "both_refuse"
+    assert run._oracle_death("c", Proc(), {"c": {"konnx": "c", "state": "ok", "detail": ""}}) is None
+    assert run._oracle_death("c", Proc(), {}) is None
+    killed = Proc()
+    killed._konnx_killed = True
+    assert run._oracle_death("c", killed, refused) is None

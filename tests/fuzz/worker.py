@@ -1,7 +1,8 @@
 """One fuzz worker process: `python -m tests.fuzz.worker TIMEOUT < ids` runs each case id (one
 per line) and prints one JSON line per case: {"start": id} before it, then {"id", "outcome",
 "detail"} after it. The runner (tests/fuzz/run.py) kills a worker that stops answering (HANG)
-and counts a case that kills its worker as a CRASH.
+and counts a case that kills its worker as a CRASH, unless the worker died inside onnxruntime
+after konnx had refused the model (then both refuse it: BOTH_REFUSE).
 
 Outcomes (OK_OUTCOMES are not failures):
 - match: konnx's model gives onnxruntime's outputs;
@@ -174,7 +175,8 @@ def _selftest(kind: str) -> tuple[str, str]:
     raise RuntimeError("selftest")
 
 
-def classify(case_id: str) -> tuple[str, str]:
+def classify(case_id: str, note=None) -> tuple[str, str]:
+    """(outcome, detail) of one case; `note(dict)` is told konnx's verdict before onnxruntime runs."""
     from tests.fuzz.generate import build
 
     if case_id.startswith("selftest:"):
@@ -182,9 +184,13 @@ def classify(case_id: str) -> tuple[str, str]:
     model, feeds = build(case_id)
     if isinstance(model, bytes):
         return _classify_file(model)
-    data = model.SerializeToString()
-    ort_state, ort_out = _ort(data, feeds)
+    # konnx first, its verdict reported before onnxruntime runs: onnxruntime aborts the process
+    # on a few invalid models (a failed assertion in its shape inference), and the runner then
+    # still knows whether konnx refused the model (run.py: _oracle_death)
     k_state, k_out = _konnx(model, feeds)
+    if note is not None:
+        note({"konnx": case_id, "state": k_state, "detail": str(k_out)[:300] if k_state != "ok" else ""})
+    ort_state, ort_out = _ort(model.SerializeToString(), feeds)
     return _decide(ort_state, ort_out, k_state, k_out, lambda: _reference(model, feeds), _nonfinite(feeds))
 
 
@@ -282,7 +288,7 @@ def main() -> None:
         print(json.dumps({"start": case_id}), file=out, flush=True)
         signal.alarm(timeout)
         try:
-            outcome, detail = classify(case_id)
+            outcome, detail = classify(case_id, lambda msg: print(json.dumps(msg), file=out, flush=True))
         except CaseTimeout:
             outcome, detail = "hang", f"no answer in {timeout} s"
         except BaseException as e:  # noqa: BLE001 - the harness itself: reported, not hidden
