@@ -4,7 +4,8 @@
 own `check`, in the plan and again at emit (so nodes of If/Loop/Scan bodies are covered too):
 flags that must be 0 or 1, window sizes, strides and dilations that must be positive, pads
 that must not be negative, a `group` that must divide the channels, and axes that must lie
-inside the input's rank. A refusal names the attribute, what it holds and what the spec allows.
+inside the input's rank; then the per-op rules of attr_checks.py. A refusal names the attribute,
+what it holds and what the spec allows.
 Facts that are not known (None) never refuse.
 """
 from __future__ import annotations
@@ -14,10 +15,12 @@ from typing import Optional
 
 import onnx
 
+from .attr_checks import op_reason
+
 FLAGS = ("keepdims", "ceil_mode", "count_include_pad", "transA", "transB", "select_last_index",
          "noop_with_empty_axes", "largest", "sorted", "exclusive", "reverse", "center_point_box",
          "interleaved", "is_causal", "storage_order", "detect_negative", "detect_positive",
-         "onesided", "inverse", "periodic")
+         "onesided", "inverse", "periodic", "fmod")
 INT32_MAX = 2**31 - 1
 WINDOW_OPS = ("Conv", "ConvTranspose", "ConvInteger", "QLinearConv", "MaxPool", "AveragePool", "LpPool",
               "MaxUnpool", "DeformConv")
@@ -32,7 +35,7 @@ AXES_OPS = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "
 
 
 def common_reason(node, facts) -> Optional[str]:
-    for rule in (_required_inputs, _flags, _auto_pad, _windows, _group, _axis, _axes, _sequence_axes):
+    for rule in (_required_inputs, _flags, _auto_pad, _windows, _group, _axis, _axes, _sequence_axes, op_reason):
         why = rule(node, facts)
         if why:
             return why
