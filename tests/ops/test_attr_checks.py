@@ -145,3 +145,45 @@ def test_quantize_saturates_beyond_int32():
                            [("x", F, [8])], [("y", zt, None)],
                            initializers=[("s", np.array(2.0, F)), ("z", np.array(3, zt))], opset=21)
         assert_matches_ort(model, {"x": x})
+
+
+# --- valid per the spec, refused by onnxruntime's kernels: konnx gives the reference's outputs
+# (each is listed with its reason in tests/fuzz/known.py)
+
+def _assert_ort_refuses_reference_matches(model, feeds, ort_says):
+    from onnx.reference import ReferenceEvaluator
+
+    with pytest.raises(Exception, match=ort_says):
+        run_ort(model, feeds)
+    ref = ReferenceEvaluator(model).run(None, feeds)
+    names = [i.name for i in model.graph.input if i.name in feeds]
+    got = konnx.convert(model)([feeds[n] for n in names] if len(names) > 1 else feeds[names[0]])
+    got = got if isinstance(got, (list, tuple)) else [got]
+    assert len(got) == len(ref)
+    for r, g in zip(ref, got):
+        np.testing.assert_allclose(np.asarray(g, np.float64), np.asarray(r, np.float64), rtol=1e-3, atol=1e-4)
+
+
+def test_average_pool_pads_beyond_the_kernel():
+    # "pads ... can take any value greater than or equal to 0"; onnxruntime wants pads < kernel
+    model, feeds = _one("AveragePool", [("x", F, [1, 2, 6, 6])],
+                        dict(kernel_shape=[3, 3], pads=[4, 1, 1, 3], count_include_pad=1), 19)
+    _assert_ort_refuses_reference_matches(model, feeds, "Pad should be smaller than kernel")
+
+
+def test_cast_saturate_outside_float8_is_ignored():
+    # saturate "only applies for float 8 conversion"; onnxruntime refuses it on other targets
+    model = make_model([helper.make_node("Cast", ["x"], ["y"], name="n", to=10, saturate=0)],
+                       [("x", np.float64, [5])], [("y", np.float16, None)], opset=21)
+    feeds = {"x": np.array([1.5, -7e4, 7e4, np.inf, 0.1], np.float64)}
+    _assert_ort_refuses_reference_matches(model, feeds, "saturate is only used for cast to float 8")
+
+
+def test_attention_with_value_of_another_float_type():
+    # Q and K are of type T1, V of type T2: separate type parameters; onnxruntime has no kernel
+    # for T1 != T2 and refuses the model (its function body's MatMul binds one type)
+    node = helper.make_node("Attention", ["Q", "K", "V"], ["Y"], name="n")
+    ins = [("Q", F, [2, 3, 4, 8]), ("K", F, [2, 3, 6, 8]), ("V", np.float16, [2, 3, 6, 8])]
+    model = make_model([node], ins, [("Y", F, None)], opset=23)
+    feeds = {n: rand(*s, seed=i).astype(t) for i, (n, t, s) in enumerate(ins)}
+    _assert_ort_refuses_reference_matches(model, feeds, "bound to different types")
