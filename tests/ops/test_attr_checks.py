@@ -51,6 +51,11 @@ def _grid_sample(padding_mode):
     return _one("GridSample", [("x", F, [1, 1, 4, 4]), ("g", F, [1, 2, 2, 2])], dict(padding_mode=padding_mode), 16)
 
 
+def _grid_sample_20(mode):
+    # opset 20 renamed the modes: bilinear / bicubic became linear / cubic
+    return _one("GridSample", [("x", F, [1, 1, 4, 4]), ("g", F, [1, 2, 2, 2])], dict(mode=mode), 20)
+
+
 ENUMS = {  # name: (builder, bad value, good value, expected words)
     "pad_mode_empty": (_pad, "", "edge", "mode='': the spec (opset 19) allows 'constant', 'reflect', 'edge', 'wrap'"),
     "pad_mode_bogus": (_pad, "bogus", "reflect", "mode='bogus'"),
@@ -59,6 +64,8 @@ ENUMS = {  # name: (builder, bad value, good value, expected words)
     "lstm_direction": (_lstm, "sideways", "reverse", "direction='sideways'"),
     "bitshift_direction": (_bitshift, "UP", "LEFT", "direction='UP': the spec (opset 11) allows 'LEFT', 'RIGHT'"),
     "grid_sample_padding": (_grid_sample, "wrap", "border", "padding_mode='wrap'"),
+    "grid_sample_mode_renamed": (_grid_sample_20, "bilinear", "linear",
+                                 "mode='bilinear': the spec (opset 20) allows 'linear', 'nearest', 'cubic'"),
 }
 
 
