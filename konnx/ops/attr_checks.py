@@ -7,9 +7,10 @@ rule covers every op it applies to, wherever the node sits (also inside If/Loop/
   reductions, BitShift's direction) hold one of the spec's values;
 - Mod before opset 28 computes floating-point inputs only with fmod=1 (Mod-10/13: "If the input
   type is floating point, then fmod attribute must be set to 1");
-- QuantizeLinear / DequantizeLinear: the scale and the zero point have the same shape, and a
-  blocked quantization's block_size is positive and in the spec's accepted range
-  [ceil(Di/Si), ceil(Di/(Si-1)) - 1];
+- QuantizeLinear / DequantizeLinear: the scale and the zero point have the same shape; a 1-D
+  scale has one entry per entry of the axis (or a single one); a blocked quantization's scale is
+  shaped like the input except along the axis, and its block_size is positive and in the spec's
+  accepted range [ceil(Di/Si), ceil(Di/(Si-1)) - 1];
 - RoiAlign's output sizes and sampling ratio are not negative, and its spatial scale is finite.
 onnxruntime refuses each of these too. Unknown facts (None) never refuse.
 """
@@ -98,13 +99,25 @@ def _quant(node, facts) -> Optional[str]:
     block = node.int("block_size") if "block_size" in node.explicit_attrs else None
     if block is not None and block < 0:
         return f"attribute block_size={block}: the spec wants a positive block size"
-    x = _static(facts, 0)
-    if not block or x is None or scale is None or len(scale) != len(x) or len(x) < 2:
-        return None
-    axis = node.int("axis")
-    if axis is None or not -len(x) <= axis < len(x):
+    x, axis = _static(facts, 0), node.int("axis")
+    if x is None or scale is None or not x or axis is None or not -len(x) <= axis < len(x):
         return None  # attr_rules' axis rules and the converter judge the axis
     axis %= len(x)
+    if len(scale) == 1 and scale[0] != 1 and scale[0] != x[axis]:
+        return (f"the scale has {scale[0]} entries: per-axis quantization wants one per entry of axis "
+                f"{axis} ({x[axis]}), or a single one")
+    if len(scale) == len(x) and len(x) >= 2 and block:
+        return _blocked(x, scale, axis, block)
+    return None
+
+
+def _blocked(x: tuple, scale: tuple, axis: int, block: int) -> Optional[str]:
+    """Blocked quantization: the scale is shaped like x except along `axis`, where a block size B
+    in [ceil(Di/Si), ceil(Di/(Si-1)) - 1] covers x's Di entries with its Si scales."""
+    others = [a for a in range(len(x)) if a != axis and x[a] != scale[a]]
+    if others:
+        return (f"the scale has shape {list(scale)} for an input of shape {list(x)}: blocked quantization "
+                f"wants them equal except along axis {axis}")
     d, s = x[axis], scale[axis]
     low = -(-d // s) if s else None
     high = (-(-d // (s - 1)) - 1) if s > 1 else None

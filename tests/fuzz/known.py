@@ -65,8 +65,6 @@ KNOWN: dict[str, str] = {
         'disagrees with onnxruntime and the reference does not side with konnx (NaN/Inf or out-of-spec input semantics: not analysed yet)',
     'node:test_resize_downsample_sizes_nearest_not_smaller:shape:1':
         'InvalidArgumentError inside konnx on a mutated model (internal-error wrapper): InvalidArgumentError running the model: Exception encountered when calling KonnxOp.call(). {{function_node __w',
-    'node:test_roialign_aligned_false:attr:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_rotary_embedding_expanded:attr:0':
         'NodeConversionError inside konnx on a mutated model (internal-error wrapper): MemoryError: | cause: @ axes.py:140',
     'node:test_rotary_embedding_expanded:attr:2':

@@ -110,6 +110,29 @@ def test_blocked_quantization_block_size(block, expect):
     assert_refused_like_ort(_dequant(block), _dequant(2), expect)
 
 
+def _dequant_axis(n, opset=13):
+    inits = [("s", rand(n, seed=1) + 1.0), ("z", np.zeros(n, np.uint8))]
+    model = make_model([helper.make_node("DequantizeLinear", ["x", "s", "z"], ["y"], name="n", axis=1)],
+                       [("x", np.uint8, [2, 4])], [("y", F, None)], initializers=inits, opset=opset)
+    return model, {"x": np.arange(8, dtype=np.uint8).reshape(2, 4) * 17}
+
+
+@pytest.mark.parametrize("opset", [13, 21])
+def test_per_axis_scale_length(opset):
+    assert_refused_like_ort(_dequant_axis(3, opset), _dequant_axis(4, opset),
+                            "the scale has 3 entries: per-axis quantization wants one per entry of axis 1 (4)")
+    assert_matches_ort(*_dequant_axis(1, opset))
+
+
+def test_blocked_scale_shape():
+    def m(scale_rows):
+        inits = [("s", rand(scale_rows, 2, seed=1) + 1.0)]
+        model = make_model([helper.make_node("DequantizeLinear", ["x", "s"], ["y"], name="n", axis=1, block_size=2)],
+                           [("x", np.uint8, [2, 4])], [("y", F, None)], initializers=inits, opset=21)
+        return model, {"x": np.arange(8, dtype=np.uint8).reshape(2, 4) * 17}
+    assert_refused_like_ort(m(3), m(2), "the scale has shape [3, 2] for an input of shape [2, 4]: blocked")
+
+
 def test_quantization_scale_and_zero_point_shapes():
     assert_refused_like_ort(_dequant(2, zero_shape=(2, 1, 2)), _dequant(2),
                             "the scale has shape [2, 2] and the zero point [2, 1, 2]: the spec wants them of the same shape")
