@@ -57,8 +57,10 @@ def _attributes(node, facts) -> Optional[str]:
     if sp is not None and int(sp) not in SOFTMAX_TYPES:
         return (f"attribute softmax_precision={sp}: the spec allows the float types "
                 f"{sorted(SOFTMAX_TYPES)} ({', '.join(SOFTMAX_TYPES.values())})")
-    # qk_matmul_output_mode outside 0..3 is not refused: onnxruntime and the reference run it
-    # (as the raw scores, mode 0)
+    mode = node.attr("qk_matmul_output_mode")
+    if mode is not None and int(mode) not in (0, 1, 2, 3):
+        return (f"attribute qk_matmul_output_mode={mode}: the spec defines 0 (raw scores), 1 (after "
+                "softcap), 2 (after the bias) and 3 (after the softmax)")
     for name in ("left_window_size", "right_window_size"):
         w = node.attr(name)
         if w is not None and int(w) < -1:

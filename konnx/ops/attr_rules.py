@@ -4,8 +4,8 @@
 own `check`, in the plan and again at emit (so nodes of If/Loop/Scan bodies are covered too):
 flags that must be 0 or 1, window sizes, strides and dilations that must be positive, pads
 that must not be negative, a `group` that must divide the channels, and axes that must lie
-inside the input's rank; and input shapes that cannot agree (shape_rules.py). A refusal names
-the attribute or input, what it holds and what the spec allows.
+inside the input's rank; input shapes that cannot agree (shape_rules.py); then the per-op rules
+of attr_checks.py. A refusal names the attribute or input, what it holds and what the spec allows.
 Facts that are not known (None) never refuse.
 """
 from __future__ import annotations
@@ -15,12 +15,13 @@ from typing import Optional
 
 import onnx
 
+from .attr_checks import op_reason
 from .shape_rules import shape_reason
 
 FLAGS = ("keepdims", "ceil_mode", "count_include_pad", "transA", "transB", "select_last_index",
          "noop_with_empty_axes", "largest", "sorted", "exclusive", "reverse", "center_point_box",
          "interleaved", "is_causal", "storage_order", "detect_negative", "detect_positive",
-         "onesided", "inverse", "periodic")
+         "onesided", "inverse", "periodic", "fmod")
 INT32_MAX = 2**31 - 1
 WINDOW_OPS = ("Conv", "ConvTranspose", "ConvInteger", "QLinearConv", "MaxPool", "AveragePool", "LpPool",
               "MaxUnpool", "DeformConv")
@@ -36,7 +37,7 @@ AXES_OPS = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "
 
 def common_reason(node, facts) -> Optional[str]:
     for rule in (_required_inputs, _flags, _auto_pad, _windows, _group, _axis, _axes, _perm, _quant_axis, _axis_input,
-                 _sequence_axes, shape_reason):
+                 _sequence_axes, shape_reason, op_reason):
         why = rule(node, facts)
         if why:
             return why
@@ -171,8 +172,8 @@ def _perm(node, facts) -> Optional[str]:
 
 def _quant_axis(node, facts) -> Optional[str]:
     """(De)QuantizeLinear with a per-axis scale (a 1-D scale of more than one entry): `axis`
-    lies inside the input's rank and the scale has one entry per element of that axis (a
-    per-tensor scale ignores `axis`, as onnxruntime does; blocked scales are not checked here)."""
+    lies inside the input's rank (a per-tensor scale ignores `axis`, as onnxruntime does; the
+    scale's length and blocked scales are attr_checks' rules)."""
     if node.op_type not in ("QuantizeLinear", "DequantizeLinear") or node.attr("block_size"):
         return None
     s, r = facts.shape(1), facts.rank(0)
@@ -181,9 +182,6 @@ def _quant_axis(node, facts) -> Optional[str]:
     a = node.attr("axis") if _set(node, "axis") else 1
     if not _in_range(a, r):
         return f"attribute axis={a} is outside [-{r}, {r - 1}] for an input of rank {r} (a per-axis scale)"
-    n, want = facts.dim(1, 0), facts.dim(0, a)
-    if want is not None and n != want:
-        return f"the per-axis scale has {n} entries, input axis {a} has {want} (expected one per element)"
     return None
 
 

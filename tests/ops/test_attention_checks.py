@@ -83,3 +83,31 @@ def test_softmax_precision_outside_the_spec():
 def test_float16_mask_on_float32_scores():
     # the spec's mask type U is any numeric type: it is added to the float32 scores
     assert_matches_ort(*_model([Q4, KV4, KV4, [4, 6]], dtypes={"attn_mask": F16}))
+
+
+def test_zero_scale_follows_the_reference():
+    # the spec puts no bound on scale (Q and K are scaled by sqrt(scale)): 0 gives every key the
+    # same score; onnxruntime's kernel wants scale > 0 and refuses the model, the reference runs it
+    from onnx.reference import ReferenceEvaluator
+
+    model, feeds = _model([Q4, KV4, KV4], scale=0.0)
+    with pytest.raises(Exception, match="scale must be greater than 0"):
+        run_ort(model, feeds)
+    ref = ReferenceEvaluator(model).run(None, feeds)[0]
+    got = np.asarray(konnx.convert(model)([feeds[n] for n in ("Q", "K", "V")]))
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ref, np.broadcast_to(feeds["V"].mean(axis=2, keepdims=True), ref.shape), rtol=1e-5)
+
+
+def _with_qk_output(mode):
+    """Attention (4-D, no cache) also giving its 4th output, the QK scores selected by `mode`."""
+    node = helper.make_node("Attention", ["Q", "K", "V"], ["Y", "", "", "qk"], name="att", qk_matmul_output_mode=mode)
+    ins = [("Q", F, Q4), ("K", F, KV4), ("V", F, KV4)]
+    model = make_model([node], ins, [("Y", F, None), ("qk", F, None)], opset=23)
+    return model, {n: rand(*s, seed=i) for i, (n, _, s) in enumerate(ins)}
+
+
+@pytest.mark.parametrize("mode", [7, -3, 2**31])
+def test_qk_matmul_output_mode_outside_the_spec(mode):
+    _refused(*_with_qk_output(mode), f"qk_matmul_output_mode={mode}: the spec defines 0 (raw scores)")
+    assert_matches_ort(*_with_qk_output(3))

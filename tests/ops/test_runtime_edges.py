@@ -177,7 +177,7 @@ def _quant(op, axis, scale_len):
 @pytest.mark.parametrize("op", ["QuantizeLinear", "DequantizeLinear"])
 @pytest.mark.parametrize("axis,scale_len,expect", [(4, 3, "axis=4 is outside [-4, 3]"),
                                                    (-5, 3, "axis=-5 is outside [-4, 3]"),
-                                                   (2, 3, "the per-axis scale has 3 entries, input axis 2 has 4")])
+                                                   (2, 3, "the scale has 3 entries: per-axis quantization wants one per entry of axis 2 (4)")])
 def test_per_axis_quantization_axis(op, axis, scale_len, expect):
     assert_refused_like_ort(_quant(op, axis, scale_len), _quant(op, 1, 3), expect)
 
