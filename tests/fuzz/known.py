@@ -5,24 +5,10 @@
 KNOWN: dict[str, str] = {
     'node:test_attention_3d_gqa_scaled:attr:0':
         "Attention scale=0: the spec puts no bound on scale (Q and K are scaled by sqrt(scale)) and the reference implementation runs it (every key weighs the same); onnxruntime's kernel wants scale > 0 and refuses the model at load; konnx gives the reference's outputs (tests/ops/test_attention_checks.py::test_zero_scale_follows_the_reference)",
-    'node:test_attention_4d_causal_bf16:data:0':
-        "bfloat16 Attention: onnxruntime has no bfloat16 kernel (NOT_IMPLEMENTED); konnx and the reference implementation both lie within 1.3 x 2^-7 relative of the float64 attention of the same inputs and differ from each other by bfloat16 rounding (up to 1.1% relative), which agree() compares exactly (a bfloat16 array is numpy kind 'V', not 'f'); the shipped cases pass the backend suite's tolerance",
-    'node:test_attention_4d_causal_bf16_expanded:attr:1':
-        "bfloat16 Attention: onnxruntime has no bfloat16 kernel (NOT_IMPLEMENTED); konnx and the reference implementation both lie within 1.3 x 2^-7 relative of the float64 attention of the same inputs and differ from each other by bfloat16 rounding (up to 1.1% relative), which agree() compares exactly (a bfloat16 array is numpy kind 'V', not 'f'); the shipped cases pass the backend suite's tolerance",
-    'node:test_attention_4d_causal_padded_kv_bf16_expanded:attr:2':
-        "bfloat16 Attention: onnxruntime has no bfloat16 kernel (NOT_IMPLEMENTED); konnx and the reference implementation both lie within 1.3 x 2^-7 relative of the float64 attention of the same inputs and differ from each other by bfloat16 rounding (up to 1.1% relative), which agree() compares exactly (a bfloat16 array is numpy kind 'V', not 'f'); the shipped cases pass the backend suite's tolerance",
-    'node:test_attention_4d_causal_padded_kv_bf16_expanded:data:0':
-        "bfloat16 Attention: onnxruntime has no bfloat16 kernel (NOT_IMPLEMENTED); konnx and the reference implementation both lie within 1.3 x 2^-7 relative of the float64 attention of the same inputs and differ from each other by bfloat16 rounding (up to 1.1% relative), which agree() compares exactly (a bfloat16 array is numpy kind 'V', not 'f'); the shipped cases pass the backend suite's tolerance",
     'node:test_attention_4d_diff_heads_sizes_scaled:attr:2':
         "Attention scale=0: the spec puts no bound on scale (Q and K are scaled by sqrt(scale)) and the reference implementation runs it (every key weighs the same); onnxruntime's kernel wants scale > 0 and refuses the model at load; konnx gives the reference's outputs (tests/ops/test_attention_checks.py::test_zero_scale_follows_the_reference)",
     'node:test_attention_4d_gqa_scaled:attr:2':
         "Attention scale=0: the spec puts no bound on scale (Q and K are scaled by sqrt(scale)) and the reference implementation runs it (every key weighs the same); onnxruntime's kernel wants scale > 0 and refuses the model at load; konnx gives the reference's outputs (tests/ops/test_attention_checks.py::test_zero_scale_follows_the_reference)",
-    'node:test_attention_4d_padded_kv_bf16:attr:1':
-        "bfloat16 Attention: onnxruntime has no bfloat16 kernel (NOT_IMPLEMENTED); konnx and the reference implementation both lie within 1.3 x 2^-7 relative of the float64 attention of the same inputs and differ from each other by bfloat16 rounding (up to 1.1% relative), which agree() compares exactly (a bfloat16 array is numpy kind 'V', not 'f'); the shipped cases pass the backend suite's tolerance",
-    'node:test_attention_4d_padded_kv_bf16:attr:2':
-        "bfloat16 Attention: onnxruntime has no bfloat16 kernel (NOT_IMPLEMENTED); konnx and the reference implementation both lie within 1.3 x 2^-7 relative of the float64 attention of the same inputs and differ from each other by bfloat16 rounding (up to 1.1% relative), which agree() compares exactly (a bfloat16 array is numpy kind 'V', not 'f'); the shipped cases pass the backend suite's tolerance",
-    'node:test_attention_4d_padded_kv_bf16_expanded:data:0':
-        "bfloat16 Attention: onnxruntime has no bfloat16 kernel (NOT_IMPLEMENTED); konnx and the reference implementation both lie within 1.3 x 2^-7 relative of the float64 attention of the same inputs and differ from each other by bfloat16 rounding (up to 1.1% relative), which agree() compares exactly (a bfloat16 array is numpy kind 'V', not 'f'); the shipped cases pass the backend suite's tolerance",
     'node:test_attention_4d_with_qk_matmul_bias:dtype:1':
         "Attention with float32 Q/K and a float16 V: valid per the schema (Q, K are T1, V is T2: separate type parameters); onnxruntime has no kernel for T1 != T2, falls back to the function body whose MatMul binds one type, and refuses the model; konnx gives the reference's outputs (tests/ops/test_attr_checks.py::test_attention_with_value_of_another_float_type)",
     'node:test_averagepool_2d_pads_count_include_pad:attr:2':
@@ -31,18 +17,6 @@ KNOWN: dict[str, str] = {
         "Cast saturate=0 to a float16/float32 target (in CastLike's expansion): the spec says saturate only applies to float 8 targets; onnxruntime refuses the attribute on other targets at load; konnx ignores it and gives the reference's outputs (tests/ops/test_attr_checks.py::test_cast_saturate_outside_float8_is_ignored)",
     'node:test_castlike_DOUBLE_to_FLOAT_expanded:attr:2':
         "Cast saturate=0 to a float16/float32 target (in CastLike's expansion): the spec says saturate only applies to float 8 targets; onnxruntime refuses the attribute on other targets at load; konnx ignores it and gives the reference's outputs (tests/ops/test_attr_checks.py::test_cast_saturate_outside_float8_is_ignored)",
-    'node:test_castlike_FLOAT_to_BFLOAT16:attr:2':
-        "bfloat16 output holding NaN: konnx's outputs are bit-identical to the reference implementation's, but the harness's agree() compares a bfloat16 array (numpy kind 'V', not 'f') with np.array_equal, where NaN != NaN; onnxruntime's Python API cannot take bfloat16 feeds",
-    'node:test_castlike_FLOAT_to_BFLOAT16:data:0':
-        "bfloat16 output holding NaN: konnx's outputs are bit-identical to the reference implementation's, but the harness's agree() compares a bfloat16 array (numpy kind 'V', not 'f') with np.array_equal, where NaN != NaN; onnxruntime's Python API cannot take bfloat16 feeds",
-    'node:test_castlike_FLOAT_to_BFLOAT16:none:1':
-        "bfloat16 output holding NaN: konnx's outputs are bit-identical to the reference implementation's, but the harness's agree() compares a bfloat16 array (numpy kind 'V', not 'f') with np.array_equal, where NaN != NaN; onnxruntime's Python API cannot take bfloat16 feeds",
-    'node:test_castlike_FLOAT_to_BFLOAT16_expanded:attr:2':
-        "bfloat16 output holding NaN: konnx's outputs are bit-identical to the reference implementation's, but the harness's agree() compares a bfloat16 array (numpy kind 'V', not 'f') with np.array_equal, where NaN != NaN; onnxruntime's Python API cannot take bfloat16 feeds",
-    'node:test_castlike_FLOAT_to_BFLOAT16_expanded:data:0':
-        "bfloat16 output holding NaN: konnx's outputs are bit-identical to the reference implementation's, but the harness's agree() compares a bfloat16 array (numpy kind 'V', not 'f') with np.array_equal, where NaN != NaN; onnxruntime's Python API cannot take bfloat16 feeds",
-    'node:test_celu_bfloat16:attr:2':
-        "bfloat16 output holding NaN: konnx's outputs are bit-identical to the reference implementation's, but the harness's agree() compares a bfloat16 array (numpy kind 'V', not 'f') with np.array_equal, where NaN != NaN; onnxruntime's Python API cannot take bfloat16 feeds",
     'node:test_convinteger_with_padding:shape:1':
         "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_convinteger_without_padding:shape:1':
@@ -55,8 +29,6 @@ KNOWN: dict[str, str] = {
         "a NaN grid coordinate: the spec defines no sampling point for it and the reference implementation fails on it (int(floor(NaN))); konnx propagates the NaN into that output (as its linear/cubic weights do, and as PyTorch's grid_sample does), onnxruntime returns a neighbour's value from an undefined NaN-to-int64 cast; issue 14 lists 'GridSample with NaN' among onnxruntime's deviations",
     'node:test_gridsample_bilinear_align_corners_0_additional_1:data:1':
         "a grid coordinate of 3e38: with zeros padding every tap lies outside, so the spec's output is 0, which konnx gives (the coordinate is clamped before the taps, tests/ops/test_spec_edges.py checks 1e30 against the reference and PyTorch); the pixel coordinate overflows float32 to inf, where the reference implementation fails (int(floor(inf))) and onnxruntime returns 0.2 from an undefined inf-to-int64 cast",
-    'node:test_linear_attention_gated:data:1':
-        "float32 dot products whose products or partial sums pass FLT_MAX (inputs of 3e38 and inf): whether a readout q.S gives a finite value, +-inf or NaN depends on the accumulation order and on FMA contraction, which the spec leaves open: TensorFlow's matmul/einsum (sequential FMA) overflows where onnxruntime's MLAS and numpy's SIMD accumulators stay finite (q.S = -1.0972e38 exactly, konnx -inf), and keeps -inf where their rounded products meet +inf and -inf (NaN); a float64 evaluation sides with konnx on some elements and with onnxruntime on others; finite, in-range inputs agree",
     'node:test_linear_attention_gated_delta_expanded:attr:1':
         "float32 dot products whose products or partial sums pass FLT_MAX (inputs of 3e38 and inf): whether a readout q.S gives a finite value, +-inf or NaN depends on the accumulation order and on FMA contraction, which the spec leaves open: TensorFlow's matmul/einsum (sequential FMA) overflows where onnxruntime's MLAS and numpy's SIMD accumulators stay finite (q.S = -1.0972e38 exactly, konnx -inf), and keeps -inf where their rounded products meet +inf and -inf (NaN); a float64 evaluation sides with konnx on some elements and with onnxruntime on others; finite, in-range inputs agree",
     'node:test_linear_attention_gated_delta_gqa_expanded:attr:1':

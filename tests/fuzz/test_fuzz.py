@@ -70,6 +70,12 @@ def test_agreement_rule():
     assert not agree([np.array([inf])], [np.array([-inf])])
     assert not agree([np.array([1.0, 2.0])], [np.array([[1.0, 2.0]])])
     assert not agree([np.array([1, 2])], [np.array([1, 3])])
+    import ml_dtypes
+
+    bf = ml_dtypes.bfloat16
+    assert agree([np.array([1.0, 100.0, nan], bf)], [np.array([1.0078125, 100.5, nan], bf)])  # one bfloat16 step
+    assert not agree([np.array([1.0, 100.0], bf)], [np.array([1.0, 105.0], bf)])
+    assert not agree([np.array([1.0, nan], bf)], [np.array([1.0, 0.0], bf)])
 
 
 def test_decision_table():

@@ -130,6 +130,16 @@ def agree(ref, got) -> bool:
         r, g = np.asarray(r), np.asarray(g)
         if r.shape != g.shape:
             return False
+        if _low_precision(r) or _low_precision(g):  # bfloat16 / float8: two of the type's epsilons
+            tol = 2 * max(_eps(r), _eps(g))
+            r, g = r.astype(np.float64), g.astype(np.float64)
+            if not np.array_equal(np.isnan(r), np.isnan(g)) or not np.array_equal(r[np.isinf(r)], g[np.isinf(r)]):
+                return False
+            fin = np.isfinite(r)
+            scale = max(1.0, float(np.max(np.abs(r[fin])))) if fin.any() else 1.0
+            if not np.all(np.abs(g[fin] - r[fin]) <= tol * scale):
+                return False
+            continue
         if r.dtype.kind not in "fc":
             if not np.array_equal(r.astype(np.float64), g.astype(np.float64)):
                 return False
@@ -145,6 +155,18 @@ def agree(ref, got) -> bool:
             if not np.all(np.abs(g64[fin] - r64[fin]) <= 1e-4 * scale + 1e-3 * np.abs(r64[fin])):
                 return False
     return True
+
+
+def _low_precision(a) -> bool:
+    """A float type numpy has no kind for (ml_dtypes' bfloat16, float8 types: kind 'V')."""
+    return a.dtype.kind == "V" and ("float" in a.dtype.name)
+
+
+def _eps(a) -> float:
+    import ml_dtypes
+    import numpy as np
+
+    return float(ml_dtypes.finfo(a.dtype).eps) if _low_precision(a) else float(np.finfo(np.float32).eps)
 
 
 def _reference(model, feeds):
