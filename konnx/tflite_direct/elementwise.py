@@ -1,0 +1,94 @@
+"""Element-wise ops: Add/Sub/Mul/Div (constants broadcast in the planned layout, fused
+ReLU/ReLU6), Relu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh, Identity."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph import Node
+from .lower import NONE, Lowering, activation_code, clip_bounds
+
+_BINARY = {"Add": ("ADD", "AddOptionsT"), "Sub": ("SUB", "SubOptionsT"), "Mul": ("MUL", "MulOptionsT"),
+           "Div": ("DIV", "DivOptionsT")}
+_UNARY = {"Sigmoid": "LOGISTIC", "HardSwish": "HARD_SWISH", "Tanh": "TANH", "Relu": "RELU"}
+
+
+def _schema():
+    from ai_edge_litert import schema_py_generated as S
+
+    return S
+
+
+def _float(lw: Lowering, node: Node) -> None:
+    for i in node.inputs:
+        if i and lw.is_const(i) and lw.const(i).dtype not in (np.float32, np.float64):
+            raise lw.unsupported(f"input '{i}' of dtype {lw.const(i).dtype} (float32 is written directly)")
+
+
+def binary(lw: Lowering, node: Node) -> None:
+    _float(lw, node)
+    a, b = node.inputs[:2]
+    if lw.is_const(a) and lw.is_const(b):
+        raise lw.unsupported("both inputs are constants (not folded)")
+    perm = lw.planned(node.outputs[0])
+    ins = [lw.operand(a, perm), lw.operand(b, perm)]
+    op, options = _BINARY[node.op_type]
+    out_name, act = lw.fused_activation(node.outputs[0])
+    o = getattr(_schema(), options)()
+    o.fusedActivationFunction = act
+    lw.b.op(op, ins, [lw.new(out_name, perm)], o)
+
+
+def unary(lw: Lowering, node: Node) -> None:
+    perm = lw.planned(node.outputs[0])
+    x = lw.view(node.inputs[0], perm)
+    lw.b.op(_UNARY[node.op_type], [x], [lw.new(node.outputs[0], perm)])
+
+
+def clip(lw: Lowering, node: Node) -> None:
+    code = activation_code(lw, node)
+    perm = lw.planned(node.outputs[0])
+    x = lw.view(node.inputs[0], perm)
+    if code is not None and code != NONE:
+        op = {1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6"}[code]
+        lw.b.op(op, [x], [lw.new(node.outputs[0], perm)])
+        return
+    bounds = clip_bounds(lw, node)
+    if bounds is None:
+        raise lw.unsupported("Clip with bounds computed by the graph")
+    _min_max(lw, node.outputs[0], x, perm, *bounds)
+
+
+def _min_max(lw: Lowering, name: str, x: int, perm, lo: float, hi: float) -> None:
+    """x clamped to [lo, hi] (MAXIMUM then MINIMUM; either dropped when infinite)."""
+    steps = [(op, v) for op, v in (("MAXIMUM", lo), ("MINIMUM", hi)) if np.isfinite(v)]
+    if not steps:
+        lw.b.op("RESHAPE", [x, lw.int32(lw.b.shape(x), f"{name}/shape")], [lw.new(name, perm)])
+        return
+    for k, (op, v) in enumerate(steps):
+        last = k == len(steps) - 1
+        out = lw.new(name, perm) if last else lw.b.tensor(lw.b.shape(x), f"{name}/{op.lower()}")
+        lw.b.op(op, [x, lw.b.constant(np.asarray(v, np.float32), f"{name}/{op.lower()}_bound")], [out])
+        x = out
+
+
+def hard_sigmoid(lw: Lowering, node: Node) -> None:
+    """max(0, min(1, alpha * x + beta)): MUL, ADD, then the clamp."""
+    alpha, beta = float(node.attr("alpha", 0.2)), float(node.attr("beta", 0.5))
+    perm = lw.planned(node.outputs[0])
+    x = lw.view(node.inputs[0], perm)
+    shape, name = lw.b.shape(x), node.outputs[0]
+    scaled = lw.b.tensor(shape, f"{name}/scaled")
+    lw.b.op("MUL", [x, lw.b.constant(np.asarray(alpha, np.float32), f"{name}/alpha")], [scaled],
+            _schema().MulOptionsT())
+    shifted = lw.b.tensor(shape, f"{name}/shifted")
+    lw.b.op("ADD", [scaled, lw.b.constant(np.asarray(beta, np.float32), f"{name}/beta")], [shifted],
+            _schema().AddOptionsT())
+    _min_max(lw, name, shifted, perm, 0.0, 1.0)
+
+
+def identity(lw: Lowering, node: Node) -> None:
+    if node.op_type == "Dropout" and len(node.outputs) > 1 and node.outputs[1]:
+        raise lw.unsupported("Dropout's mask output")
+    lw.alias(node.outputs[0], node.inputs[0])
+    if lw.vals[node.outputs[0]][1] != lw.planned(node.outputs[0]):
+        raise lw.unsupported("an Identity whose planned layout differs from its input's")

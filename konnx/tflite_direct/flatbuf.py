@@ -1,0 +1,127 @@
+"""A TFLite flatbuffer built with LiteRT's own generated schema (object API), no TensorFlow.
+
+`ModelBuilder` collects tensors (constants get their own 16-byte aligned buffer, so the
+interpreter and XNNPACK read the weights in place and pre-pack them), operators with their
+builtin options, one subgraph, a `serving_default` signature and metadata entries."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+_TYPES = {"float32": 0, "float16": 1, "int32": 2, "uint8": 3, "int64": 4, "bool": 6, "int8": 9}
+
+
+def schema():
+    from ai_edge_litert import schema_py_generated as S
+
+    return S
+
+
+class _AlignedBuffer:
+    """A BufferT whose bytes start on a 16-byte boundary (the schema's Pack aligns to the
+    element size only)."""
+
+    def __init__(self, data: Optional[bytes]):
+        self.data = data
+
+    def Pack(self, builder):
+        S = schema()
+        off = None
+        if self.data is not None:
+            builder.StartVector(1, len(self.data), 16)
+            head = builder.head - len(self.data)
+            builder.head = head
+            builder.Bytes[head:head + len(self.data)] = self.data
+            builder.vectorNumElems = len(self.data)
+            off = builder.EndVector()
+        S.BufferStart(builder)
+        if off is not None:
+            S.BufferAddData(builder, off)
+        return S.BufferEnd(builder)
+
+
+class ModelBuilder:
+    def __init__(self):
+        self.S = schema()
+        self.tensors: list = []
+        self.buffers: list = [_AlignedBuffer(None)]  # buffer 0: the empty sentinel
+        self.operators: list = []
+        self.opcodes: dict = {}  # (builtin code, version) -> index
+        self.metadata: list = []
+        self.size = 0
+
+    def tensor(self, shape: Sequence[int], name: str, dtype: str = "float32") -> int:
+        t = self.S.TensorT()
+        t.shape = [int(d) for d in shape]
+        t.type = _TYPES[dtype]
+        t.name = name
+        t.buffer = 0
+        self.tensors.append(t)
+        return len(self.tensors) - 1
+
+    def constant(self, value: np.ndarray, name: str) -> int:
+        value = np.ascontiguousarray(value)
+        dtype = str(value.dtype)
+        if dtype not in _TYPES:
+            raise TypeError(f"a TFLite constant of dtype {dtype}")
+        index = self.tensor(value.shape, name, dtype)
+        data = value.tobytes()
+        self.buffers.append(_AlignedBuffer(data))
+        self.size += len(data)
+        self.tensors[index].buffer = len(self.buffers) - 1
+        return index
+
+    def shape(self, index: int) -> tuple:
+        return tuple(self.tensors[index].shape)
+
+    def op(self, name: str, inputs: Sequence[int], outputs: Sequence[int], options=None, version: int = 1) -> None:
+        code = getattr(self.S.BuiltinOperator, name)
+        key = (code, version)
+        if key not in self.opcodes:
+            self.opcodes[key] = len(self.opcodes)
+        o = self.S.OperatorT()
+        o.opcodeIndex = self.opcodes[key]
+        o.inputs, o.outputs = [int(i) for i in inputs], [int(i) for i in outputs]
+        if options is not None:
+            kind = type(options).__name__[:-1]  # Conv2DOptionsT -> Conv2DOptions
+            o.builtinOptionsType = getattr(self.S.BuiltinOptions, kind)
+            o.builtinOptions = options
+        self.operators.append(o)
+
+    def add_metadata(self, name: str, payload: bytes) -> None:
+        self.buffers.append(_AlignedBuffer(payload))
+        m = self.S.MetadataT()
+        m.name, m.buffer = name, len(self.buffers) - 1
+        self.metadata.append(m)
+
+    def finish(self, inputs: list, outputs: list) -> bytes:
+        """`inputs` / `outputs`: (signature name, tensor index) in order."""
+        import flatbuffers
+
+        S = self.S
+        sub = S.SubGraphT()
+        sub.tensors, sub.operators, sub.name = self.tensors, self.operators, "main"
+        sub.inputs, sub.outputs = [i for _, i in inputs], [i for _, i in outputs]
+        sig = S.SignatureDefT()
+        sig.signatureKey, sig.subgraphIndex = "serving_default", 0
+        sig.inputs = [_tensor_map(S, n, i) for n, i in inputs]
+        sig.outputs = [_tensor_map(S, n, i) for n, i in outputs]
+        model = S.ModelT()
+        model.version, model.description = 3, "konnx (direct TFLite writer)"
+        codes = []
+        for (code, version), _ in sorted(self.opcodes.items(), key=lambda kv: kv[1]):
+            c = S.OperatorCodeT()
+            c.builtinCode, c.deprecatedBuiltinCode, c.version = code, min(code, 127), version
+            codes.append(c)
+        model.operatorCodes, model.subgraphs, model.buffers = codes, [sub], self.buffers
+        model.metadata, model.signatureDefs = self.metadata or None, [sig]
+        builder = flatbuffers.Builder(self.size + 64 * len(self.buffers) + (1 << 16))
+        builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+        return bytes(builder.Output())
+
+
+def _tensor_map(S, name: str, index: int):
+    m = S.TensorMapT()
+    m.name, m.tensorIndex = name, int(index)
+    return m
