@@ -10,8 +10,8 @@ import json
 
 def direct_requested(args) -> bool:
     """Only a float32 .tflite asked for, with a static batch: the direct writer's case."""
-    return bool(args.tflite) and not (args.output or args.saved_model or args.fp16 or args.int8
-                                      or args.calibration or args.dynamic_batch or args.report)
+    return bool(args.tflite) and not (args.output or args.saved_model or args.fp16 or args.int8 or args.calibration
+                                      or args.dynamic_batch or args.report or getattr(args, "tflite_converter", False))
 
 
 def _fallback(console, args, why: str) -> bool:

@@ -96,7 +96,7 @@ def _fold(lw: Lowering, node: Node) -> bool:
         start, end = node.attr("start", 0), node.attr("end", None)
         lw.set_const(node.outputs[0], shape[start:end])
         return True
-    if not all(lw.is_const(i) for i in node.inputs if i):
+    if not all(lw.is_const(i) for i in node.inputs if i) or node.op_type in loader.NONDETERMINISTIC:
         return False
     from ..evaluate import fold_node
     from ..ops.registry import lookup
