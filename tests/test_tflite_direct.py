@@ -161,6 +161,21 @@ def test_pooling(pool, size):
     assert_direct_matches(_export(net, (1, 3, size, size)), (1, 3, size, size))
 
 
+@pytest.mark.parametrize("relu", [False, True])
+def test_max_pool_padding_stays_in_xnnpack(relu):
+    """-inf padding without PADV2 (which XNNPACK leaves out): zeros after a ReLU, the edge repeated
+    otherwise; both exact against onnxruntime, and the whole file is one XNNPACK partition."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    layers = [torch.nn.Conv2d(3, 4, 3, 1, 1)] + ([torch.nn.ReLU()] if relu else []) + [torch.nn.MaxPool2d(3, 2, 1)]
+    model = _export(torch.nn.Sequential(*layers), (1, 3, 12, 12))
+    ops = assert_direct_matches(model, (1, 3, 12, 12))
+    assert "PADV2" not in ops and ("STRIDED_SLICE" in ops) != relu and ("PAD" in ops) == relu, ops
+    interp = Interpreter(model_content=_direct(model))
+    interp.allocate_tensors()
+    assert [d["op_name"] for d in interp._get_ops_details()].count("DELEGATE") == 1
+
+
 def _conv_model(pads, strides, size=(9, 10), auto_pad=None, op="Conv"):
     rng = np.random.default_rng(0)
     w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)

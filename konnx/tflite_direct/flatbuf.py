@@ -9,6 +9,11 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+# ops whose output is >= 0 whatever the input, and ops that keep an input's sign (first input, or
+# every input for CONCATENATION): ModelBuilder.nonneg, which lets max pooling pad with zeros
+_NONNEG_OPS = frozenset({"RELU", "RELU6", "LOGISTIC"})
+_SIGN_KEEPING = frozenset({"MAX_POOL_2D", "AVERAGE_POOL_2D", "MEAN", "TRANSPOSE", "RESHAPE", "PAD", "STRIDED_SLICE",
+                           "CONCATENATION"})
 _TYPES = {"float32": 0, "float16": 1, "int32": 2, "uint8": 3, "int64": 4, "bool": 6, "int8": 9}
 
 
@@ -50,6 +55,7 @@ class ModelBuilder:
         self.opcodes: dict = {}  # (builtin code, version) -> index
         self.metadata: list = []
         self.size = 0
+        self.nonneg: set = set()  # indices of tensors that cannot hold a negative value
 
     def tensor(self, shape: Sequence[int], name: str, dtype: str = "float32") -> int:
         t = self.S.TensorT()
@@ -88,6 +94,11 @@ class ModelBuilder:
             o.builtinOptionsType = getattr(self.S.BuiltinOptions, kind)
             o.builtinOptions = options
         self.operators.append(o)
+        fused = getattr(options, "fusedActivationFunction", 0) in (1, 3)  # RELU, RELU6
+        kept = (name in _SIGN_KEEPING
+                and all(i in self.nonneg for i in (inputs if name == "CONCATENATION" else inputs[:1])))
+        if name in _NONNEG_OPS or fused or kept:
+            self.nonneg.update(int(i) for i in outputs)
 
     def add_metadata(self, name: str, payload: bytes) -> None:
         self.buffers.append(_AlignedBuffer(payload))

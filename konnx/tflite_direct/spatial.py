@@ -44,19 +44,47 @@ def decision(lw: Lowering, node: Node, sizes, kernel, strides, dilations, pads) 
     return P.decide(sizes, kernel, strides, dilations, pads, op=node.op_type)
 
 
-def pad(lw: Lowering, x: int, pads, name: str, value=None) -> int:
-    """x (NHWC) padded by per-axis (before, after) pads; `value` None pads zeros (PAD)."""
+def pad(lw: Lowering, x: int, pads, name: str) -> int:
+    """x (NHWC) zero-padded by per-axis (before, after) pads (PAD)."""
     if any(b < 0 or a < 0 for b, a in pads):
         raise lw.unsupported(f"negative pads (a crop) {pads}")
     n, h, w, c = lw.b.shape(x)
     (t, bo), (le, r) = pads
     out = lw.b.tensor([n, h + t + bo, w + le + r, c], f"{name}/padded")
-    spec = lw.int32([[0, 0], [t, bo], [le, r], [0, 0]], f"{name}/pads")
-    if value is None:
-        lw.b.op("PAD", [x, spec], [out])
-    else:
-        lw.b.op("PADV2", [x, spec, lw.b.constant(np.asarray(value, np.float32), f"{name}/pad_value")], [out])
+    lw.b.op("PAD", [x, lw.int32([[0, 0], [t, bo], [le, r], [0, 0]], f"{name}/pads")], [out])
     return out
+
+
+def max_pool_pad(lw: Lowering, x: int, pads, name: str) -> int:
+    """x padded for a max pool whose windows each hold at least one input element, exactly as
+    padding with -inf: zeros when x cannot be negative (after a ReLU: max(window) >= 0), else the
+    edge row/column repeated (a window reaching into the padding holds that edge element, so the
+    copies never change its max). XNNPACK takes PAD, STRIDED_SLICE and CONCATENATION; it leaves
+    PADV2 (a pad value) to TFLite's own kernel, splitting the delegated graph."""
+    if x in lw.b.nonneg:
+        return pad(lw, x, pads, name)
+    for axis, (before, after) in zip((1, 2), pads):
+        if not before and not after:
+            continue
+        shape = list(lw.b.shape(x))
+        parts = []
+        for k, count in ((0, before), (shape[axis] - 1, after)):
+            if not count:
+                continue
+            begin, end = [0, 0, 0, 0], list(shape)
+            begin[axis], end[axis] = k, k + 1
+            edge = lw.b.tensor([1 if a == axis else d for a, d in enumerate(shape)], f"{name}/edge{axis}_{k}")
+            lw.b.op("STRIDED_SLICE", [x, lw.int32(begin, f"{name}/begin"), lw.int32(end, f"{name}/end"),
+                                      lw.int32([1, 1, 1, 1], f"{name}/strides")], [edge], _schema().StridedSliceOptionsT())
+            parts.append((k, [edge] * count))
+        pieces = (parts[0][1] if before else []) + [x] + (parts[-1][1] if after else [])
+        shape[axis] += before + after
+        out = lw.b.tensor(shape, f"{name}/padded{axis}")
+        o = _schema().ConcatenationOptionsT()
+        o.axis = axis
+        lw.b.op("CONCATENATION", pieces, [out], o)
+        x = out
+    return x
 
 
 def _fold_batchnorm(lw: Lowering, name: str, w, b):
@@ -159,7 +187,7 @@ def pool(lw: Lowering, node: Node) -> None:
         if not is_max and any(ext):
             raise lw.unsupported("ceil_mode average pooling")
         full = [(b, a + e) for (b, a), e in zip(pads, ext)]
-        x = pad(lw, x, full, node.outputs[0], np.finfo(np.float32).min if is_max else None)
+        x = (max_pool_pad if is_max else pad)(lw, x, full, node.outputs[0])
     out_name, act = (lw.fused_activation(node.outputs[0]) if is_max else (node.outputs[0], NONE))
     out = lw.new(out_name, CL4)
     lw.b.op("MAX_POOL_2D" if is_max else "AVERAGE_POOL_2D", [x], [out],
