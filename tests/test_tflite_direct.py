@@ -197,6 +197,36 @@ def test_conv_paddings(pads, strides, auto_pad):
     assert_direct_matches(_conv_model(pads, strides, auto_pad=auto_pad), (1, 3, 9, 10))
 
 
+def test_two_inputs_and_channels_last_io():
+    """Two image inputs (signature names in the ONNX order), a broadcast Add of a (C, 1, 1)
+    constant, a conv, and a rank-2 output beside an image output."""
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    c = rng.standard_normal((3, 1, 1)).astype(np.float32)
+    nodes = [helper.make_node("Add", ["a", "b"], ["s"], name="sum"), helper.make_node("Add", ["s", "c"], ["t"], name="bias"),
+             helper.make_node("Conv", ["t", "w"], ["img"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("GlobalAveragePool", ["img"], ["g"], name="gap"),
+             helper.make_node("Flatten", ["g"], ["vec"], name="flat")]
+    vi = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 3, 6, 7]) for n in ("a", "b")]
+    outs = [helper.make_tensor_value_info("img", TensorProto.FLOAT, None),
+            helper.make_tensor_value_info("vec", TensorProto.FLOAT, None)]
+    g = helper.make_graph(nodes, "g", vi, outs, [onnx.numpy_helper.from_array(w, "w"), onnx.numpy_helper.from_array(c, "c")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    from ai_edge_litert.interpreter import Interpreter
+
+    feeds = {n: rng.standard_normal((1, 3, 6, 7)).astype(np.float32) for n in ("a", "b")}
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    ref = sess.run(None, feeds)
+    for cl in (False, True):
+        interp = Interpreter(model_content=_direct(model, channels_last_io=cl))
+        assert list(interp.get_signature_list()["serving_default"]["inputs"]) == ["a", "b"]
+        fed = {k: np.ascontiguousarray(v.transpose(0, 2, 3, 1) if cl else v) for k, v in feeds.items()}
+        got = interp.get_signature_runner("serving_default")(**fed)
+        img = got["output_0"].transpose(0, 3, 1, 2) if cl else got["output_0"]
+        for r, o in zip(ref, (img, got["output_1"])):
+            assert o.shape == r.shape and np.max(np.abs(o - r)) <= 1e-4 * max(1.0, float(np.max(np.abs(r))))
+
+
 class Head(torch.nn.Module):
     """Flatten of a 2x2 map (channels-last stored: a TRANSPOSE to the ONNX order first), Concat
     on the channel axis, Div/Sub by constants, a standalone BatchNorm, Softmax."""
@@ -257,9 +287,11 @@ def _saved(model, tmp_path: Path, name: str) -> Path:
 def test_cli_tflite_alone_imports_neither_keras_nor_tensorflow(tmp_path):
     src = _saved(_export(Residual(), (1, 3, 16, 16)), tmp_path, "res.onnx")
     out = tmp_path / "res.tflite"
-    got, err = _cli(["convert", src, "--tflite", out, "-v"])
+    got, err = _cli(["convert", src, "--tflite", out, "-v", "--json", tmp_path / "r.json"])
     assert got == {"code": 0, "heavy": []}, err[-3000:]
     assert "direct writer" in err and "TensorFlow's converter" not in err
+    payload = json.loads((tmp_path / "r.json").read_text())
+    assert payload["tflite_writer"] == "direct" and payload["tflite_verify"]["ok"] is True
     x = np.random.default_rng(2).standard_normal((1, 3, 16, 16)).astype(np.float32)
     ref = _ort(onnx.load(str(src)), x)
     assert np.max(np.abs(_litert(out.read_bytes(), x) - ref)) <= 1e-4 * max(1.0, float(np.max(np.abs(ref))))
