@@ -245,14 +245,35 @@ class Head(torch.nn.Module):
         return torch.softmax(self.fc(torch.flatten(x, 1)), -1)
 
 
+class Misc(torch.nn.Module):
+    """Grouped conv (group 2 of 8 channels), LeakyReLU, zero and non-zero constant Pad,
+    ReduceMean over H with and without keepdims."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Conv2d(3, 8, 3, 1, 1)
+        self.g = torch.nn.Conv2d(8, 6, 3, 2, 1, groups=2)
+
+    def forward(self, x):
+        x = torch.nn.functional.leaky_relu(self.a(x), 0.2)
+        x = self.g(torch.nn.functional.pad(x, (1, 0, 2, 1)))
+        x = torch.nn.functional.pad(x, (0, 1, 1, 0), value=-0.5)
+        return x.mean(2, keepdim=True) * x.mean((2, 3)).reshape(1, 6, 1, 1)
+
+
+def test_grouped_conv_leaky_relu_pad_mean():
+    ops = assert_direct_matches(_export(Misc(), (1, 3, 10, 9)), (1, 3, 10, 9))
+    assert "LEAKY_RELU" in ops and "PADV2" in ops and ops.count("MEAN") == 2, ops
+
+
 def test_flatten_concat_softmax():
     ops = assert_direct_matches(_export(Head(), (1, 3, 8, 8)), (1, 3, 8, 8))
     assert "TRANSPOSE" in ops and "CONCATENATION" in ops and "SOFTMAX" in ops, ops
 
 
 def test_unsupported_op_is_named():
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.LeakyReLU(0.1))
-    with pytest.raises(DirectUnsupported, match="LeakyRelu"):
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ELU())
+    with pytest.raises(DirectUnsupported, match="Elu node"):
         _direct(_export(net, (1, 3, 8, 8)))
 
 
@@ -299,13 +320,12 @@ def test_cli_tflite_alone_imports_neither_keras_nor_tensorflow(tmp_path):
 
 def test_cli_falls_back_to_the_converter(tmp_path):
     """An op the writer does not cover: TensorFlow's converter writes the file, one line says why."""
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.LeakyReLU(0.1), torch.nn.Flatten(),
-                              torch.nn.Linear(144, 3))
-    src = _saved(_export(net, (1, 3, 8, 8)), tmp_path, "leaky.onnx")
-    out = tmp_path / "leaky.tflite"
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ELU(), torch.nn.Flatten(), torch.nn.Linear(144, 3))
+    src = _saved(_export(net, (1, 3, 8, 8)), tmp_path, "elu.onnx")
+    out = tmp_path / "elu.tflite"
     got, err = _cli(["convert", src, "--tflite", out])
     assert got["code"] == 0 and "tensorflow" in got["heavy"], err[-3000:]
-    assert "LeakyRelu" in err and "TensorFlow's converter" in err
+    assert "Elu" in err and "TensorFlow's converter" in err
     x = np.random.default_rng(3).standard_normal((1, 3, 8, 8)).astype(np.float32)
     ref = _ort(onnx.load(str(src)), x)
     assert np.max(np.abs(_litert(out.read_bytes(), x) - ref)) <= 1e-4 * max(1.0, float(np.max(np.abs(ref))))

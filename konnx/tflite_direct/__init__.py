@@ -35,6 +35,7 @@ HANDLERS = {
     "Relu": E.unary, "Sigmoid": E.unary, "HardSwish": E.unary, "Tanh": E.unary,
     "Clip": E.clip, "HardSigmoid": E.hard_sigmoid, "Identity": E.identity, "Dropout": E.identity,
     "Flatten": T.reshape, "Reshape": T.reshape, "Squeeze": T.reshape, "Unsqueeze": T.reshape,
+    "LeakyRelu": E.leaky_relu, "ReduceMean": T.reduce_mean, "Pad": T.pad,
     "Gemm": T.gemm, "MatMul": T.matmul, "Concat": T.concat, "Softmax": T.softmax, "Transpose": T.transpose,
 }
 
@@ -42,7 +43,7 @@ HANDLERS = {
 def write(proto: onnx.ModelProto, plan, weights: dict, opset: int, *, channels_last_io: bool = False) -> bytes:
     """The .tflite flatbuffer of a normalized model (konnx.plan.plan_model's) and its Plan, with
     static input shapes; raises DirectUnsupported naming the first node it cannot write."""
-    shapes, types = loader.value_info(proto)
+    shapes, types = _shapes(proto)
     lw = Lowering(proto, plan, weights, shapes, opset)
     inputs = _inputs(lw, types, channels_last_io)
     for idx, p in enumerate(proto.graph.node):
@@ -66,6 +67,26 @@ def write(proto: onnx.ModelProto, plan, weights: dict, opset: int, *, channels_l
     record = _record(lw, proto, inputs, channels_last_io)
     lw.b.add_metadata(META_NAME, zlib.compress(json.dumps(record, separators=(",", ":")).encode(), 9))
     return lw.b.finish([(sig, lw.vals[name][0]) for name, sig in inputs], outputs)
+
+
+def _shapes(proto: onnx.ModelProto) -> tuple:
+    """name -> ONNX shape, elem type; shape inference runs again when a computed tensor's shape is
+    unknown: constant folding (after the first inference) can make it static, as a TorchScript
+    Pad whose pads were computed from shapes."""
+    shapes, types = loader.value_info(proto)
+    computed = [o for n in proto.graph.node for o in n.output if o]
+    if all(s is not None and all(isinstance(d, int) and d > 0 for d in s)
+           for s in (shapes.get(o) for o in computed)):
+        return shapes, types
+    try:
+        again = onnx.shape_inference.infer_shapes(proto, data_prop=True)
+    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError):
+        return shapes, types
+    more, more_types = loader.value_info(again)
+    for name, s in more.items():
+        if s is not None and all(isinstance(d, int) and d > 0 for d in s):
+            shapes[name] = s
+    return shapes, {**more_types, **types}
 
 
 def _inputs(lw: Lowering, types: dict, channels_last_io: bool) -> list:

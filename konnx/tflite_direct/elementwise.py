@@ -71,6 +71,13 @@ def _min_max(lw: Lowering, name: str, x: int, perm, lo: float, hi: float) -> Non
         x = out
 
 
+def leaky_relu(lw: Lowering, node: Node) -> None:
+    perm = lw.planned(node.outputs[0])
+    o = _schema().LeakyReluOptionsT()
+    o.alpha = float(node.attr("alpha", 0.01))
+    lw.b.op("LEAKY_RELU", [lw.view(node.inputs[0], perm)], [lw.new(node.outputs[0], perm)], o)
+
+
 def hard_sigmoid(lw: Lowering, node: Node) -> None:
     """max(0, min(1, alpha * x + beta)): MUL, ADD, then the clamp."""
     alpha, beta = float(node.attr("alpha", 0.2)), float(node.attr("beta", 0.5))

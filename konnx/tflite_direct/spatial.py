@@ -115,8 +115,6 @@ def conv(lw: Lowering, node: Node) -> None:
     group = int(node.attr("group") or 1)
     c_in = c_in_g * group
     depthwise = group > 1 and group == c_in and c_in_g == 1
-    if group > 1 and not depthwise:
-        raise lw.unsupported(f"grouped convolution (group {group} of {c_in} channels)")
     b = lw.const(node.inputs[2]) if node.has_input(2) else np.zeros(c_out, np.float32)
     pads = P.node_pads(node.attrs, sizes, kernel, strides, dilations)
     d = decision(lw, node, sizes, kernel, strides, dilations, pads)
@@ -140,7 +138,8 @@ def conv(lw: Lowering, node: Node) -> None:
     ins = [x, lw.b.constant(np.ascontiguousarray(weight, np.float32), node.inputs[1]),
            lw.b.constant(np.asarray(b, np.float32), f"{node.outputs[0]}/bias")]
     out = lw.new(out_name, CL4)
-    version = 2 if depthwise and max(dilations) > 1 else 1
+    # CONV_2D version 6 reads its groups from the filter's input channels (ONNX group > 1)
+    version = (2 if max(dilations) > 1 else 1) if depthwise else (6 if group > 1 else 1)
     lw.b.op("DEPTHWISE_CONV_2D" if depthwise else "CONV_2D", ins, [out], opts, version)
 
 

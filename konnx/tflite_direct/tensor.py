@@ -110,3 +110,62 @@ def transpose(lw: Lowering, node: Node) -> None:
         return
     lw.vals[node.outputs[0]] = (index, tuple(composed))
     lw.vals[node.outputs[0]] = (lw.view(node.outputs[0], planned), planned)
+
+
+def _axes(lw: Lowering, node: Node, rank: int, since: int):
+    """A reduction's ONNX axes (an attribute before opset `since`, a constant input from it);
+    None: every axis."""
+    if node.opset >= since:
+        if not node.has_input(1):
+            return None
+        if not lw.is_const(node.inputs[1]):
+            raise lw.unsupported("axes computed by the graph")
+        values = lw.const(node.inputs[1]).reshape(-1)
+    else:
+        values = node.ints("axes")
+        if values is None:
+            return None
+    return sorted(int(a) % rank for a in values)
+
+
+def reduce_mean(lw: Lowering, node: Node) -> None:
+    perm_in = lw.vals[node.inputs[0]][1] if node.inputs[0] in lw.vals else None
+    if perm_in is None:
+        raise lw.unsupported(f"input '{node.inputs[0]}' is not a tensor the writer computed")
+    axes = _axes(lw, node, len(perm_in), 18)
+    if axes is None and node.opset >= 18 and node.int("noop_with_empty_axes"):
+        raise lw.unsupported("ReduceMean with noop_with_empty_axes")
+    axes = list(range(len(perm_in))) if axes is None else axes
+    perm = lw.planned(node.outputs[0])
+    keep = bool(node.attr("keepdims", 1))
+    if perm != (tuple(perm_in) if keep else L.drop_axes(perm_in, axes)):
+        raise lw.unsupported(f"the planned layout {perm} is not the input's layout {perm_in} reduced")
+    o = _schema().ReducerOptionsT()
+    o.keepDims = keep
+    stored = sorted(L.keras_axis(perm_in, a) for a in axes)
+    lw.b.op("MEAN", [lw.vals[node.inputs[0]][0], lw.int32(stored, f"{node.outputs[0]}/axes")],
+            [lw.new(node.outputs[0], perm)], o)
+
+
+def pad(lw: Lowering, node: Node) -> None:
+    """Pad, constant mode, non-negative constant pads, in the stored layout (PAD for zeros, else PADV2)."""
+    if (node.string("mode") or "constant") != "constant":
+        raise lw.unsupported(f"Pad mode {node.string('mode')!r} (constant is written directly)")
+    if node.opset >= 11:
+        if not lw.is_const(node.inputs[1]) or (node.has_input(3) and node.inputs[3]):
+            raise lw.unsupported("Pad with computed pads or with axes")
+        pads = [int(p) for p in lw.const(node.inputs[1]).reshape(-1)]
+        value = float(lw.const(node.inputs[2]).reshape(-1)[0]) if node.has_input(2) and node.inputs[2] else 0.0
+    else:
+        pads, value = list(node.ints("pads")), float(node.attr("value", 0.0))
+    perm = lw.planned(node.outputs[0])
+    n = len(perm)
+    per_axis = [(pads[i], pads[i + n]) for i in range(n)]
+    if any(b < 0 or e < 0 for b, e in per_axis):
+        raise lw.unsupported(f"negative pads {pads}")
+    spec = lw.int32([list(per_axis[p]) for p in perm], f"{node.outputs[0]}/pads")
+    x, out = lw.view(node.inputs[0], perm), lw.new(node.outputs[0], perm)
+    if value == 0.0:
+        lw.b.op("PAD", [x, spec], [out])
+    else:
+        lw.b.op("PADV2", [x, spec, lw.b.constant(np.asarray(value, np.float32), f"{node.outputs[0]}/value")], [out])
