@@ -136,6 +136,8 @@ def stage_outputs(console, args, result, payload: dict) -> list:
         if args.tflite and args.int8:
             data = _int8(console, args, model, payload)
         elif args.tflite:
+            if getattr(args, "verbose", False):
+                console.print("TFLite: TensorFlow's converter (from the Keras model)", highlight=False)
             with console.status("converting to TFLite" + (" (float16 weights)" if args.fp16 else "")):
                 data = tflite_model(model, fp16=args.fp16, batch_size=None if args.dynamic_batch else 1)
             if not args.no_verify:
