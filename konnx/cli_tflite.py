@@ -38,6 +38,8 @@ def convert_direct(console, args, proto) -> bool:
         return _fallback(console, args, str(e))
     except ConversionError as e:
         return _fallback(console, args, f"planning failed: {e}")
+    except Exception as e:  # noqa: BLE001 - a bug in the writer: the converter path still delivers
+        return _fallback(console, args, f"internal error, a konnx bug, please report it: {type(e).__name__}: {e}")
     names = _signature_inputs(data)
     try:
         from .export import check_tflite

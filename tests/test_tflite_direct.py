@@ -357,6 +357,30 @@ def test_direct_file_that_misses_the_check_falls_back(tmp_path, monkeypatch):
     assert not (tmp_path / "r.tflite").exists() and not list(tmp_path.glob(".r*"))
 
 
+def test_a_writer_bug_falls_back_too(tmp_path, monkeypatch):
+    """An unexpected exception inside the writer (a konnx bug) is reported in the fallback line,
+    never a traceback: the converter path still delivers."""
+    import argparse
+
+    from rich.console import Console
+
+    import konnx.tflite_direct as TD
+    from konnx import cli_tflite
+
+    src = _saved(_export(Residual(), (1, 3, 16, 16)), tmp_path, "res.onnx")
+
+    def broken(*a, **k):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(TD, "write", broken)
+    args = argparse.Namespace(model=str(src), tflite=str(tmp_path / "r.tflite"), input_shape=None, channels_last_io=False,
+                              rtol=1e-4, atol=0.0, verbose=False, json=None)
+    console = Console(file=io.StringIO(), width=300)
+    assert cli_tflite.convert_direct(console, args, onnx.load(str(src))) is False
+    assert "a konnx bug" in console.file.getvalue() and "KeyError" in console.file.getvalue()
+    assert not (tmp_path / "r.tflite").exists()
+
+
 def test_bisect_names_the_first_wrong_node_of_a_direct_file(tmp_path):
     """The tensor map of a direct file: all intermediate tensors agree; with one conv's bias
     shifted in the file, bisect names that conv's (fused) output first."""

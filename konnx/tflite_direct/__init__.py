@@ -28,6 +28,8 @@ from .lower import DirectUnsupported, Lowering
 
 __all__ = ["write", "DirectUnsupported", "HANDLERS"]
 
+_FLATBUFFER_LIMIT = 2**31 - 2**26  # bytes of constants; the rest of the file (graph, metadata) fits below 2 GiB
+
 HANDLERS = {
     "Conv": S.conv, "MaxPool": S.pool, "AveragePool": S.pool, "GlobalAveragePool": S.global_average_pool,
     "BatchNormalization": S.batch_norm,
@@ -64,6 +66,8 @@ def write(proto: onnx.ModelProto, plan, weights: dict, opset: int, *, channels_l
             raise DirectUnsupported(f"graph output '{vo.name}' is a constant or a graph input")
         perm = io_perm(len(lw.vals[vo.name][1]), channels_last_io)
         outputs.append((f"output_{k}", lw.view(vo.name, perm)))
+    if lw.b.size > _FLATBUFFER_LIMIT:
+        raise DirectUnsupported(f"{lw.b.size / 2**30:.2f} GiB of weights: a flatbuffer holds at most 2 GiB")
     record = _record(lw, proto, inputs, channels_last_io)
     lw.b.add_metadata(META_NAME, zlib.compress(json.dumps(record, separators=(",", ":")).encode(), 9))
     return lw.b.finish([(sig, lw.vals[name][0]) for name, sig in inputs], outputs)

@@ -20,8 +20,9 @@ def _schema():
 
 def _float(lw: Lowering, node: Node) -> None:
     for i in node.inputs:
-        if i and lw.is_const(i) and lw.const(i).dtype not in (np.float32, np.float64):
-            raise lw.unsupported(f"input '{i}' of dtype {lw.const(i).dtype} (float32 is written directly)")
+        dtype = lw.const(i).dtype if i and lw.is_const(i) else np.float32
+        if dtype not in (np.float32, np.float64):
+            raise lw.unsupported(f"input '{i}' of dtype {dtype} (float32 is written directly)")
 
 
 def binary(lw: Lowering, node: Node) -> None:

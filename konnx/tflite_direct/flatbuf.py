@@ -25,21 +25,23 @@ def schema():
 
 class _AlignedBuffer:
     """A BufferT whose bytes start on a 16-byte boundary (the schema's Pack aligns to the
-    element size only)."""
+    element size only). `data`: bytes or a C-contiguous array, copied once, into the builder."""
 
-    def __init__(self, data: Optional[bytes]):
-        self.data = data
+    def __init__(self, data):
+        self.data = None if data is None else memoryview(data).cast("B")
 
     def Pack(self, builder):
         S = schema()
         off = None
         if self.data is not None:
-            builder.StartVector(1, len(self.data), 16)
-            head = builder.head - len(self.data)
+            n = len(self.data)
+            builder.StartVector(1, n, 16)
+            head = builder.head - n
             builder.head = head
-            builder.Bytes[head:head + len(self.data)] = self.data
-            builder.vectorNumElems = len(self.data)
+            builder.Bytes[head:head + n] = self.data
+            builder.vectorNumElems = n
             off = builder.EndVector()
+            self.data = None  # the builder holds the bytes now
         S.BufferStart(builder)
         if off is not None:
             S.BufferAddData(builder, off)
@@ -72,9 +74,8 @@ class ModelBuilder:
         if dtype not in _TYPES:
             raise TypeError(f"a TFLite constant of dtype {dtype}")
         index = self.tensor(value.shape, name, dtype)
-        data = value.tobytes()
-        self.buffers.append(_AlignedBuffer(data))
-        self.size += len(data)
+        self.buffers.append(_AlignedBuffer(value.reshape(-1) if value.ndim else value.reshape(1)))
+        self.size += value.nbytes
         self.tensors[index].buffer = len(self.buffers) - 1
         return index
 

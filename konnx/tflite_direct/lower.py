@@ -54,11 +54,15 @@ class Lowering:
         return name in self._consts or name in self._protos
 
     def const(self, name: str) -> np.ndarray:
-        if name not in self._consts:
-            if name not in self._protos:
-                raise self.unsupported(f"input '{name}' must be a constant for the direct writer")
-            self._consts[name] = numpy_helper.to_array(self._protos[name])
-        return self._consts[name]
+        """A constant's value; a weight (over 1 MiB, read once by its node) is not kept."""
+        if name in self._consts:
+            return self._consts[name]
+        if name not in self._protos:
+            raise self.unsupported(f"input '{name}' must be a constant for the direct writer")
+        value = numpy_helper.to_array(self._protos[name])
+        if value.nbytes <= 1 << 20:
+            self._consts[name] = value
+        return value
 
     def set_const(self, name: str, value) -> None:
         self._consts[name] = np.asarray(value)

@@ -72,9 +72,10 @@ def gemm(lw: Lowering, node: Node) -> None:
 
 def matmul(lw: Lowering, node: Node) -> None:
     a, b = node.inputs[:2]
-    if lw.is_const(a) or not lw.is_const(b) or lw.const(b).ndim != 2:
+    w = lw.const(b) if lw.is_const(b) and not lw.is_const(a) else None
+    if w is None or w.ndim != 2:
         raise lw.unsupported("MatMul needs a computed left operand and a constant 2D right operand")
-    _fully_connected(lw, node, a, lw.const(b).T, None)
+    _fully_connected(lw, node, a, w.T, None)
 
 
 def concat(lw: Lowering, node: Node) -> None:
