@@ -188,6 +188,15 @@ def _conv_model(pads, strides, size=(9, 10), auto_pad=None, op="Conv"):
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
 
 
+@pytest.mark.parametrize("alpha, beta", [(1 / 6, 0.5), (0.2, 0.5), (0.3, -0.1)])
+def test_hard_sigmoid(alpha, beta):
+    """HardSigmoid as relu6(6 alpha x + 6 beta) / 6, on inputs spanning both saturations."""
+    model = _conv_model([1, 1, 1, 1], [1, 1])
+    model.graph.node[1].CopyFrom(helper.make_node("HardSigmoid", ["c"], ["y"], name="hs", alpha=alpha, beta=beta))
+    ops = assert_direct_matches(model, (1, 3, 9, 10))
+    assert ops.count("MUL") == (1 if alpha == 1 / 6 else 2) and "ADD" in ops, ops
+
+
 @pytest.mark.parametrize("pads, strides, auto_pad", [
     ([0, 1, 2, 1], [1, 1], None), ([1, 0, 1, 2], [2, 2], None), ([0, 0, 1, 1], [2, 2], None),
     (None, [2, 2], "SAME_UPPER"), (None, [2, 2], "SAME_LOWER"), ([1, 1, 1, 1], [1, 2], None),

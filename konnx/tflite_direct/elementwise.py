@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import Node
-from .lower import NONE, Lowering, activation_code, clip_bounds
+from .lower import NONE, RELU6, Lowering, activation_code, clip_bounds
 
 _BINARY = {"Add": ("ADD", "AddOptionsT"), "Sub": ("SUB", "SubOptionsT"), "Mul": ("MUL", "MulOptionsT"),
            "Div": ("DIV", "DivOptionsT")}
@@ -80,18 +80,24 @@ def leaky_relu(lw: Lowering, node: Node) -> None:
 
 
 def hard_sigmoid(lw: Lowering, node: Node) -> None:
-    """max(0, min(1, alpha * x + beta)): MUL, ADD, then the clamp."""
-    alpha, beta = float(node.attr("alpha", 0.2)), float(node.attr("beta", 0.5))
+    """max(0, min(1, alpha * x + beta)) as relu6(6 alpha x + 6 beta) / 6: ADD with a fused RELU6
+    and a MUL (plus a MUL by 6 alpha unless it is 1, as for PyTorch's alpha = 1/6), the form
+    TensorFlow's converter writes for Keras' hard_sigmoid (within a few ulp of onnxruntime's)."""
+    alpha, beta = np.float32(node.attr("alpha", 0.2)), np.float32(node.attr("beta", 0.5))
     perm = lw.planned(node.outputs[0])
     x = lw.view(node.inputs[0], perm)
     shape, name = lw.b.shape(x), node.outputs[0]
-    scaled = lw.b.tensor(shape, f"{name}/scaled")
-    lw.b.op("MUL", [x, lw.b.constant(np.asarray(alpha, np.float32), f"{name}/alpha")], [scaled],
-            _schema().MulOptionsT())
-    shifted = lw.b.tensor(shape, f"{name}/shifted")
-    lw.b.op("ADD", [scaled, lw.b.constant(np.asarray(beta, np.float32), f"{name}/beta")], [shifted],
-            _schema().AddOptionsT())
-    _min_max(lw, name, shifted, perm, 0.0, 1.0)
+    S = _schema()
+    if np.float32(6) * alpha != 1:
+        scaled = lw.b.tensor(shape, f"{name}/scaled")
+        lw.b.op("MUL", [x, lw.b.constant(np.float32(6) * alpha, f"{name}/alpha6")], [scaled], S.MulOptionsT())
+        x = scaled
+    shifted = lw.b.tensor(shape, f"{name}/relu6")
+    o = S.AddOptionsT()
+    o.fusedActivationFunction = RELU6
+    lw.b.op("ADD", [x, lw.b.constant(np.float32(6) * beta, f"{name}/beta6")], [shifted], o)
+    lw.b.op("MUL", [shifted, lw.b.constant(np.float32(1 / 6), f"{name}/sixth")], [lw.new(name, perm)],
+            S.MulOptionsT())
 
 
 def identity(lw: Lowering, node: Node) -> None:

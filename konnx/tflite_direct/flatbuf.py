@@ -5,7 +5,7 @@ interpreter and XNNPACK read the weights in place and pre-pack them), operators 
 builtin options, one subgraph, a `serving_default` signature and metadata entries."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 

@@ -172,6 +172,8 @@ def pool(lw: Lowering, node: Node) -> None:
     if (node.string("auto_pad") or "NOTSET") not in ("NOTSET", "VALID"):
         raise lw.unsupported(f"auto_pad={node.string('auto_pad')} pooling")
     pads = [tuple(p) for p in P.node_pads(node.attrs, sizes, kernel, strides, dilations, clamp=False)]
+    if any(max(p) >= k for p, k in zip(pads, kernel)):
+        raise lw.unsupported(f"pads {pads} as large as the window {kernel}: a window may hold only padding")
     ext = _ceil_extension(lw, sizes, kernel, strides, pads, node.flag("ceil_mode"))
     d = decision(lw, node, sizes, kernel, strides, dilations, pads)
     is_max = node.op_type == "MaxPool"
