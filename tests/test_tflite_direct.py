@@ -308,6 +308,25 @@ def _cli(args) -> tuple:
     return json.loads(line[-1][len("PROBE "):]), r.stderr
 
 
+_NO_INIT = """
+import importlib.util, json, sys, types, pathlib
+root = pathlib.Path(importlib.util.find_spec("konnx").origin).parent
+pkg = types.ModuleType("konnx"); pkg.__path__ = [str(root)]; sys.modules["konnx"] = pkg
+import onnx
+from konnx.tflite_direct import plan_for_tflite, write
+normalized, plan, weights, opset = plan_for_tflite(onnx.load(sys.argv[1]), None, False)
+data = write(normalized, plan, weights, opset)
+print("HEAVY=" + json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("keras", "tensorflow"))), len(data))
+"""
+
+
+def test_the_writer_imports_neither_keras_nor_tensorflow(tmp_path):
+    """The module itself (konnx's __init__ bypassed, as tests/test_plan.py does for `konnx check`)."""
+    src = _saved(_export(SE(), (1, 3, 9, 9)), tmp_path, "se.onnx")
+    r = subprocess.run([sys.executable, "-c", _NO_INIT, str(src)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "HEAVY=[]" in r.stdout, r.stdout + r.stderr[-3000:]
+
+
 def _saved(model, tmp_path: Path, name: str) -> Path:
     path = tmp_path / name
     onnx.save(model, str(path))
