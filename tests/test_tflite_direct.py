@@ -121,6 +121,23 @@ def test_residual_net_channels_last_io():
     assert_direct_matches(_export(Residual(), (1, 3, 16, 16)), (1, 3, 16, 16), channels_last_io=True)
 
 
+@pytest.mark.parametrize("batch", [None, 3])
+def test_dynamic_batch_is_fixed(batch):
+    """A dynamic batch dim is fixed to 1 (the converter path's default), or to the batch given."""
+    buf = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(Residual().eval(), (torch.randn(2, 3, 16, 16),), buf, dynamo=False, opset_version=17,
+                          input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
+    model = onnx.load_from_string(buf.getvalue())
+    shapes = None if batch is None else {"x": (batch, 3, 16, 16)}
+    normalized, plan, weights, opset = plan_for_tflite(model, shapes, False)
+    data = write(normalized, plan, weights, opset)
+    x = np.random.default_rng(4).standard_normal((batch or 1, 3, 16, 16)).astype(np.float32)
+    ref = _ort(model, x)
+    got = _litert(data, x)
+    assert got.shape == ref.shape and np.max(np.abs(got - ref)) <= 1e-4 * max(1.0, float(np.max(np.abs(ref))))
+
+
 class SE(torch.nn.Module):
     """MobileNetV3-style: depthwise (multiplier 2, dilation 2), hardswish, squeeze-excite with a
     broadcast Mul, ReLU6, Sigmoid, Hardsigmoid."""
