@@ -9,7 +9,10 @@ number of threads. Each round runs every contender once, in rotating order (A B 
 the figure is the median over rounds of the per-round ratio file/onnxruntime. --dynamic adds the
 file with a dynamic batch (what konnx wrote before the batch was fixed). --int8 adds, per model
 named, the int8 file from konnx.quantize (calibration: N(0, 1) samples; random-weight models have
-no data distribution) with its size, latency ratio and error against onnxruntime."""
+no data distribution) with its size, latency ratio and error against onnxruntime. The file of
+konnx's direct writer (konnx.tflite_direct: no TensorFlow, what `convert --tflite` alone writes)
+is timed beside the converter's ("konnx direct"; --no-direct leaves it out), with the median of
+per-round direct/converter ratios."""
 from __future__ import annotations
 
 import argparse
@@ -67,6 +70,21 @@ def size_breakdown(data: bytes) -> dict:
     return out
 
 
+def direct_file(path) -> tuple:
+    """(the direct writer's .tflite bytes with channels-last I/O, seconds), or (None, why)."""
+    import onnx
+
+    from konnx.tflite_direct import DirectUnsupported, plan_for_tflite, write
+
+    t = time.perf_counter()
+    try:
+        normalized, plan, weights, opset = plan_for_tflite(onnx.load(str(path)), None, True)
+        data = write(normalized, plan, weights, opset, channels_last_io=True)
+    except DirectUnsupported as e:
+        return None, str(e)
+    return data, time.perf_counter() - t
+
+
 def onnx_path(name: str) -> Path:
     from bench_convert import ensure_onnx
 
@@ -88,6 +106,14 @@ def bench_model(name, args, rng):
     tflite_s = time.perf_counter() - t
     if args.dynamic:
         files["konnx dynamic batch"] = E.tflite_model(model, batch_size=None)
+    direct_note = ""
+    if args.direct:
+        data, took = direct_file(path)
+        if data is None:
+            direct_note = f", direct writer: not covered ({took})"
+        else:
+            files["konnx direct"] = data
+            direct_note = f", direct writer {took:.1f} s"
     so = ort.SessionOptions()
     so.intra_op_num_threads, so.inter_op_num_threads = args.threads, 1
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
@@ -107,7 +133,7 @@ def bench_model(name, args, rng):
     fns = [lambda: sess.run(None, {iname: x})] + [litert_fn(d, x_nhwc, args.threads) for d in files.values()]
     times = interleaved_times(fns, args.rounds)
     print(f"\n{name}: onnxruntime {statistics.median(times[0]):.1f} ms (median), {args.threads} thread(s), "
-          f"TFLite conversion {tflite_s:.1f} s")
+          f"TFLite conversion {tflite_s:.1f} s{direct_note}")
     for (label, data), fn, t in zip(files.items(), fns[1:], times[1:]):
         got = fn()
         cos = Q.cosine(ref, got)
@@ -117,6 +143,9 @@ def bench_model(name, args, rng):
               f"  top-1 {'same' if np.argmax(got) == np.argmax(ref) else 'differs'}")
         if label in notes:
             print(f"  {'':22s} {notes[label]}")
+    if "konnx direct" in files:
+        print(f"  direct / converter: latency {median_ratio(times[list(files).index('konnx direct') + 1], times[1]):.3f}"
+              f" (median of per-round ratios), size {len(files['konnx direct']) / len(files['konnx']):.4f}")
     if "konnx int8" in files:
         print(f"  int8 / float: size {len(files['konnx int8']) / len(files['konnx']):.2f}, latency "
               f"{median_ratio(times[list(files).index('konnx int8') + 1], times[1]):.2f}")
@@ -131,6 +160,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--dynamic", action="store_true", help="also time the dynamic-batch file")
+    ap.add_argument("--no-direct", dest="direct", action="store_false", help="leave out the direct writer's file")
     ap.add_argument("--int8", nargs="*", default=[], help="models to quantize as well")
     ap.add_argument("--calibration", type=int, default=25, help="N(0, 1) calibration samples for --int8")
     args = ap.parse_args()

@@ -53,9 +53,7 @@ def _first_line(e: BaseException) -> str:
 
 
 def _json_text(payload) -> str:
-    import json
-
-    return json.dumps(payload, indent=2, default=str) + "\n"
+    return __import__("json").dumps(payload, indent=2, default=str) + "\n"
 
 
 def _check_paths(args, extra_targets=()) -> None:
@@ -93,12 +91,15 @@ def _load_model(args):
 def cmd_convert(args) -> int:
     from .cli_export import check_arguments, print_written, stage_outputs, targets
     from .cli_outputs import commit_all, discard_all, stage_report, stage_text
+    from .cli_tflite import convert_direct, direct_requested
 
     _check_paths(args, targets(args))
     bad = check_arguments(args)  # combinations of options (--fp16 without --tflite, ...)
     if bad:
         raise CliError(f"{bad} (nothing written)")
     proto = _load_model(args)  # a bad model or --input-shape is refused before Keras loads
+    if direct_requested(args) and convert_direct(_console(args.quiet), args, proto):
+        return EXIT_OK  # --tflite alone: written directly, neither Keras nor TensorFlow imported
     keras = load_backend(args.verbose)
     if (args.saved_model or args.tflite) and keras.backend.backend() != "tensorflow":
         raise CliError(f"--saved-model and --tflite need the TensorFlow Keras backend (KERAS_BACKEND=tensorflow); "
@@ -289,9 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("model", help="path to the .onnx file")
     c.add_argument("-o", "--output", help="output .keras path (default: next to the model, "
                    "unless only --saved-model/--tflite are asked for)")
-    c.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,...",
-                   help="fix an input's shape, NAME=1,3,224,224 or NAME:1,3,224,224 (repeatable; ? keeps a dim "
-                        "dynamic)")
+    c.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,...", help="fix an input's shape, "
+                   "NAME=1,3,224,224 or NAME:1,3,224,224 (repeatable; ? keeps a dim dynamic)")
     c.add_argument("--channels-last-io", action="store_true",
                    help="NHWC inputs/outputs instead of ONNX's NCHW (best for deployment)")
     c.add_argument("--report", metavar="FILE", help="write the padding/layout decisions (.md or .json)")

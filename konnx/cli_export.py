@@ -12,8 +12,11 @@ def add_arguments(parser) -> None:
     g = parser.add_argument_group("deployment outputs (any combination; -o alone is the default)")
     g.add_argument("--saved-model", metavar="DIR", help="also write a TensorFlow SavedModel folder "
                    "(endpoint 'serve', signature 'serving_default')")
-    g.add_argument("--tflite", metavar="FILE", help="also write a .tflite file (TensorFlow's converter, "
-                   "builtin ops), checked in the LiteRT interpreter against onnxruntime")
+    g.add_argument("--tflite", metavar="FILE", help="also write a .tflite file (builtin ops), checked in the LiteRT "
+                   "interpreter against onnxruntime; asked for alone, konnx writes it directly (no TensorFlow) when "
+                   "its writer covers the model, else with TensorFlow's converter")
+    g.add_argument("--tflite-converter", action="store_true", help="write --tflite with TensorFlow's converter even "
+                   "when konnx's direct writer covers the model")
     g.add_argument("--fp16", action="store_true", help="TFLite with float16 weights (half the size; "
                    "checked with a looser tolerance, see konnx.export.FP16_RTOL)")
     g.add_argument("--int8", action="store_true", help="full-integer (int8) TFLite from --calibration samples, "
@@ -42,6 +45,8 @@ def keras_target(args) -> Optional[Path]:
 def check_arguments(args) -> Optional[str]:
     """What is wrong with the combination of options (None when nothing), before converting anything;
     each output path is checked by `targets` (konnx.cli_outputs)."""
+    if getattr(args, "tflite_converter", False) and not args.tflite:
+        return "--tflite-converter applies to the TFLite output: add --tflite FILE"
     if args.fp16 and not args.tflite:
         return "--fp16 applies to the TFLite output: add --tflite FILE"
     if (args.int8 or args.calibration) and not (args.int8 and args.calibration and args.tflite and not args.fp16):
@@ -131,6 +136,8 @@ def stage_outputs(console, args, result, payload: dict) -> list:
         if args.tflite and args.int8:
             data = _int8(console, args, model, payload)
         elif args.tflite:
+            if getattr(args, "verbose", False):
+                console.print("TFLite: TensorFlow's converter (from the Keras model)", highlight=False)
             with console.status("converting to TFLite" + (" (float16 weights)" if args.fp16 else "")):
                 data = tflite_model(model, fp16=args.fp16, batch_size=None if args.dynamic_batch else 1)
             if not args.no_verify:

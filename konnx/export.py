@@ -334,7 +334,7 @@ def tflite_input_shapes(tflite: Union[PathLike, bytes]) -> dict:
     return {name: tuple(int(d) if d >= 0 else None for d in det["shape_signature"]) for name, det in details.items()}
 
 
-def _fit_static_shapes(tflite, proto, keras_model, input_shapes, channels_last_io) -> dict:
+def _fit_static_shapes(tflite, proto, names, input_shapes, channels_last_io) -> dict:
     """input_shapes (ONNX layout) completed with the .tflite file's static dims, so that the
     check's inputs fit a file whose batch was fixed at export; a requested dim that contradicts a
     static one is an error."""
@@ -342,8 +342,8 @@ def _fit_static_shapes(tflite, proto, keras_model, input_shapes, channels_last_i
     init = {i.name for i in proto.graph.initializer}
     onnx_inputs = [vi.name for vi in proto.graph.input if vi.name not in init]
     shapes = dict(input_shapes or {})
-    for onnx_name, t in zip(onnx_inputs, keras_model.inputs):
-        dims = static.get(t.name)
+    for onnx_name, name in zip(onnx_inputs, names):
+        dims = static.get(name)
         if dims is None:
             continue
         if channels_last_io and len(dims) >= 3:
@@ -361,15 +361,18 @@ def _fit_static_shapes(tflite, proto, keras_model, input_shapes, channels_last_i
 
 def check_tflite(tflite: Union[PathLike, bytes], onnx_model, keras_model, *, inputs: Optional[dict] = None,
                  input_shapes: Optional[dict] = None, channels_last_io: bool = False, rtol: float = 1e-4,
-                 atol: float = 0.0, seed: int = 0):
+                 atol: float = 0.0, seed: int = 0, input_names: Optional[list] = None):
     """Run the .tflite model in the LiteRT interpreter and onnxruntime on the same inputs (as
-    `konnx verify` does) and compare every output. Returns a konnx.verify.VerifyResult."""
+    `konnx verify` does) and compare every output. Returns a konnx.verify.VerifyResult.
+    `keras_model` only names the file's signature inputs (in the ONNX inputs' order); a file
+    written without a Keras model (konnx.tflite_direct) passes keras_model=None and `input_names`."""
     from . import loader
     from .oracle import VerifyResult, compare, make_inputs, run_onnxruntime
 
     proto = loader.load(onnx_model)
+    names = list(input_names) if input_names is not None else [t.name for t in keras_model.inputs]
     if inputs is None:
-        input_shapes = _fit_static_shapes(tflite, proto, keras_model, input_shapes, channels_last_io)
+        input_shapes = _fit_static_shapes(tflite, proto, names, input_shapes, channels_last_io)
     feeds = dict(inputs) if inputs is not None else make_inputs(proto, input_shapes, seed)
     init = {i.name for i in proto.graph.initializer}
     args = []
@@ -380,7 +383,6 @@ def check_tflite(tflite: Union[PathLike, bytes], onnx_model, keras_model, *, inp
         if channels_last_io and x.ndim >= 3:
             x = np.transpose(x, L.channels_last(x.ndim))
         args.append(x)
-    names = [t.name for t in keras_model.inputs]
     got = run_tflite(tflite, dict(zip(names, args)))
     if len(got) != len(proto.graph.output):
         raise ExportError(f"the .tflite model has {len(got)} outputs, the ONNX model {len(proto.graph.output)}")
