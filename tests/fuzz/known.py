@@ -7,12 +7,6 @@ KNOWN: dict[str, str] = {
         'disagrees with onnxruntime and the reference does not side with konnx (NaN/Inf or out-of-spec input semantics: not analysed yet)',
     'node:test_celu_float16:attr:2':
         'disagrees with onnxruntime and the reference does not side with konnx (NaN/Inf or out-of-spec input semantics: not analysed yet)',
-    'node:test_convinteger_with_padding:shape:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_convinteger_without_padding:shape:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_deform_conv_with_mask_bias:shape:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_dft:attr:2':
         "inf/NaN in a DFT/STFT signal: every bin sums inf times cos/sin factors, and which bins come out inf, -inf or NaN depends on the algorithm (inf * 0 and inf - inf inside the butterflies), not on the spec: onnxruntime, the reference (numpy pocketfft), TensorFlow's FFT and konnx's cos/sin matrix product all differ from each other on these inputs; finite inputs agree",
     'node:test_dft_rfft:data:1':
@@ -49,10 +43,6 @@ KNOWN: dict[str, str] = {
         'disagrees with onnxruntime and the reference does not side with konnx (NaN/Inf or out-of-spec input semantics: not analysed yet)',
     'node:test_log_example:attr:2':
         'float32 denormal input (1e-40): TensorFlow runs its CPU kernels with denormals-are-zero, so the value reads as 0 in every arithmetic op (Log gives log of the smallest denormal, Sign passes it through a select unchanged); onnxruntime and the reference read it exactly, and no keras.ops route reads a denormal on TF',
-    'node:test_lrn_default:attr:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_nonmaxsuppression_iou_threshold_boundary:shape:0':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could not automatic | cause: alues to unpack (',
     'node:test_range_float16_type_positive_delta:attr:2':
         'InvalidArgumentError inside konnx on a mutated model (internal-error wrapper): InvalidArgumentError running the model: Exception encountered when calling KonnxOp.call(). {{function_node __w',
     'node:test_range_float16_type_positive_delta:data:1':
@@ -65,8 +55,6 @@ KNOWN: dict[str, str] = {
         'disagrees with onnxruntime and the reference does not side with konnx (NaN/Inf or out-of-spec input semantics: not analysed yet)',
     'node:test_resize_downsample_sizes_nearest_not_smaller:shape:1':
         'InvalidArgumentError inside konnx on a mutated model (internal-error wrapper): InvalidArgumentError running the model: Exception encountered when calling KonnxOp.call(). {{function_node __w',
-    'node:test_roialign_aligned_false:attr:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_rotary_embedding_expanded:attr:0':
         'NodeConversionError inside konnx on a mutated model (internal-error wrapper): MemoryError: | cause: @ axes.py:140',
     'node:test_rotary_embedding_expanded:attr:2':
