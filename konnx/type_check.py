@@ -47,6 +47,12 @@ def _bindings(node: onnx.NodeProto, schema) -> list:
     return out
 
 
+def _wants(param: str, allowed: list) -> str:
+    if allowed == [param]:  # a fixed type, not a type parameter
+        return f"wants {param} there"
+    return f"allows '{param}' to be only {', '.join(allowed)}"
+
+
 def check_type_constraints(model: onnx.ModelProto) -> None:
     """Refuse a node whose tensors bound to one schema type parameter have different types."""
     types = _types(model)
@@ -61,12 +67,14 @@ def check_type_constraints(model: onnx.ModelProto) -> None:
         seen: dict = {}
         for param, name, where in _bindings(node, schema):
             t = types.get(name)
+            if param.startswith("tensor(") and param not in allowed:  # a fixed type: NMS's boxes are tensor(float)
+                allowed[param] = [param]
             if param not in allowed or not t:
                 continue
             if allowed[param] and f"tensor({names.get(t, '?').lower()})" not in allowed[param]:
                 raise InvalidModelError(
                     f"{node.op_type} node '{node.name or node.output[0]}': {where} '{name}' is {names.get(t, t)}, "
-                    f"but the op's schema allows '{param}' to be only {', '.join(allowed[param])} "
+                    f"but the op's schema {_wants(param, allowed[param])} "
                     "(onnxruntime refuses this model too)")
             if param in seen and seen[param][0] != t:
                 t0, name0, where0 = seen[param]

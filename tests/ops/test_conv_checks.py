@@ -147,3 +147,11 @@ def test_lrn_spec_cases_onnxruntime_refuses(size, attrs):
     ref = ReferenceEvaluator(model).run(None, feeds)[0]
     got = run_keras(konnx.convert(model), feeds, model)[0]
     assert float(np.max(np.abs(got - ref))) <= tolerance(ref)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf, 3e38])
+def test_deform_conv_non_finite_offsets_match_ort(value):
+    """A tap moved to a NaN/inf position samples nothing (as onnxruntime): no gather at a garbage index."""
+    model, feeds = _deform()
+    feeds["offset"].reshape(-1)[[0, 7, 40, 101]] = value
+    assert_matches_ort(model, feeds)

@@ -128,3 +128,15 @@ def test_roi_align_spatial_scale_finite(scale):
 def test_no_regions_matches_ort():
     assert_matches_ort(*_roi(rois=ROIS[:0], idx=np.zeros((0,), I64)))
 
+
+
+def test_fixed_input_type_refused_like_ort():
+    """A schema input of one fixed type (NonMaxSuppression's boxes are tensor(float), not a type
+    parameter) given another: onnxruntime refuses the model when it loads it, konnx too."""
+    import konnx
+
+    model, feeds = _nms(_boxes(1, 3).astype(np.float16), SCORES)
+    with pytest.raises(konnx.InvalidModelError, match="input 0 'boxes' is FLOAT16, but the op's schema wants tensor\\(float\\)"):
+        konnx.convert(model)
+    with pytest.raises(Exception, match="tensor\\(float16\\)"):
+        run_ort(model, feeds)
