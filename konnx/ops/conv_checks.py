@@ -1,4 +1,4 @@
-"""Input checks of the convolutions with run-time weights: ConvInteger, QLinearConv and
+"""Input checks of the convolutions: Conv, ConvTranspose, ConvInteger, QLinearConv and
 DeformConv (issue 14), refused before anything is built.
 
 The shapes are the spec's, as onnxruntime enforces them (conv_attributes.h "Input channels C
@@ -7,7 +7,8 @@ spatial...), W (M, C / group, k...) of X's rank, group dividing M, kernel_shape 
 spatial sizes, every padded spatial axis at least as long as the dilated kernel; zero points
 and scales one element each, except W's which may hold one per output channel (M,); a bias
 (M,); DeformConv's offset (N, offset_group * 2 * kH * kW, oH, oW) and mask (N, offset_group *
-kH * kW, oH, oW) with (oH, oW) the convolution's output size. Unknown sizes never refuse.
+kH * kW, oH, oW) with (oH, oW) the convolution's output size; ConvTranspose's W is (C, M / group,
+k...). Unknown sizes never refuse.
 """
 from __future__ import annotations
 
@@ -48,7 +49,12 @@ def weights(node, facts, x: int = 0, w: int = 1) -> Optional[str]:
         return f"W {list(facts.shape(w))} has no output channel: konnx does not build empty convolutions"
     if m is not None and m % group:
         return f"attribute group={group} does not divide the {m} output channels of W {list(facts.shape(w))}"
+    return _kernel_shape(node, facts, w)
+
+
+def _kernel_shape(node, facts, w: int) -> Optional[str]:
     kernel = node.ints("kernel_shape") if node.attr("kernel_shape") is not None else None
+    rw = facts.rank(w)
     if kernel and rw is not None:
         got = [facts.dim(w, a) for a in range(2, rw)]
         if len(kernel) != rw - 2 or any(g is not None and g != k for g, k in zip(got, kernel)):
@@ -112,6 +118,26 @@ def _geometry(node, facts, x: int, w: int) -> Optional[str]:
     except ValueError as e:
         return str(e)
     return None
+
+
+def conv(node, facts) -> Optional[str]:
+    """Conv: X (0), W (1: (M, C / group, k...)), B (2: (M,))."""
+    return weights(node, facts) or _bias(facts, 2, facts.dim(1, 0)) or _geometry(node, facts, 0, 1)
+
+
+def conv_transpose(node, facts) -> Optional[str]:
+    """ConvTranspose: X (0), W (1: (C, M / group, k...)), B (2: (M,))."""
+    rx, rw = facts.rank(0), facts.rank(1)
+    if rx is not None and rw is not None and rw != rx:
+        return f"weight W has rank {rw}, X rank {rx}: W must be (C, M / group, kernel...) of X's rank"
+    c, cw = facts.dim(0, 1), facts.dim(1, 0)
+    if c is not None and cw is not None and c != cw:
+        return f"X has {c} channels, W {list(facts.shape(1))} takes {cw} (W's axis 0 must be C)"
+    group, mg = node.attr("group"), facts.dim(1, 1)
+    if mg == 0:
+        return f"W {list(facts.shape(1))} has no output channel: konnx does not build empty convolutions"
+    m = None if mg is None or not isinstance(group, int) else mg * group
+    return _kernel_shape(node, facts, 1) or _bias(facts, 2, m)
 
 
 def conv_integer(node, facts) -> Optional[str]:

@@ -155,3 +155,30 @@ def test_deform_conv_non_finite_offsets_match_ort(value):
     model, feeds = _deform()
     feeds["offset"].reshape(-1)[[0, 7, 40, 101]] = value
     assert_matches_ort(model, feeds)
+
+
+def _float_conv(op, x, w, b=None, **attrs):
+    """A Conv/ConvTranspose with constant weights (and bias), as exporters write them."""
+    inits = [("w", _f(*w))] + ([("b", _f(*b))] if b else [])
+    node = helper.make_node(op, ["x"] + [n for n, _ in inits], ["y"], name="n", **attrs)
+    model = make_model([node], [("x", F, list(x))], [("y", F, None)], initializers=inits, opset=13)
+    return model, {"x": _f(*x)}
+
+
+FLOAT_CONV = {  # op, bad (x, w, b, attrs), expected words; the good neighbour is the first of its op
+    "conv_channels": ("Conv", ((1, 2, 5, 5), (3, 3, 3, 3), None, {}), "X has 2 channels, W [3, 3, 3, 3] expects 3"),
+    "conv_kernel_longer": ("Conv", ((1, 2, 2, 5), (3, 2, 3, 3), None, {}), "spatial axis 0 of X (2, padded 2) is shorter"),
+    "conv_kernel_shape": ("Conv", ((1, 2, 5, 5), (3, 2, 3, 3), None, dict(kernel_shape=[2, 2])), "kernel_shape=[2, 2] does not match"),
+    "conv_bias": ("Conv", ((1, 2, 5, 5), (3, 2, 3, 3), (2,), {}), "bias B has shape [2], expected (3,)"),
+    "convt_channels": ("ConvTranspose", ((1, 2, 5, 5), (3, 3, 3, 3), None, {}), "X has 2 channels, W [3, 3, 3, 3] takes 3"),
+    "convt_bias": ("ConvTranspose", ((1, 4, 5, 5), (4, 3, 3, 3), (3,), dict(group=2)), "bias B has shape [3], expected (6,)"),
+    "convt_kernel_shape": ("ConvTranspose", ((1, 2, 5, 5), (2, 3, 3, 3), None, dict(kernel_shape=[2, 2])), "kernel_shape=[2, 2] does not match"),
+}
+GOOD = {"Conv": ((1, 2, 5, 5), (3, 2, 3, 3), (3,), {}), "ConvTranspose": ((1, 4, 5, 5), (4, 3, 3, 3), (6,), dict(group=2))}
+
+
+@pytest.mark.parametrize("name", sorted(FLOAT_CONV))
+def test_float_conv_weights(name):
+    op, (x, w, b, attrs), expect = FLOAT_CONV[name]
+    gx, gw, gb, gattrs = GOOD[op]
+    assert_refused_like_ort(_float_conv(op, x, w, b, **attrs), _float_conv(op, gx, gw, gb, **gattrs), expect)
