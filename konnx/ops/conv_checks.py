@@ -1,5 +1,5 @@
 """Input checks of the convolutions: Conv, ConvTranspose, ConvInteger, QLinearConv and
-DeformConv (issue 14), refused before anything is built.
+DeformConv, and of the pooling windows (issue 14), refused before anything is built.
 
 The shapes are the spec's, as onnxruntime enforces them (conv_attributes.h "Input channels C
 is not equal to kernel channels * group", qlinearconv.cc, deform_conv_attributes.h): X (N, C,
@@ -62,36 +62,57 @@ def _kernel_shape(node, facts, w: int) -> Optional[str]:
     return None
 
 
-def output_sizes(node, facts, x: int = 0, w: int = 1) -> Optional[list]:
-    """The output's spatial sizes (None where unknown), or None when the rank is unknown.
-    Raises ValueError with the reason when an axis is shorter than its dilated kernel."""
+def output_sizes(node, facts, x: int = 0, w: Optional[int] = 1) -> Optional[list]:
+    """The output's spatial sizes (None where unknown), or None when the rank is unknown; the
+    kernel is kernel_shape, else W's spatial sizes (input `w`). Raises ValueError with the
+    reason when an axis would have no output element."""
     rx = facts.rank(x)
     if rx is None or rx < 3:
         return None
     nsp = rx - 2
     kernel = node.ints("kernel_shape") if node.attr("kernel_shape") is not None else None
-    kernel = kernel or [facts.dim(w, 2 + a) for a in range(nsp)]
+    kernel = kernel or [None if w is None else facts.dim(w, 2 + a) for a in range(nsp)]
     strides = node.ints("strides") or [1] * nsp
     dil = node.ints("dilations") or [1] * nsp
     pads = node.ints("pads") or [0] * (2 * nsp)
     auto = node.string("auto_pad") or "NOTSET"
     if len(kernel) != nsp or len(strides) != nsp or len(dil) != nsp or len(pads) != 2 * nsp:
         return None  # the common rules (attr_rules._windows) name these
+    ceil = bool(node.attr("ceil_mode"))
     out = []
     for a in range(nsp):
         n, k = facts.dim(x, 2 + a), kernel[a]
         if n is None or k is None:
             out.append(None)
-        elif auto in ("SAME_UPPER", "SAME_LOWER"):
+            continue
+        if auto in ("SAME_UPPER", "SAME_LOWER"):
             out.append(-(-n // strides[a]))
-        else:
-            padded = n + (pads[a] + pads[a + nsp] if auto == "NOTSET" else 0)
-            span = dil[a] * (k - 1) + 1
-            if padded < span:
-                raise ValueError(f"spatial axis {a} of X ({n}, padded {padded}) is shorter than the dilated "
-                                 f"kernel ({span}): the output would have no element along it")
-            out.append((padded - span) // strides[a] + 1)
+            continue
+        padded = n + (pads[a] + pads[a + nsp] if auto == "NOTSET" else 0)
+        span = dil[a] * (k - 1) + 1
+        size = (-(-(padded - span) // strides[a]) if ceil else (padded - span) // strides[a]) + 1
+        if size < 1:
+            raise ValueError(f"spatial axis {a} of X ({n}, padded {padded}) is shorter than the dilated "
+                             f"kernel ({span}): the output would have no element along it")
+        out.append(size)
     return out
+
+
+def pool(node, facts) -> Optional[str]:
+    """MaxPool/AveragePool/LpPool with explicit pads: each pad shorter than its kernel axis (a
+    window of padding alone: onnxruntime refuses it), and a non-empty output."""
+    kernel = node.ints("kernel_shape") or []
+    pads = node.ints("pads") or []
+    if (node.string("auto_pad") or "NOTSET") == "NOTSET" and len(pads) == 2 * len(kernel):
+        for a, k in enumerate(kernel):
+            if pads[a] >= k or pads[a + len(kernel)] >= k:
+                return (f"attribute pads={pads}: axis {a} pads ({pads[a]}, {pads[a + len(kernel)]}) "
+                        f"must be smaller than its kernel ({k})")
+    try:
+        output_sizes(node, facts, 0, None)
+    except ValueError as e:
+        return f"{e} (konnx does not build empty outputs)"
+    return None
 
 
 def _one_element(facts, i: int, name: str) -> Optional[str]:
@@ -184,7 +205,7 @@ def deform_conv(node, facts) -> Optional[str]:
     try:
         out = output_sizes(node, facts)
     except ValueError as e:
-        return f"{e} (onnxruntime gives an empty output; konnx does not build empty convolutions)"
+        return f"{e} (konnx does not build empty outputs)"
     kh, kw = facts.dim(1, 2), facts.dim(1, 3)
     taps = None if kh is None or kw is None else og * kh * kw
     n = facts.dim(0, 0)

@@ -9,6 +9,7 @@ from ..lazy_keras import keras
 from .. import layout as L
 from .. import padding as P
 from .args import input_arg, static_shape
+from . import conv_checks
 from .conv import same_upper_dynamic, spatial_geometry, zero_pad
 from .elementwise import dtype_of
 from .registry import SPATIAL, converter
@@ -26,6 +27,9 @@ def check_pool(node, facts):
     nsp, rank = len(kernel), facts.rank(0)
     if rank is not None and rank != nsp + 2:
         return f"kernel_shape has {nsp} axes but the input has rank {rank}"
+    why = conv_checks.pool(node, facts)
+    if why:
+        return why
     auto = node.string("auto_pad") or "NOTSET"
     if auto not in ("SAME_UPPER", "SAME_LOWER"):
         return None

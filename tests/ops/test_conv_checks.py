@@ -182,3 +182,31 @@ def test_float_conv_weights(name):
     op, (x, w, b, attrs), expect = FLOAT_CONV[name]
     gx, gw, gb, gattrs = GOOD[op]
     assert_refused_like_ort(_float_conv(op, x, w, b, **attrs), _float_conv(op, gx, gw, gb, **gattrs), expect)
+
+
+def _pool(op, x, **attrs):
+    return _model(op, dict(x=_f(*x)), F, 18, **dict(dict(kernel_shape=[3, 3]), **attrs))
+
+
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool", "LpPool"])
+def test_pool_pads_smaller_than_kernel(op):
+    assert_refused_like_ort(_pool(op, (1, 2, 5, 5), pads=[3, 0, 3, 0]), _pool(op, (1, 2, 5, 5), pads=[2, 0, 2, 0]),
+                            "axis 0 pads (3, 3) must be smaller than its kernel (3)")
+
+
+@pytest.mark.parametrize("op", ["MaxPool", "LpPool"])
+def test_pool_dilated_window_longer_than_input(op):
+    assert_refused_like_ort(_pool(op, (1, 2, 5, 5), dilations=[4, 1]), _pool(op, (1, 2, 5, 5), dilations=[2, 1]),
+                            "spatial axis 0 of X (5, padded 5) is shorter than the dilated kernel (9)")
+
+
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool", "LpPool"])
+def test_pool_empty_output_refused(op):
+    """A window longer than the input: onnxruntime gives an empty output, which Keras cannot
+    build; konnx says so instead of failing inside Keras. With ceil_mode and stride 2 the one
+    partial window is computed as onnxruntime does."""
+    model, feeds = _pool(op, (1, 2, 2, 5))
+    assert run_ort(model, feeds)[0].size == 0
+    with pytest.raises(konnx.UnsupportedOpError, match="'n'.*spatial axis 0 of X \\(2, padded 2\\) is shorter"):
+        konnx.convert(model)
+    assert_matches_ort(*_pool(op, (1, 2, 2, 5), ceil_mode=1, strides=[2, 2]))
