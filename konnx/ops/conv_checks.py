@@ -25,11 +25,6 @@ def _size(facts, i: int) -> Optional[int]:
     return None if any(d is None for d in dims) else int(np.prod(dims, dtype=np.int64))
 
 
-def _int_attr(node, name: str, default: int) -> int:
-    v = node.attr(name)
-    return default if v is None else int(v)
-
-
 def weights(node, facts, x: int = 0, w: int = 1) -> Optional[str]:
     """X (N, C, spatial...) and W (M, C / group, k...): ranks, channels, group, kernel_shape."""
     rx, rw = facts.rank(x), facts.rank(w)

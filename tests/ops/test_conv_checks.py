@@ -210,3 +210,13 @@ def test_pool_empty_output_refused(op):
     with pytest.raises(konnx.UnsupportedOpError, match="'n'.*spatial axis 0 of X \\(2, padded 2\\) is shorter"):
         konnx.convert(model)
     assert_matches_ort(*_pool(op, (1, 2, 2, 5), ceil_mode=1, strides=[2, 2]))
+
+
+@pytest.mark.parametrize("op,attrs", [("LpPool", dict(kernel_shape=[3, 3])), ("GlobalLpPool", {})])
+@pytest.mark.parametrize("p", [0, -1])
+def test_lp_pool_order(op, attrs, p):
+    """p <= 0 is no Lp norm (p=0 divided by zero inside konnx): refused with konnx's reason;
+    p >= 1 matches onnxruntime."""
+    with pytest.raises(konnx.UnsupportedOpError, match=f"'n'.*attribute p={p}: konnx computes the Lp norms of order p >= 1"):
+        konnx.convert(_model(op, dict(x=_f(1, 2, 5, 5)), F, 18, p=p, **attrs)[0])
+    assert_matches_ort(*_model(op, dict(x=_f(1, 2, 5, 5)), F, 18, p=3, **attrs))
