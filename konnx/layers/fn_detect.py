@@ -91,7 +91,7 @@ def roi_align(x, rois, batch_idx, *, out_h, out_w, ratio, scale, mode, half_pixe
 
     def axis_taps(v, size):
         valid = ops.logical_and(ops.greater_equal(v, -1.0), ops.less_equal(v, float(size)))
-        v = ops.maximum(v, 0.0)
+        v = ops.where(valid, ops.maximum(v, 0.0), 0.0)  # NaN/inf positions: a valid index, weight 0
         lo = ops.floor(v)
         edge = ops.greater_equal(lo, size - 1)
         lo = ops.where(edge, float(size - 1), lo)

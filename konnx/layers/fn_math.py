@@ -210,12 +210,15 @@ def lrn(x, *, size, alpha, beta, bias, axis):
     rank = len(x.shape)
     axis = axis % rank
     lo, hi = (size - 1) // 2, (size - 1) - (size - 1) // 2
+    if x.shape[axis] is not None:  # a window reaching past every channel sums them all
+        reach = max(x.shape[axis] - 1, 0)
+        lo, hi = min(lo, reach), min(hi, reach)
     pads = [(0, 0)] * rank
     pads[axis] = (lo, hi)
     sq = ops.pad(sq, pads)
     n = x.shape[axis] if x.shape[axis] is not None else ops.shape(x)[axis]
     total = None
-    for k in range(size):
+    for k in range(lo + hi + 1):
         idx = [slice(None)] * rank
         idx[axis] = slice(k, k + n)
         part = sq[tuple(idx)]

@@ -198,7 +198,9 @@ def deform_conv(x, w, offset, bias=None, mask=None, *, strides, dilations, pads,
                 for xi, wx in ((x0, 1.0 - (xx - x0)), (x0 + 1.0, xx - x0)):
                     ok = ops.logical_and(ops.logical_and(ops.greater_equal(yi, 0.0), ops.less_equal(yi, h - 1.0)),
                                          ops.logical_and(ops.greater_equal(xi, 0.0), ops.less_equal(xi, wd - 1.0)))
-                    pos = ops.cast(ops.clip(yi, 0, h - 1) * wd + ops.clip(xi, 0, wd - 1), "int32")
+                    # a NaN/inf position is outside (ok False): gather at 0 instead of a garbage index
+                    yc, xc = ops.where(ok, yi, 0.0), ops.where(ok, xi, 0.0)
+                    pos = ops.cast(yc * wd + xc, "int32")
                     pos = ops.broadcast_to(ops.reshape(pos, (n, g, 1, oh * ow)), (n, g, c // g, oh * ow))
                     val = ops.take_along_axis(xg, pos, axis=3)
                     wgt = ops.where(ok, wy * wx, ops.zeros_like(wy))

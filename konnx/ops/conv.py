@@ -8,6 +8,7 @@ from .. import layout as L
 from .. import padding as P
 from ..values import static_dim
 from ..weights import initial_values
+from . import conv_checks
 from .registry import SPATIAL, converter
 
 _CONV = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
@@ -40,7 +41,7 @@ def check_conv(node, facts):
     rank = facts.rank(0)
     if rank is not None and rank not in (3, 4, 5):
         return f"expected a 1D/2D/3D convolution input (rank 3-5), got rank {rank}"
-    return None
+    return (conv_checks.conv if node.op_type == "Conv" else conv_checks.conv_transpose)(node, facts)
 
 
 def same_upper_dynamic(ctx, node, pads, strides, dilations, kernel=None):

@@ -5,6 +5,7 @@ import numpy as np
 
 from ..values import Const, static_dim
 from .elementwise import dtype_of
+from . import detect_checks
 from .registry import converter
 
 
@@ -15,7 +16,7 @@ def _scalar(ctx, i, what, default=None):
     return default if v.size == 0 else v[0].item()
 
 
-@converter("NonMaxSuppression", since=10, consts=(2, 3, 4),
+@converter("NonMaxSuppression", since=10, consts=(2, 3, 4), check=detect_checks.non_max_suppression,
            limits="static box/class counts; thresholds known at conversion time; output length known at run time")
 def non_max_suppression(ctx, node):
     boxes, scores = ctx.input(0), ctx.input(1)
@@ -23,6 +24,8 @@ def non_max_suppression(ctx, node):
     if None in dims or static_dim(boxes.shape[1]) is None:
         raise ctx.error("NonMaxSuppression needs static batch, class and box counts; fix them with input_shapes")
     max_out = int(_scalar(ctx, 2, "max_output_boxes_per_class", 0))
+    if 0 in dims:  # no batch, class or box: nothing is selected (Keras has no 0-sized inputs)
+        return Const(np.zeros((0, 3), np.int64))
     iou = float(_scalar(ctx, 3, "iou_threshold", 0.0))
     score = _scalar(ctx, 4, "score_threshold")
     args = [np.asarray(v.value) if isinstance(v, Const) else ctx.onnx_layout(v) for v in (boxes, scores)]
@@ -32,16 +35,7 @@ def non_max_suppression(ctx, node):
     return ctx.tensor(y, dtype="int64")
 
 
-def _check_roi_align(node, facts):
-    if node.int("sampling_ratio") <= 0:
-        return ("sampling_ratio=0 samples a number of points that depends on each ROI's size; "
-                "konnx needs a fixed sampling_ratio")
-    if node.string("mode") not in ("avg", "max"):
-        return f"unknown mode {node.string('mode')!r}"
-    return None
-
-
-@converter("RoiAlign", since=10, check=_check_roi_align, limits="sampling_ratio > 0; static channel and spatial sizes")
+@converter("RoiAlign", since=10, check=detect_checks.roi_align, limits="sampling_ratio > 0; static channel and spatial sizes")
 def roi_align(ctx, node):
     x = ctx.input(0)
     ratio = node.int("sampling_ratio")

@@ -246,7 +246,7 @@ def rms_norm(ctx, node):
 
 
 # ----------------------------------------------------------------------------- LRN, Lp, MVN
-@converter("LRN", layout=AXIS)
+@converter("LRN", layout=AXIS, check=spec_checks.lrn)
 def lrn(ctx, node):
     x = ctx.input(0)
     k = L.keras_axis(x.perm, 1)

@@ -9,6 +9,7 @@ from ..lazy_keras import keras
 from .. import layout as L
 from .. import padding as P
 from .args import input_arg, static_shape
+from . import conv_checks
 from .conv import same_upper_dynamic, spatial_geometry, zero_pad
 from .elementwise import dtype_of
 from .registry import SPATIAL, converter
@@ -26,6 +27,9 @@ def check_pool(node, facts):
     nsp, rank = len(kernel), facts.rank(0)
     if rank is not None and rank != nsp + 2:
         return f"kernel_shape has {nsp} axes but the input has rank {rank}"
+    why = conv_checks.pool(node, facts)
+    if why:
+        return why
     auto = node.string("auto_pad") or "NOTSET"
     if auto not in ("SAME_UPPER", "SAME_LOWER"):
         return None
@@ -253,7 +257,15 @@ def global_max_pool(ctx, node):
     return _global(ctx, node, _GMP)
 
 
-@converter("LpPool", layout=SPATIAL, since=2, check=check_pool, limits="p >= 1")
+def _check_lp_pool(node, facts):
+    p = node.attr("p")
+    if not isinstance(p, int) or p < 1:
+        return (f"attribute p={p}: konnx computes the Lp norms of order p >= 1 (onnxruntime runs p <= 0, "
+                "where (sum |x|^p)^(1/p) is no norm and p=0 divides by zero)")
+    return check_pool(node, facts)
+
+
+@converter("LpPool", layout=SPATIAL, since=2, check=_check_lp_pool, limits="p >= 1")
 def lp_pool(ctx, node):
     x = ctx.input(0)
     p = int(node.attr("p"))
@@ -265,17 +277,26 @@ def lp_pool(ctx, node):
     return ctx.tensor(y, cl, dtype=dtype_of(x))
 
 
-@converter("GlobalLpPool", layout=SPATIAL, since=2)
+def _check_global_lp(node, facts):
+    p = node.attr("p")
+    if not isinstance(p, int) or p < 1:
+        return (f"attribute p={p}: konnx computes the Lp norms of order p >= 1 (onnxruntime runs p <= 0, "
+                "where (sum |x|^p)^(1/p) is no norm and p=0 divides by zero)")
+    return _check_global(node, facts)
+
+
+@converter("GlobalLpPool", layout=SPATIAL, since=2, check=_check_global_lp)
 def global_lp_pool(ctx, node):
     x = ctx.input(0)
     p = int(node.attr("p"))
-    axes = [L.keras_axis(x.perm, a) for a in range(2, x.rank)]
-    kt = ctx.keras(x)
+    cl = L.channels_last(x.rank)  # SPATIAL: the plan places the output channels-last
+    axes = [L.keras_axis(cl, a) for a in range(2, x.rank)]
+    kt = ctx.keras(x, cl)
     a = ctx.op("math.unary", [kt], suffix="abs", op="abs")
     powed = ctx.op("math.pow", [a, np.asarray(float(p), dtype_of(x))], out_dtype=dtype_of(x))
     s = ctx.op("math.reduce", [powed], op="sum", axes=sorted(axes), keepdims=1)
     y = ctx.op("math.pow", [s, np.asarray(1.0 / p, dtype_of(x))], out_dtype=dtype_of(x))
-    return ctx.tensor(y, x.perm, dtype=dtype_of(x))
+    return ctx.tensor(y, cl, dtype=dtype_of(x))
 
 
 @converter("MaxUnpool", since=9, consts=(2,), limits="static input shape")

@@ -8,6 +8,7 @@ import onnx
 
 from .elementwise import broadcast, dtype_of
 from .args import input_arg
+from . import conv_checks
 from .registry import FOLLOWS, converter
 
 _INT_QUANT = {"int8", "uint8", "int16", "uint16", "int32", "uint32"}
@@ -55,8 +56,14 @@ def _check_dequant(node, facts):
     return f"dequantization of {dt} is not supported" if dt is not None and dt not in _INT_QUANT else None
 
 
-def _check_int_conv(node, facts):
-    return "grouped integer convolutions are not supported" if node.int("group") != 1 else None
+def _int_conv_check(spec_rule):
+    """The spec's shape rules (conv_checks), then konnx's limit: group=1."""
+    def check(node, facts):
+        why = spec_rule(node, facts)
+        if why:
+            return why
+        return "grouped integer convolutions are not supported" if node.attr("group") != 1 else None
+    return check
 
 
 @converter("QuantizeLinear", layout=FOLLOWS, since=10, check=_check_quant, limits="8/16/32-bit integer targets")
@@ -123,14 +130,14 @@ def _conv_geometry(ctx, node, w):
     return strides, dilations, begin + end
 
 
-@converter("ConvInteger", since=10, check=_check_int_conv, limits="group=1")
+@converter("ConvInteger", since=10, check=_int_conv_check(conv_checks.conv_integer), limits="group=1")
 def conv_integer(ctx, node):
     strides, dilations, pads = _conv_geometry(ctx, node, ctx.input(1))
     y = ctx.op("int_conv", [input_arg(ctx, i) for i in range(4)], strides=strides, dilations=dilations, pads=pads)
     return ctx.tensor(y, dtype="int32")
 
 
-@converter("QLinearConv", since=10, check=_check_int_conv, limits="group=1")
+@converter("QLinearConv", since=10, check=_int_conv_check(conv_checks.qlinear_conv), limits="group=1")
 def qlinear_conv(ctx, node):
     strides, dilations, pads = _conv_geometry(ctx, node, ctx.input(3))
     qt = dtype_of(ctx.input(7))

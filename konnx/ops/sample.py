@@ -5,7 +5,7 @@ import numpy as np
 
 from ..values import Const, static_dim
 from .elementwise import dtype_of
-from . import spec_checks
+from . import conv_checks, spec_checks
 from .registry import converter
 
 _MODES = {"bilinear": "linear", "bicubic": "cubic", "linear": "linear", "cubic": "cubic", "nearest": "nearest"}
@@ -21,16 +21,6 @@ def _check_grid_sample(node, facts):
     if rank is not None and grid_rank is not None and (grid_rank != rank or (
             coords is not None or facts.built) and coords != rank - 2):
         return f"grid must have rank {rank} and {rank - 2} coordinates"
-    return None
-
-
-def _check_deform_conv(node, facts):
-    rank = facts.rank(0)
-    if rank is not None and rank != 4:
-        return "only 2-D DeformConv is supported"
-    g = node.attr("offset_group")
-    if g is not None and int(g) < 1:
-        return f"attribute offset_group={g}: must be a positive number of offset groups"
     return None
 
 
@@ -71,7 +61,7 @@ def col2im(ctx, node):
     return ctx.tensor(y, dtype=dtype_of(x))
 
 
-@converter("DeformConv", since=19, check=_check_deform_conv, limits="2-D; static shapes")
+@converter("DeformConv", since=19, check=conv_checks.deform_conv, limits="2-D; static shapes")
 def deform_conv(ctx, node):
     x, w, offset = ctx.input(0), ctx.input(1), ctx.input(2)
     if any(static_dim(d) is None for d in list(x.onnx_shape[1:]) + list(offset.shape[2:]) + list(w.shape)):

@@ -144,3 +144,23 @@ def scatter_elements(node, facts) -> Optional[str]:
         if not same:
             return f"updates have shape {list(su)}, indices {list(si)}: the spec wants the same shape"
     return None
+
+
+def lrn(node, facts) -> Optional[str]:
+    """size is a positive number of channels; X is (N, C, ...) (rank >= 2). onnxruntime also
+    refuses an even size, a non-positive alpha or beta and any rank but 4: the spec allows
+    those, and konnx computes them as the spec (and the reference implementation) does."""
+    size = node.attr("size")
+    if not isinstance(size, int) or size < 1:
+        return f"attribute size={size}: must be a positive number of channels to sum over"
+    r = facts.rank(0)
+    if r is not None and r < 2:
+        return f"X has rank {r}: LRN normalizes across the channels of (N, C, ...), rank >= 2"
+    c = facts.dim(0, 1) if r else None
+    if c is None and size > LRN_MAX_UNKNOWN:
+        return (f"attribute size={size} over a channel count unknown before building: konnx sums "
+                f"windows of up to {LRN_MAX_UNKNOWN} channels then (fix the channels with input_shapes)")
+    return None
+
+
+LRN_MAX_UNKNOWN = 4096

@@ -17,12 +17,6 @@ KNOWN: dict[str, str] = {
         "Cast saturate=0 to a float16/float32 target (in CastLike's expansion): the spec says saturate only applies to float 8 targets; onnxruntime refuses the attribute on other targets at load; konnx ignores it and gives the reference's outputs (tests/ops/test_attr_checks.py::test_cast_saturate_outside_float8_is_ignored)",
     'node:test_castlike_DOUBLE_to_FLOAT_expanded:attr:2':
         "Cast saturate=0 to a float16/float32 target (in CastLike's expansion): the spec says saturate only applies to float 8 targets; onnxruntime refuses the attribute on other targets at load; konnx ignores it and gives the reference's outputs (tests/ops/test_attr_checks.py::test_cast_saturate_outside_float8_is_ignored)",
-    'node:test_convinteger_with_padding:shape:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_convinteger_without_padding:shape:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
-    'node:test_deform_conv_with_mask_bias:shape:0':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_einsum_scalar:attr:1':
         "equation b'\\xff\\xfe': onnx's Einsum shape inference never returns on it, and onnxruntime (the oracle, run first) shares that inference and hangs; konnx refuses it before inference (konnx/einsum_grammar.py, tests/ops/test_einsum_checks.py)",
     'node:test_gridsample:data:1':
@@ -37,12 +31,8 @@ KNOWN: dict[str, str] = {
         "float32 dot products whose products or partial sums pass FLT_MAX (inputs of 3e38 and inf): whether a readout q.S gives a finite value, +-inf or NaN depends on the accumulation order and on FMA contraction, which the spec leaves open: TensorFlow's matmul/einsum (sequential FMA) overflows where onnxruntime's MLAS and numpy's SIMD accumulators stay finite (q.S = -1.0972e38 exactly, konnx -inf), and keeps -inf where their rounded products meet +inf and -inf (NaN); a float64 evaluation sides with konnx on some elements and with onnxruntime on others; finite, in-range inputs agree",
     'node:test_log_example:attr:2':
         'float32 denormal input (1e-40): TensorFlow runs its CPU kernels with denormals-are-zero, so the value reads as 0 in every arithmetic op (Log gives log of the smallest denormal, Sign passes it through a select unchanged); onnxruntime and the reference read it exactly, and no keras.ops route reads a denormal on TF',
-    'node:test_lrn_default:attr:1':
-        "inputs or attributes that cannot agree, unseen by onnx shape inference: the op's Keras build fails (internal-error wrapper); needs per-op input checks",
     'node:test_lstm_batchwise:data:1':
         "LSTM layout=1 (batch first) is valid per the spec; onnxruntime's CPU kernel refuses it ('Batchwise recurrent operations (layout == 1) are not supported'); konnx gives the reference's outputs on these inputs (holding inf), as on the shipped case (backend test test_lstm_batchwise)",
-    'node:test_nonmaxsuppression_iou_threshold_boundary:shape:0':
-        'NodeConversionError inside konnx on a mutated model (internal-error wrapper): ValueError: Exception encountered when calling KonnxOp.call(). Could not automatic | cause: alues to unpack (',
     'node:test_quantizelinear_axis:attr:2':
         "QuantizeLinear(28) with a quotient x / scale beyond int32 (+inf, 1.5e38, or a zero/denormal scale): the spec's saturate() gives the type's maximum, as konnx does and as onnxruntime's opset-21 kernels do (tests/ops/test_attr_checks.py::test_quantize_saturates_beyond_int32); the reference implementation casts rint(x / scale) to int32 before clipping (op_quantize_linear.py), so the value wraps to INT32_MIN and clips to the minimum; onnxruntime has no QuantizeLinear(28) kernel (NOT_IMPLEMENTED)",
     'node:test_quantizelinear_blocked_symmetric:data:0':
