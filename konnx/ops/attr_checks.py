@@ -11,15 +11,13 @@ rule covers every op it applies to, wherever the node sits (also inside If/Loop/
   scale has one entry per entry of the axis (or a single one); a blocked quantization's scale is
   shaped like the input except along the axis, and its block_size is positive and in the spec's
   accepted range [ceil(Di/Si), ceil(Di/(Si-1)) - 1];
-- RoiAlign's output sizes and sampling ratio are not negative, and its spatial scale is finite.
+(RoiAlign's mode, sizes, sampling ratio and scale are detect_checks.roi_align's rules.)
 onnxruntime refuses each of these too. Unknown facts (None) never refuse.
 """
 from __future__ import annotations
 
-import math
 from typing import Optional
 
-INT32_MAX = 2**31 - 1
 _FLOATS = ("float16", "float32", "float64", "bfloat16")
 
 
@@ -43,8 +41,7 @@ ENUMS = {
     "Pad": {"mode": _since(((1, ("constant", "reflect", "edge")), (19, ("constant", "reflect", "edge", "wrap"))))},
     "DepthToSpace": {"mode": _since(((1, ("DCR", "CRD")),))},
     "Gelu": {"approximate": _since(((20, ("none", "tanh")),))},
-    "RoiAlign": {"mode": _since(((10, ("avg", "max")),)),
-                 "coordinate_transformation_mode": _since(((16, ("half_pixel", "output_half_pixel")),))},
+    "RoiAlign": {"coordinate_transformation_mode": _since(((16, ("half_pixel", "output_half_pixel")),))},
     "GridSample": {"mode": _since(((16, ("bilinear", "nearest", "bicubic")), (20, ("linear", "nearest", "cubic")))),
                    "padding_mode": _since(((16, ("zeros", "border", "reflection")),))},
     "RNN": _RECURRENT_DIRECTION, "GRU": _RECURRENT_DIRECTION, "LSTM": _RECURRENT_DIRECTION,
@@ -127,21 +124,4 @@ def _blocked(x: tuple, scale: tuple, axis: int, block: int) -> Optional[str]:
     return None
 
 
-def _roi_align(node, facts) -> Optional[str]:
-    for name in ("output_height", "output_width"):
-        v = node.int(name)
-        if v is not None and v < 0:
-            return f"attribute {name}={v}: an output size cannot be negative"
-        if v is not None and v > INT32_MAX:
-            return f"attribute {name}={v}: konnx supports output sizes up to {INT32_MAX} (TensorFlow's int32 indexing)"
-    ratio = node.int("sampling_ratio")
-    if ratio is not None and ratio < 0:
-        return f"attribute sampling_ratio={ratio}: the spec allows 0 (adaptive) or a positive count"
-    scale = node.float("spatial_scale")
-    if scale is not None and not math.isfinite(scale):
-        return (f"attribute spatial_scale={scale}: must be a finite number (the ROI coordinates are "
-                "multiplied by it; a non-finite scale leaves no point to sample)")
-    return None
-
-
-_BY_OP = {"Mod": (_mod,), "QuantizeLinear": (_quant,), "DequantizeLinear": (_quant,), "RoiAlign": (_roi_align,)}
+_BY_OP = {"Mod": (_mod,), "QuantizeLinear": (_quant,), "DequantizeLinear": (_quant,)}

@@ -11,8 +11,6 @@ KNOWN: dict[str, str] = {
         "Attention scale=0: the spec puts no bound on scale (Q and K are scaled by sqrt(scale)) and the reference implementation runs it (every key weighs the same); onnxruntime's kernel wants scale > 0 and refuses the model at load; konnx gives the reference's outputs (tests/ops/test_attention_checks.py::test_zero_scale_follows_the_reference)",
     'node:test_attention_4d_with_qk_matmul_bias:dtype:1':
         "Attention with float32 Q/K and a float16 V: valid per the schema (Q, K are T1, V is T2: separate type parameters); onnxruntime has no kernel for T1 != T2, falls back to the function body whose MatMul binds one type, and refuses the model; konnx gives the reference's outputs (tests/ops/test_attr_checks.py::test_attention_with_value_of_another_float_type)",
-    'node:test_averagepool_2d_pads_count_include_pad:attr:2':
-        "AveragePool pads >= kernel: the spec allows any pads >= 0; onnxruntime's pooling kernel wants pads < kernel and refuses the model; konnx gives the reference's outputs (tests/ops/test_attr_checks.py::test_average_pool_pads_beyond_the_kernel)",
     'node:test_castlike_DOUBLE_to_FLOAT16_expanded:attr:1':
         "Cast saturate=0 to a float16/float32 target (in CastLike's expansion): the spec says saturate only applies to float 8 targets; onnxruntime refuses the attribute on other targets at load; konnx ignores it and gives the reference's outputs (tests/ops/test_attr_checks.py::test_cast_saturate_outside_float8_is_ignored)",
     'node:test_castlike_DOUBLE_to_FLOAT_expanded:attr:2':

@@ -147,15 +147,8 @@ def _roi_align(opset=16, **attrs):
 
 
 @pytest.mark.parametrize("attrs,expect", [
-    (dict(sampling_ratio=-1), "sampling_ratio=-1: the spec allows 0 (adaptive) or a positive count"),
-    (dict(output_width=-2), "output_width=-2: an output size cannot be negative")])
-def test_roi_align_sizes(attrs, expect):
-    assert_refused_like_ort(_roi_align(**attrs), _roi_align(), expect)
-
-
-@pytest.mark.parametrize("attrs,expect", [
-    (dict(spatial_scale=float("nan")), "spatial_scale=nan: must be a finite number"),
-    (dict(output_width=2**31), "output_width=2147483648: konnx supports output sizes up to 2147483647")])
+    (dict(spatial_scale=float("nan")), "spatial_scale=nan: must be finite"),
+    (dict(output_width=2**31), "above konnx's budget")])
 def test_roi_align_values_konnx_cannot_sample(attrs, expect):
     # onnxruntime has no RoiAlign-22 kernel, and the reference implementation fails on both (int(nan),
     # a 2**31-wide output): konnx refuses them with its reason instead of failing when run
@@ -192,13 +185,6 @@ def _assert_ort_refuses_reference_matches(model, feeds, ort_says):
     assert len(got) == len(ref)
     for r, g in zip(ref, got):
         np.testing.assert_allclose(np.asarray(g, np.float64), np.asarray(r, np.float64), rtol=1e-3, atol=1e-4)
-
-
-def test_average_pool_pads_beyond_the_kernel():
-    # "pads ... can take any value greater than or equal to 0"; onnxruntime wants pads < kernel
-    model, feeds = _one("AveragePool", [("x", F, [1, 2, 6, 6])],
-                        dict(kernel_shape=[3, 3], pads=[4, 1, 1, 3], count_include_pad=1), 19)
-    _assert_ort_refuses_reference_matches(model, feeds, "Pad should be smaller than kernel")
 
 
 def test_cast_saturate_outside_float8_is_ignored():
