@@ -8,7 +8,7 @@ from __future__ import annotations
 from keras import ops
 from keras.backend import standardize_dtype
 
-from .fn_math import HALF_DTYPES, first_index, float32_inside
+from .fn_math import HALF_DTYPES, first_index, float32_inside, reduce_extreme
 from .functions import function
 
 
@@ -70,7 +70,7 @@ def softmax(x, *, axes, log=False):
 
 
 def _softmax(x, axes, log):
-    m = ops.stop_gradient(ops.max(x, axis=tuple(axes), keepdims=True))
+    m = ops.stop_gradient(reduce_extreme(x, "max", tuple(axes), True))  # an empty input too
     z = ops.subtract(x, m)
     s = ops.sum(ops.exp(z), axis=tuple(axes), keepdims=True)
     if log:
@@ -84,7 +84,7 @@ def softmax_nan_rows(x, y, *, axis):
     the spec's exp(x - max(x)) / sum(...) is NaN throughout (a NaN, a +inf, or only -inf).
     One reduction and one add beside the fused Softmax kernel (max propagates NaN on every
     Keras backend)."""
-    m = ops.max(x, axis=axis, keepdims=True)
+    m = reduce_extreme(x, "max", axis, True)
     return ops.add(y, ops.subtract(m, m))
 
 

@@ -3,7 +3,7 @@
 `attr_rules.common_reason` runs `op_reason(node, facts)` for every default-domain node, so each
 rule covers every op it applies to, wherever the node sits (also inside If/Loop/Scan bodies):
 - string attributes the spec enumerates (Pad's mode, DepthToSpace's mode, Gelu's approximate,
-  RoiAlign's modes, GridSample's modes, the recurrent ops' direction, the scatter and loss
+  RoiAlign's coordinate_transformation_mode, GridSample's modes, the recurrent ops' direction, the scatter and loss
   reductions, BitShift's direction) hold one of the spec's values;
 - Mod before opset 28 computes floating-point inputs only with fmod=1 (Mod-10/13: "If the input
   type is floating point, then fmod attribute must be set to 1");

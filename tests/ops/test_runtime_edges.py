@@ -273,3 +273,13 @@ def test_memory_error_while_building_is_a_resource_error(monkeypatch):
         konnx.convert(model)
     assert "Relu node 'r': ran out of memory building this node" in str(info.value)
     assert "internal error" not in str(info.value)
+
+
+@pytest.mark.parametrize("op", ["Softmax", "LogSoftmax"])
+@pytest.mark.parametrize("shape,axis", [([0, 4], -1), ([3, 0], -1), ([0, 4], 0), ([2, 0, 3], 1)])
+def test_softmax_of_an_empty_tensor(op, shape, axis):
+    """An empty input gives an empty output (the row maximum Softmax subtracts, and the NaN-row
+    step after Keras' Softmax, reduce an empty tensor: Keras' max refuses one)."""
+    node = helper.make_node(op, ["x"], ["y"], axis=axis, name="n")
+    model = make_model([node], [("x", np.float32, shape)], [("y", np.float32, None)], opset=13)
+    assert_matches_ort(model, {"x": np.zeros(shape, np.float32)})
