@@ -60,12 +60,17 @@ def _run_chunk(ids: list, timeout: int, results: dict, grace: int = GRACE) -> No
 
 
 def _oracle_death(case_id: str, proc, verdicts: dict):
-    """The result of a case whose worker died (not killed by the watchdog) after konnx refused
-    the model, i.e. inside onnxruntime: onnxruntime aborting the process on a model is its
-    refusal of it, so both refuse. None when that is not what happened."""
+    """The result of a case whose worker stopped inside onnxruntime after konnx refused the
+    model: onnxruntime aborting the process on a model is its refusal of it (both refuse);
+    onnxruntime never answering (killed by the watchdog) is its hang, not konnx's, which
+    answered in time (ort_hangs). None when that is not what happened (a death or hang after
+    konnx converted the model stays a failure: nothing judged its outputs)."""
     v = verdicts.get(case_id)
-    if v is None or v["state"] != "refused" or getattr(proc, "_konnx_killed", False):
+    if v is None or v["state"] != "refused":
         return None
+    if getattr(proc, "_konnx_killed", False):
+        return {"id": case_id, "outcome": "ort_hangs",
+                "detail": f"ort: no answer after konnx refused the model | konnx: {v['detail']}"}
     return {"id": case_id, "outcome": "both_refuse",
             "detail": f"ort: died (rc {proc.returncode}) on the model | konnx: {v['detail']}"}
 

@@ -100,8 +100,9 @@ def test_decision_table():
 
 
 def test_oracle_death_after_konnx_refused():
-    """A worker that dies inside onnxruntime after konnx refused the model: both refuse it; a
-    death after konnx converted it, or a watchdog kill, stays a failure."""
+    """A worker that dies inside onnxruntime after konnx refused the model: both refuse it; one
+    the watchdog kills there: onnxruntime hangs, konnx answered; a death or a kill after konnx
+    converted it stays a failure."""
     class Proc:
         returncode = -6
 
@@ -111,4 +112,5 @@ def test_oracle_death_after_konnx_refused():
     assert run._oracle_death("c", Proc(), {}) is None
     killed = Proc()
     killed._konnx_killed = True
-    assert run._oracle_death("c", killed, refused) is None
+    assert run._oracle_death("c", killed, refused)["outcome"] == "ort_hangs"
+    assert run._oracle_death("c", killed, {"c": {"konnx": "c", "state": "ok", "detail": ""}}) is None

@@ -22,6 +22,8 @@ Outcomes (OK_OUTCOMES are not failures):
   NaN depends on the algorithm's inf - inf and inf * 0): there is no oracle;
 - wrong: both run and disagree, the reference implementation does not side with konnx;
 - crash: any exception that is not a konnx ConversionError, or konnx's internal-error wrapper;
+- ort_hangs: konnx refused the model, then onnxruntime (run after it) gave no answer within the
+  timeout (decided by the runner);
 - hang: no answer within the timeout (decided by the runner).
 """
 from __future__ import annotations
@@ -40,7 +42,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 OK_OUTCOMES = ("match", "ort_deviates", "oracles_disagree", "konnx_refuses", "both_refuse", "ort_unsupported",
-               "invalid_inputs")
+               "invalid_inputs", "ort_hangs")
 FAIL_OUTCOMES = ("wrong", "crash", "hang", "converts_invalid")
 ORT_LACKS = ("NOT_IMPLEMENTED", "can't be converted to MLDataType")
 INTERNAL_MARKERS = ("conversion failed:", "internal error", "internal:")
