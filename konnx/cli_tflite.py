@@ -47,7 +47,7 @@ def convert_direct(console, args, proto) -> bool:
         with console.status("checking the .tflite in the LiteRT interpreter against onnxruntime"), \
                 native_stderr_silenced(not args.verbose):
             check = check_tflite(data, proto, None, input_shapes=shapes, channels_last_io=args.channels_last_io,
-                                 rtol=args.rtol, atol=args.atol, input_names=names)
+                                 rtol=args.rtol, atol=args.atol, input_names=names, oracle_path=args.model)
     except (ConversionError, ValueError, RuntimeError) as e:
         return _fallback(console, args, f"its check could not run: {str(e).splitlines()[0] if str(e) else e}")
     if not check.ok:

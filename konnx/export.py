@@ -361,11 +361,14 @@ def _fit_static_shapes(tflite, proto, names, input_shapes, channels_last_io) -> 
 
 def check_tflite(tflite: Union[PathLike, bytes], onnx_model, keras_model, *, inputs: Optional[dict] = None,
                  input_shapes: Optional[dict] = None, channels_last_io: bool = False, rtol: float = 1e-4,
-                 atol: float = 0.0, seed: int = 0, input_names: Optional[list] = None):
+                 atol: float = 0.0, seed: int = 0, input_names: Optional[list] = None,
+                 oracle_path: Optional[PathLike] = None):
     """Run the .tflite model in the LiteRT interpreter and onnxruntime on the same inputs (as
     `konnx verify` does) and compare every output. Returns a konnx.verify.VerifyResult.
     `keras_model` only names the file's signature inputs (in the ONNX inputs' order); a file
-    written without a Keras model (konnx.tflite_direct) passes keras_model=None and `input_names`."""
+    written without a Keras model (konnx.tflite_direct) passes keras_model=None and `input_names`.
+    `oracle_path`: the ONNX file onnxruntime reads itself (a large model is then not serialized
+    again in this process), when `onnx_model` is a ModelProto read from it."""
     from . import loader
     from .oracle import VerifyResult, compare, make_inputs, run_onnxruntime
 
@@ -386,7 +389,7 @@ def check_tflite(tflite: Union[PathLike, bytes], onnx_model, keras_model, *, inp
     got = run_tflite(tflite, dict(zip(names, args)))
     if len(got) != len(proto.graph.output):
         raise ExportError(f"the .tflite model has {len(got)} outputs, the ONNX model {len(proto.graph.output)}")
-    ref = run_onnxruntime(proto, feeds)
+    ref = run_onnxruntime(oracle_path if oracle_path is not None else proto, feeds)
     outs = []
     for o, g in zip(proto.graph.output, got):
         if channels_last_io and g.ndim >= 3:

@@ -4,6 +4,7 @@ per-output comparison at konnx's tolerance. `konnx.verify` (which may convert fi
 converter can use it without an import cycle."""
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
@@ -154,7 +155,10 @@ def _check_size(shapes: dict) -> None:
 
 
 # ----------------------------------------------------------------------------- running
-def run_onnxruntime(model: onnx.ModelProto, feeds: dict, outputs: Optional[list] = None) -> dict:
+def run_onnxruntime(model, feeds: dict, outputs: Optional[list] = None) -> dict:
+    """onnxruntime's outputs (all, or `outputs` exposed) on `feeds`. `model` is a ModelProto, or
+    the path of an ONNX file (read by onnxruntime itself: no serialized copy of a large model in
+    this process; not with `outputs`)."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -162,7 +166,8 @@ def run_onnxruntime(model: onnx.ModelProto, feeds: dict, outputs: Optional[list]
     if outputs:
         model = _with_outputs(model, outputs)
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    source = str(model) if isinstance(model, (str, os.PathLike)) else model.SerializeToString()
+    sess = ort.InferenceSession(source, so, providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
     return dict(zip(names, sess.run(names, feeds)))
 
