@@ -3,10 +3,8 @@ CLI on hostile input is a konnx error (a ConversionError subclass) naming what w
 was expected; the CLI turns each into one line and exit code 1, never an internal error (issue 14)."""
 from __future__ import annotations
 
-import os
 
 import numpy as np
-import onnx
 import pytest
 from onnx import helper
 

@@ -245,7 +245,7 @@ def test_probe_reference_matches_onnxruntime(geom):
     pads = [probe.same_pads(*a) if padding == "same" else (0, 0) for a in axes]
     if any(n + sum(p) < (k - 1) * d + 1 for (n, k, _, d), p in zip(axes, pads)):
         return
-    nsp, rng = len(axes), np.random.default_rng(0)
+    rng = np.random.default_rng(0)
     x = rng.standard_normal((2, *sizes, 2)).astype(np.float32)
     w = rng.standard_normal((*kernel, 2, 3)).astype(np.float32)
     flat = [p[0] for p in pads] + [p[1] for p in pads]

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import onnx
 import onnxruntime as ort
-from onnx import TensorProto, helper
+from onnx import helper
 
 import konnx
 

@@ -14,15 +14,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-import numpy as np
 
-
-def _size(facts, i: int) -> Optional[int]:
-    s = facts.shape(i)
-    if s is None:
-        return None
-    dims = [facts.dim(i, a) for a in range(len(s))]
-    return None if any(d is None for d in dims) else int(np.prod(dims, dtype=np.int64))
+from .spec_checks import static_size
 
 
 def weights(node, facts, x: int = 0, w: int = 1) -> Optional[str]:
@@ -111,7 +104,7 @@ def pool(node, facts) -> Optional[str]:
 
 
 def _one_element(facts, i: int, name: str) -> Optional[str]:
-    n, r = _size(facts, i), facts.rank(i)
+    n, r = static_size(facts, i), facts.rank(i)
     if (n is not None and n != 1) or (r is not None and r > 1):
         return f"{name} has shape {list(facts.shape(i))}: the spec wants a scalar (one element, rank 0 or 1)"
     return None
@@ -122,7 +115,7 @@ def _per_channel(facts, i: int, name: str, m: Optional[int]) -> Optional[str]:
     s = facts.shape(i)
     if s is None:
         return None
-    n = _size(facts, i)
+    n = static_size(facts, i)
     if len(s) > 1 or (n is not None and m is not None and n not in (1, m)):
         return f"{name} has shape {list(s)}: the spec wants a scalar or one entry per output channel ({m},)"
     return None

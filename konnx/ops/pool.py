@@ -257,12 +257,16 @@ def global_max_pool(ctx, node):
     return _global(ctx, node, _GMP)
 
 
-def _check_lp_pool(node, facts):
+def _lp_order(node):
     p = node.attr("p")
     if not isinstance(p, int) or p < 1:
         return (f"attribute p={p}: konnx computes the Lp norms of order p >= 1 (onnxruntime runs p <= 0, "
                 "where (sum |x|^p)^(1/p) is no norm and p=0 divides by zero)")
-    return check_pool(node, facts)
+    return None
+
+
+def _check_lp_pool(node, facts):
+    return _lp_order(node) or check_pool(node, facts)
 
 
 @converter("LpPool", layout=SPATIAL, since=2, check=_check_lp_pool, limits="p >= 1")
@@ -278,11 +282,7 @@ def lp_pool(ctx, node):
 
 
 def _check_global_lp(node, facts):
-    p = node.attr("p")
-    if not isinstance(p, int) or p < 1:
-        return (f"attribute p={p}: konnx computes the Lp norms of order p >= 1 (onnxruntime runs p <= 0, "
-                "where (sum |x|^p)^(1/p) is no norm and p=0 divides by zero)")
-    return _check_global(node, facts)
+    return _lp_order(node) or _check_global(node, facts)
 
 
 @converter("GlobalLpPool", layout=SPATIAL, since=2, check=_check_global_lp)

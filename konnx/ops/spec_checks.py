@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 
 
-def _size(facts, i: int) -> Optional[int]:
+def static_size(facts, i: int) -> Optional[int]:
     s = facts.shape(i)
     if s is None:
         return None
@@ -30,7 +30,7 @@ def group_norm(node, facts) -> Optional[str]:
 def clip(node, facts) -> Optional[str]:
     """min and max are scalars (one element)."""
     for i, name in ((1, "min"), (2, "max")):
-        n = _size(facts, i)
+        n = static_size(facts, i)
         if n is not None and n != 1:
             return f"{name} has shape {list(facts.shape(i))}: the spec wants a scalar"
     return None
@@ -73,7 +73,7 @@ def affine_grid(node, facts) -> Optional[str]:
 def range_inputs(node, facts) -> Optional[str]:
     """start, limit and delta are scalars (one element)."""
     for i, name in ((0, "start"), (1, "limit"), (2, "delta")):
-        n = _size(facts, i)
+        n = static_size(facts, i)
         if n is not None and n != 1:
             return f"{name} has shape {list(facts.shape(i))}: the spec wants a scalar"
     return None
@@ -81,7 +81,7 @@ def range_inputs(node, facts) -> Optional[str]:
 
 def window(node, facts) -> Optional[str]:
     """The window size is a scalar."""
-    n = _size(facts, 0)
+    n = static_size(facts, 0)
     if n is not None and n != 1:
         return f"size has shape {list(facts.shape(0))}: the spec wants a scalar"
     return None
@@ -134,7 +134,7 @@ def prelu(node, facts) -> Optional[str]:
 
 def scatter_elements(node, facts) -> Optional[str]:
     """data, indices and updates share one rank; indices and updates one shape."""
-    r, ri, ru = facts.rank(0), facts.rank(1), facts.rank(2)
+    r, ri = facts.rank(0), facts.rank(1)
     if r is not None and ri is not None and r != ri:
         return f"indices have rank {ri}, data rank {r}: the spec wants the same rank"
     si, su = facts.shape(1), facts.shape(2)

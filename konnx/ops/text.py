@@ -57,7 +57,7 @@ def _tfidf_pool_reason(node):
     each pooled n-gram its output slot; no n-gram is pooled twice."""
     pool, counts = list(node.attr("pool_int64s")), list(node.attr("ngram_counts"))
     bounds = counts + [len(pool)]
-    total, seen = 0, set()
+    total = 0
     for n in range(1, len(bounds)):
         start, end = bounds[n - 1], bounds[n]
         if not 0 <= start <= end <= len(pool) or (end - start) % n:

@@ -10,7 +10,6 @@ each net once per exporter with those axes symbolic and run it at several sizes.
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass, field
 from typing import Callable
 

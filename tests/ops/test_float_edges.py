@@ -4,7 +4,6 @@ ConvTranspose with dilations (an inf input must not meet a zero kernel tap: NaN 
 sum is finite), TopK (NaN ranks strictly above +inf, not tied with it)."""
 from __future__ import annotations
 
-import itertools
 import warnings
 
 import numpy as np
