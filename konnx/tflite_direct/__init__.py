@@ -23,6 +23,7 @@ from ..naming import sanitize
 from ..tflite_map import META_NAME
 from . import elementwise as E
 from . import spatial as S
+from . import sequence as Q
 from . import tensor as T
 from .lower import DirectUnsupported, Lowering
 
@@ -39,7 +40,9 @@ HANDLERS = {
     "Flatten": T.reshape, "Reshape": T.reshape, "Squeeze": T.reshape, "Unsqueeze": T.reshape,
     "LeakyRelu": E.leaky_relu, "ReduceMean": T.reduce_mean, "Pad": T.pad,
     "Gemm": T.gemm, "MatMul": T.matmul, "Concat": T.concat, "Softmax": T.softmax, "Transpose": T.transpose,
+    "LayerNormalization": Q.layer_norm, "Gelu": Q.gelu, "Split": Q.split, "Gather": Q.gather, "Slice": Q.slice_,
 }
+CONTRIB_HANDLERS = {"Gelu": Q.gelu, "FastGelu": Q.gelu}  # onnxruntime's com.microsoft ops
 
 
 def write(proto: onnx.ModelProto, plan, weights: dict, opset: int, *, channels_last_io: bool = False) -> bytes:
@@ -55,7 +58,8 @@ def write(proto: onnx.ModelProto, plan, weights: dict, opset: int, *, channels_l
         lw.node = node
         if _fold(lw, node):
             continue
-        fn = HANDLERS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
+        fn = (HANDLERS.get(node.op_type) if node.domain in ("", "ai.onnx")
+              else CONTRIB_HANDLERS.get(node.op_type) if node.domain == "com.microsoft" else None)
         if fn is None:
             raise lw.unsupported("no direct TFLite writer for this op")
         fn(lw, node)
@@ -82,8 +86,14 @@ def _shapes(proto: onnx.ModelProto) -> tuple:
     if all(s is not None and all(isinstance(d, int) and d > 0 for d in s)
            for s in (shapes.get(o) for o in computed)):
         return shapes, types
+    light = onnx.ModelProto()
+    light.CopyFrom(proto)  # the normalized graph without its weights (loader.split_weights)
+    static = [vi for vi in light.graph.value_info
+              if all(d.HasField("dim_value") and d.dim_value > 0 for d in vi.type.tensor_type.shape.dim)]
+    del light.graph.value_info[:]  # the symbolic dims of the first inference would stay otherwise
+    light.graph.value_info.extend(static)
     try:
-        again = onnx.shape_inference.infer_shapes(proto, data_prop=True)
+        again = onnx.shape_inference.infer_shapes(light, data_prop=True)
     except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError):
         return shapes, types
     more, more_types = loader.value_info(again)
