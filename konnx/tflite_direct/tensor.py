@@ -48,11 +48,23 @@ def reshape(lw: Lowering, node: Node) -> None:
     lw.settle(out)
 
 
+_ORDER_CHECK_LIMIT = 1 << 24  # elements: above, only the grouped-reshape rule is checked
+
+
 def _grouped(lw: Lowering, x: str, out: str, src: tuple, planned: tuple) -> bool:
-    """Does the planned output layout come from a grouped reshape of `x` as stored with `src`?"""
+    """Does a RESHAPE of `x` as stored (with `src`) give `out` stored as planned? True when the two
+    stored tensors hold the elements in the same order (checked on the element indices; above
+    _ORDER_CHECK_LIMIT elements, by konnx.ops.tensor's grouped-reshape rule)."""
+    in_shape, out_shape = lw.shape(x), lw.shape(out)
+    size = int(np.prod(in_shape))
+    if size <= _ORDER_CHECK_LIMIT:
+        ids = np.arange(size, dtype=np.int32)
+        stored_in = np.transpose(ids.reshape(in_shape), src).reshape(-1)
+        stored_out = np.transpose(ids.reshape(out_shape), planned).reshape(-1)
+        return bool(np.array_equal(stored_in, stored_out))
     from ..ops.tensor import _stored_order_spec
 
-    found = _stored_order_spec(tuple(src), list(lw.shape(x)), list(lw.shape(out)), None, {})
+    found = _stored_order_spec(tuple(src), list(in_shape), list(out_shape), None, {})
     return found is not None and tuple(found[1]) == tuple(planned)
 
 
