@@ -43,6 +43,7 @@ HANDLERS = {
     "LayerNormalization": Q.layer_norm, "Gelu": Q.gelu, "Split": Q.split, "Gather": Q.gather, "Slice": Q.slice_,
 }
 CONTRIB_HANDLERS = {"Gelu": Q.gelu, "FastGelu": Q.gelu}  # onnxruntime's com.microsoft ops
+_SHAPE_KEEPING_CONTRIB = frozenset({"Gelu", "FastGelu"})  # output shape = the (one) input's
 
 
 def write(proto: onnx.ModelProto, plan, weights: dict, opset: int, *, channels_last_io: bool = False) -> bytes:
@@ -80,7 +81,10 @@ def write(proto: onnx.ModelProto, plan, weights: dict, opset: int, *, channels_l
 def _shapes(proto: onnx.ModelProto) -> tuple:
     """name -> ONNX shape, elem type; shape inference runs again when a computed tensor's shape is
     unknown: constant folding (after the first inference) can make it static, as a TorchScript
-    Pad whose pads were computed from shapes."""
+    Pad whose pads were computed from shapes, or a class token Expand-ed to the batch size.
+    That inference starts from the static shapes only (a symbolic dim of the first one would
+    stay) and sees onnxruntime's shape-keeping contrib ops (onnx knows no shape for them) as
+    Identity."""
     shapes, types = loader.value_info(proto)
     computed = [o for n in proto.graph.node for o in n.output if o]
     if all(s is not None and all(isinstance(d, int) and d > 0 for d in s)
@@ -92,6 +96,10 @@ def _shapes(proto: onnx.ModelProto) -> tuple:
               if all(d.HasField("dim_value") and d.dim_value > 0 for d in vi.type.tensor_type.shape.dim)]
     del light.graph.value_info[:]  # the symbolic dims of the first inference would stay otherwise
     light.graph.value_info.extend(static)
+    for n in light.graph.node:
+        if n.domain == "com.microsoft" and n.op_type in _SHAPE_KEEPING_CONTRIB and len(n.input) == 1:
+            n.op_type, n.domain = "Identity", ""
+            del n.attribute[:]
     try:
         again = onnx.shape_inference.infer_shapes(light, data_prop=True)
     except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError):
