@@ -516,6 +516,14 @@ def test_layer_normalization(axis, shape):
     assert ops.count("MEAN") == 2 and "RSQRT" in ops, ops
 
 
+def test_layer_normalization_of_ones_and_zeros():
+    """A scale of ones and a bias of zeros (a fresh nn.LayerNorm) leave out their MUL and ADD."""
+    node = helper.make_node("LayerNormalization", ["x", "s", "b"], ["y"])
+    inits = [("s", np.ones(8, np.float32)), ("b", np.zeros(8, np.float32))]
+    ops = assert_direct_matches(_helper_model([node], [("x", (2, 5, 8))], "y", inits, opset=17), (2, 5, 8))
+    assert ops == ["MEAN", "SUB", "MUL", "MEAN", "ADD", "RSQRT", "MUL"], ops
+
+
 @pytest.mark.parametrize("op,domain,attrs", [("Gelu", "", {}), ("Gelu", "", {"approximate": "tanh"}),
                                               ("Gelu", "com.microsoft", {}), ("FastGelu", "com.microsoft", {})])
 def test_gelu(op, domain, attrs):

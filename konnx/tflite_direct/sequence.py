@@ -52,13 +52,20 @@ def layer_norm(lw: Lowering, node: Node) -> None:
     var = step("MEAN", [step("MUL", [d, d], shape, "squared", S.MulOptionsT()), axes], reduced, "variance", o)
     eps = lw.b.constant(np.asarray(float(node.attr("epsilon", 1e-5)), np.float32), f"{out}/epsilon")
     r = step("RSQRT", [step("ADD", [var, eps], reduced, "var_eps", S.AddOptionsT())], reduced, "rsqrt")
-    y = step("MUL", [d, r], shape, "normalized", S.MulOptionsT())
-    scale = lw.operand(node.inputs[1], perm)
-    has_bias = node.has_input(2) and node.inputs[2]
-    scaled = lw.new(out, perm) if not has_bias else lw.b.tensor(shape, f"{out}/scaled")
-    lw.b.op("MUL", [y, scale], [scaled], S.MulOptionsT())
-    if has_bias:
-        lw.b.op("ADD", [scaled, lw.operand(node.inputs[2], perm)], [lw.new(out, perm)], S.AddOptionsT())
+    # a constant scale of ones or bias of zeros (a freshly initialised LayerNorm) is left out: exact
+    steps = [(op, node.inputs[i]) for op, i, neutral in (("MUL", 1, 1.0), ("ADD", 2, 0.0))
+             if node.has_input(i) and node.inputs[i] and not _all_equal(lw, node.inputs[i], neutral)]
+    ins = [d, r]
+    for k, (op, name) in enumerate([("MUL", None)] + steps):
+        o = S.MulOptionsT() if op == "MUL" else S.AddOptionsT()
+        target = lw.new(out, perm) if k == len(steps) else lw.b.tensor(shape, f"{out}/{op.lower()}{k}")
+        lw.b.op(op, ins, [target], o)
+        if k < len(steps):
+            ins = [target, lw.operand(steps[k][1], perm)]
+
+
+def _all_equal(lw: Lowering, name: str, value: float) -> bool:
+    return lw.is_const(name) and bool(np.all(lw.const(name) == value))
 
 
 def gelu(lw: Lowering, node: Node) -> None:
