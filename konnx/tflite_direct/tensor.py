@@ -1,6 +1,8 @@
-"""Layout-sensitive and axis ops: Flatten/Reshape (in the ONNX layout, a TRANSPOSE first when
-the stored order differs, as the plan's moves say), Gemm/MatMul with a constant weight
-(FULLY_CONNECTED), Concat, Softmax, Transpose (no data moved: the perm composes)."""
+"""Layout-sensitive and axis ops: Flatten/Reshape (on the stored tensor when its element order
+is the planned output's, else in the ONNX layout: a TRANSPOSE first when the stored order
+differs, one after when the planned layout reorders elements), Gemm/MatMul with a constant 2D
+weight (FULLY_CONNECTED; other MatMuls: sequence.batch_matmul), Concat, Softmax, Transpose (no
+data moved: the perm composes)."""
 from __future__ import annotations
 
 import numpy as np
