@@ -591,3 +591,23 @@ def test_slice_constant_bounds():
     ops = assert_direct_matches(_helper_model(nodes, [("x", (1, 3, 4, 7))], "y", inits + [("w", w)], opset=17),
                                 (1, 3, 4, 7))
     assert "STRIDED_SLICE" in ops, ops
+
+
+def test_tiny_vit_channels_last_io():
+    assert_direct_matches(_export(TinyViT(), (1, 3, 8, 8)), (1, 3, 8, 8), channels_last_io=True)
+
+
+@pytest.mark.parametrize("case,match", [("gather", "Gather node 'g': Gather needs one constant index"),
+                                        ("slice", "Slice node 's': Slice step -1")])
+def test_uncovered_transformer_variants_are_named(case, match):
+    """Variants the writer leaves to TensorFlow's converter raise DirectUnsupported naming the node."""
+    if case == "gather":
+        nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Gather", ["r", "i"], ["y"], axis=1, name="g")]
+        model = _helper_model(nodes, [("x", (3, 4))], "y", [("i", np.asarray([0, 2], np.int64))], opset=17)
+    else:
+        inits = [("s", np.asarray([-1], np.int64)), ("e", np.asarray([-100], np.int64)),
+                 ("a", np.asarray([1], np.int64)), ("st", np.asarray([-1], np.int64))]
+        nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Slice", ["r", "s", "e", "a", "st"], ["y"], name="s")]
+        model = _helper_model(nodes, [("x", (2, 5))], "y", inits, opset=17)
+    with pytest.raises(DirectUnsupported, match=match):
+        _direct(model)

@@ -147,7 +147,8 @@ def split(lw: Lowering, node: Node) -> None:
     axis = int(node.attr("axis", 0)) % len(shape)
     sizes = _split_sizes(lw, node, shape[axis])
     if len(sizes) != len(node.outputs) or sum(sizes) != shape[axis] or min(sizes) < 0:
-        raise lw.unsupported(f"Split sizes {sizes} of axis {axis} (size {shape[axis]}) into {len(node.outputs)} outputs")
+        raise lw.unsupported(f"Split sizes {sizes} of axis {axis} (size {shape[axis]}) into "
+                             f"{len(node.outputs)} outputs (expected non-negative sizes summing to the axis)")
     x, k = lw.vals[name][0], L.keras_axis(perm, axis)
     stored, start = list(lw.b.shape(x)), 0
     for out, size in zip(node.outputs, sizes):
