@@ -6,7 +6,8 @@ ops (Conv, pooling, BatchNormalization, element-wise, Gemm, ...) and a ViT's (La
 Gelu, MatMul, Split, Gather, Slice: sequence.py) in exactly the layouts and paddings the plan
 decided, and raises DirectUnsupported naming the first node it does not cover; `konnx convert
 --tflite` then takes the Keras -> TensorFlow converter path. The file carries the same tensor
-map as TensorFlow's (konnx.tflite_map), written from what the writer knows, so `konnx verify model.onnx model.tflite --bisect` works on it."""
+map as TensorFlow's (konnx.tflite_map), written from what the writer knows, so
+`konnx verify model.onnx model.tflite --bisect` works on it."""
 from __future__ import annotations
 
 import json
