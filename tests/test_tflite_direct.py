@@ -452,3 +452,162 @@ def test_bisect_names_the_first_wrong_node_of_a_direct_file(tmp_path):
             break
         chain.append(readers[0].output[0])
     assert res.bisect.output in chain, (res.bisect.output, chain)
+
+
+# ---------------------------------------------------------------------------- transformer ops
+def _helper_model(nodes, inputs, output_name, inits=(), opset=20, contrib=False):
+    """One float32 input (name, shape) graph of onnx.helper nodes with constant initializers."""
+    vi = [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs]
+    out = [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, None)]
+    g = helper.make_graph(nodes, "g", vi, out, [onnx.numpy_helper.from_array(np.asarray(v), k) for k, v in inits])
+    imports = [helper.make_opsetid("", opset)] + ([helper.make_opsetid("com.microsoft", 1)] if contrib else [])
+    return helper.make_model(g, opset_imports=imports)
+
+
+class TinyViT(torch.nn.Module):
+    """A ViT in small: patch conv, flatten(2).transpose (a reshape on the channels-last map), class
+    token Concat, position Add, LayerNorm, attention (qkv Linear, reshape / permute / unbind,
+    q @ k^T, scale, softmax, @ v), GELU MLP, x[:, 0] and a head."""
+
+    def __init__(self, c=16, heads=2, size=8, patch=4):
+        super().__init__()
+        nn, n = torch.nn, (size // patch) ** 2
+        self.patch, self.heads = nn.Conv2d(3, c, patch, patch), heads
+        self.cls, self.pos = nn.Parameter(torch.randn(1, 1, c)), nn.Parameter(torch.randn(1, n + 1, c))
+        self.ln1, self.ln2, self.ln = nn.LayerNorm(c), nn.LayerNorm(c), nn.LayerNorm(c)
+        for ln in (self.ln1, self.ln2, self.ln):
+            ln.weight.data.uniform_(0.5, 1.5)
+            ln.bias.data.uniform_(-0.5, 0.5)
+        self.qkv, self.proj = nn.Linear(c, 3 * c), nn.Linear(c, c)
+        self.mlp = nn.Sequential(nn.Linear(c, 2 * c), nn.GELU(), nn.Linear(2 * c, c))
+        self.head = nn.Linear(c, 5)
+
+    def forward(self, x):
+        x = self.patch(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], 1) + self.pos
+        b, n, c = x.shape
+        qkv = self.qkv(self.ln1(x)).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        a = ((q @ k.transpose(-2, -1)) * (c // self.heads) ** -0.5).softmax(-1)
+        x = x + self.proj((a @ v).transpose(1, 2).reshape(b, n, c))
+        x = x + self.mlp(self.ln2(x))
+        return self.head(self.ln(x)[:, 0])
+
+
+@pytest.mark.parametrize("opset", [17, 20])
+def test_tiny_vit(opset):
+    """The ViT pattern end to end against onnxruntime: no TRANSPOSE pair around the Squeezes (the
+    reshapes act on the stored tensors), the bias Adds merged into FULLY_CONNECTED."""
+    model = _export(TinyViT(), (1, 3, 8, 8), opset=opset)
+    ops = assert_direct_matches(model, (1, 3, 8, 8))
+    assert ops.count("BATCH_MATMUL") == 2 and ops.count("FULLY_CONNECTED") == 5, ops
+    split = ops.index("STRIDED_SLICE")  # q, k, v sliced, each squeezed by a RESHAPE of the stored tensor
+    assert ops[split:split + 6] == ["STRIDED_SLICE"] * 3 + ["RESHAPE"] * 3, ops
+    assert "SOFTMAX" in ops and "CONCATENATION" in ops and "RSQRT" in ops
+
+
+@pytest.mark.parametrize("axis,shape", [(-1, (2, 5, 8)), (1, (2, 3, 4)), (2, (1, 6, 3, 5))])
+def test_layer_normalization(axis, shape):
+    rng = np.random.default_rng(2)
+    norm = shape[axis:] if axis != -1 else shape[-1:]
+    scale, bias = rng.uniform(0.5, 1.5, norm).astype(np.float32), rng.standard_normal(norm).astype(np.float32)
+    node = helper.make_node("LayerNormalization", ["x", "s", "b"], ["y"], axis=axis, epsilon=1e-3)
+    ops = assert_direct_matches(_helper_model([node], [("x", shape)], "y", [("s", scale), ("b", bias)], opset=17), shape)
+    assert ops.count("MEAN") == 2 and "RSQRT" in ops, ops
+
+
+def test_layer_normalization_of_ones_and_zeros():
+    """A scale of ones and a bias of zeros (a fresh nn.LayerNorm) leave out their MUL and ADD."""
+    node = helper.make_node("LayerNormalization", ["x", "s", "b"], ["y"])
+    inits = [("s", np.ones(8, np.float32)), ("b", np.zeros(8, np.float32))]
+    ops = assert_direct_matches(_helper_model([node], [("x", (2, 5, 8))], "y", inits, opset=17), (2, 5, 8))
+    assert ops == ["MEAN", "SUB", "MUL", "MEAN", "ADD", "RSQRT", "MUL"], ops
+
+
+@pytest.mark.parametrize("op,domain,attrs", [("Gelu", "", {}), ("Gelu", "", {"approximate": "tanh"}),
+                                              ("Gelu", "com.microsoft", {}), ("FastGelu", "com.microsoft", {})])
+def test_gelu(op, domain, attrs):
+    node = helper.make_node(op, ["x"], ["y"], domain=domain or None, **attrs)
+    ops = assert_direct_matches(_helper_model([node], [("x", (1, 7, 9))], "y", contrib=bool(domain)), (1, 7, 9))
+    assert ops == ["GELU"], ops
+
+
+@pytest.mark.parametrize("shape_b,transposed", [((2, 3, 6, 4), False), ((2, 3, 4, 6), True), ((6, 4), False)])
+def test_batch_matmul(shape_b, transposed):
+    """Both operands computed (Relu of inputs), the second seen transposed (BATCH_MATMUL's adj_y)
+    or broadcast from rank 2."""
+    nodes = [helper.make_node("Relu", ["x"], ["a"]), helper.make_node("Sigmoid", ["x2"], ["b0"])]
+    if transposed:
+        nodes.append(helper.make_node("Transpose", ["b0"], ["b"], perm=[0, 1, 3, 2]))
+    else:
+        nodes.append(helper.make_node("Identity", ["b0"], ["b"]))
+    nodes.append(helper.make_node("MatMul", ["a", "b"], ["y"]))
+    model = _helper_model(nodes, [("x", (2, 3, 5, 6)), ("x2", shape_b)], "y", opset=17)
+    rng = np.random.default_rng(4)
+    feeds = {"x": rng.standard_normal((2, 3, 5, 6)).astype(np.float32),
+             "x2": rng.standard_normal(shape_b).astype(np.float32)}
+    from ai_edge_litert.interpreter import Interpreter
+
+    data = _direct(model)
+    ref = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    got = Interpreter(model_content=data).get_signature_runner("serving_default")(**feeds)["output_0"]
+    assert got.shape == ref.shape and np.max(np.abs(got - ref)) <= 1e-4 * max(1.0, float(np.max(np.abs(ref))))
+    ops = _op_names(data)
+    assert ops[-1] == "BATCH_MATMUL" and "TRANSPOSE" not in ops, ops  # a transposed operand: adj_y
+
+
+def test_matmul_rank3_constant_weight_and_bias():
+    """MatMul of a rank-3 input by a constant 2D weight then + bias: one FULLY_CONNECTED (keep_num_dims)."""
+    rng = np.random.default_rng(5)
+    w, bias = rng.standard_normal((8, 6)).astype(np.float32), rng.standard_normal(6).astype(np.float32)
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Add", ["bias", "m"], ["y"])]
+    ops = assert_direct_matches(_helper_model(nodes, [("x", (2, 5, 8))], "y", [("w", w), ("bias", bias)], opset=17),
+                                (2, 5, 8))
+    assert ops == ["FULLY_CONNECTED"], ops
+
+
+@pytest.mark.parametrize("sizes", [None, [1, 4, 2]])
+def test_split(sizes):
+    inits = [("split", np.asarray(sizes, np.int64))] if sizes else []
+    nodes = [helper.make_node("Split", ["x", "split"] if sizes else ["x"], ["a", "b", "c"], axis=2),
+             helper.make_node("Concat", ["c", "a", "b"], ["y"], axis=2)]
+    shape = (1, 2, 7 if sizes else 6, 3)
+    ops = assert_direct_matches(_helper_model(nodes, [("x", shape)], "y", inits, opset=17), shape)
+    assert ops.count("STRIDED_SLICE") == 3, ops
+
+
+@pytest.mark.parametrize("index", [np.asarray(-2, np.int64), np.asarray([1], np.int64)])
+def test_gather_one_constant_index(index):
+    nodes = [helper.make_node("Gather", ["x", "i"], ["y"], axis=1)]
+    ops = assert_direct_matches(_helper_model(nodes, [("x", (2, 5, 4))], "y", [("i", index)], opset=17), (2, 5, 4))
+    assert "STRIDED_SLICE" in ops and "GATHER" not in ops, ops
+
+
+def test_slice_constant_bounds():
+    inits = [("s", np.asarray([1, -5], np.int64)), ("e", np.asarray([100, -1], np.int64)),
+             ("a", np.asarray([1, 3], np.int64)), ("st", np.asarray([2, 1], np.int64))]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("Slice", ["c", "s", "e", "a", "st"], ["y"])]
+    w = np.random.default_rng(6).standard_normal((6, 3, 1, 1)).astype(np.float32)
+    ops = assert_direct_matches(_helper_model(nodes, [("x", (1, 3, 4, 7))], "y", inits + [("w", w)], opset=17),
+                                (1, 3, 4, 7))
+    assert "STRIDED_SLICE" in ops, ops
+
+
+def test_tiny_vit_channels_last_io():
+    assert_direct_matches(_export(TinyViT(), (1, 3, 8, 8)), (1, 3, 8, 8), channels_last_io=True)
+
+
+@pytest.mark.parametrize("case,match", [("gather", "Gather node 'g': Gather needs one constant index"),
+                                        ("slice", "Slice node 's': Slice step -1")])
+def test_uncovered_transformer_variants_are_named(case, match):
+    """Variants the writer leaves to TensorFlow's converter raise DirectUnsupported naming the node."""
+    if case == "gather":
+        nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Gather", ["r", "i"], ["y"], axis=1, name="g")]
+        model = _helper_model(nodes, [("x", (3, 4))], "y", [("i", np.asarray([0, 2], np.int64))], opset=17)
+    else:
+        inits = [("s", np.asarray([-1], np.int64)), ("e", np.asarray([-100], np.int64)),
+                 ("a", np.asarray([1], np.int64)), ("st", np.asarray([-1], np.int64))]
+        nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Slice", ["r", "s", "e", "a", "st"], ["y"], name="s")]
+        model = _helper_model(nodes, [("x", (2, 5))], "y", inits, opset=17)
+    with pytest.raises(DirectUnsupported, match=match):
+        _direct(model)

@@ -2,11 +2,12 @@
 flatbuffer with LiteRT's schema, with neither TensorFlow nor Keras.
 
 It is an optimisation with a guaranteed fallback: `write` covers the float32, static-shape CNN
-ops (Conv, pooling, BatchNormalization, element-wise, Gemm, ...) in exactly the layouts and
-paddings the plan decided, and raises DirectUnsupported naming the first node it does not
-cover; `konnx convert --tflite` then takes the Keras -> TensorFlow converter path. The file
-carries the same tensor map as TensorFlow's (konnx.tflite_map), written from what the writer
-knows, so `konnx verify model.onnx model.tflite --bisect` works on it."""
+ops (Conv, pooling, BatchNormalization, element-wise, Gemm, ...) and a ViT's (LayerNormalization,
+Gelu, MatMul, Split, Gather, Slice: sequence.py) in exactly the layouts and paddings the plan
+decided, and raises DirectUnsupported naming the first node it does not cover; `konnx convert
+--tflite` then takes the Keras -> TensorFlow converter path. The file carries the same tensor
+map as TensorFlow's (konnx.tflite_map), written from what the writer knows, so
+`konnx verify model.onnx model.tflite --bisect` works on it."""
 from __future__ import annotations
 
 import json
@@ -23,6 +24,7 @@ from ..naming import sanitize
 from ..tflite_map import META_NAME
 from . import elementwise as E
 from . import spatial as S
+from . import sequence as Q
 from . import tensor as T
 from .lower import DirectUnsupported, Lowering
 
@@ -39,7 +41,10 @@ HANDLERS = {
     "Flatten": T.reshape, "Reshape": T.reshape, "Squeeze": T.reshape, "Unsqueeze": T.reshape,
     "LeakyRelu": E.leaky_relu, "ReduceMean": T.reduce_mean, "Pad": T.pad,
     "Gemm": T.gemm, "MatMul": T.matmul, "Concat": T.concat, "Softmax": T.softmax, "Transpose": T.transpose,
+    "LayerNormalization": Q.layer_norm, "Gelu": Q.gelu, "Split": Q.split, "Gather": Q.gather, "Slice": Q.slice_,
 }
+CONTRIB_HANDLERS = {"Gelu": Q.gelu, "FastGelu": Q.gelu}  # onnxruntime's com.microsoft ops
+_SHAPE_KEEPING_CONTRIB = frozenset({"Gelu", "FastGelu"})  # output shape = the (one) input's
 
 
 def write(proto: onnx.ModelProto, plan, weights: dict, opset: int, *, channels_last_io: bool = False) -> bytes:
@@ -55,7 +60,8 @@ def write(proto: onnx.ModelProto, plan, weights: dict, opset: int, *, channels_l
         lw.node = node
         if _fold(lw, node):
             continue
-        fn = HANDLERS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
+        fn = (HANDLERS.get(node.op_type) if node.domain in ("", "ai.onnx")
+              else CONTRIB_HANDLERS.get(node.op_type) if node.domain == "com.microsoft" else None)
         if fn is None:
             raise lw.unsupported("no direct TFLite writer for this op")
         fn(lw, node)
@@ -76,14 +82,27 @@ def write(proto: onnx.ModelProto, plan, weights: dict, opset: int, *, channels_l
 def _shapes(proto: onnx.ModelProto) -> tuple:
     """name -> ONNX shape, elem type; shape inference runs again when a computed tensor's shape is
     unknown: constant folding (after the first inference) can make it static, as a TorchScript
-    Pad whose pads were computed from shapes."""
+    Pad whose pads were computed from shapes, or a class token Expand-ed to the batch size.
+    That inference starts from the static shapes only (a symbolic dim of the first one would
+    stay) and sees onnxruntime's shape-keeping contrib ops (onnx knows no shape for them) as
+    Identity."""
     shapes, types = loader.value_info(proto)
     computed = [o for n in proto.graph.node for o in n.output if o]
     if all(s is not None and all(isinstance(d, int) and d > 0 for d in s)
            for s in (shapes.get(o) for o in computed)):
         return shapes, types
+    light = onnx.ModelProto()
+    light.CopyFrom(proto)  # the normalized graph without its weights (loader.split_weights)
+    static = [vi for vi in light.graph.value_info
+              if all(d.HasField("dim_value") and d.dim_value > 0 for d in vi.type.tensor_type.shape.dim)]
+    del light.graph.value_info[:]  # the symbolic dims of the first inference would stay otherwise
+    light.graph.value_info.extend(static)
+    for n in light.graph.node:
+        if n.domain == "com.microsoft" and n.op_type in _SHAPE_KEEPING_CONTRIB and len(n.input) == 1:
+            n.op_type, n.domain = "Identity", ""
+            del n.attribute[:]
     try:
-        again = onnx.shape_inference.infer_shapes(proto, data_prop=True)
+        again = onnx.shape_inference.infer_shapes(light, data_prop=True)
     except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError):
         return shapes, types
     more, more_types = loader.value_info(again)

@@ -97,11 +97,37 @@ class Lowering:
             raise self.unsupported(f"'{name}': layout {perm} for rank {len(onnx_shape)}")
         index = self.b.tensor([onnx_shape[p] for p in perm], name)
         self.vals[name] = (index, perm)
+        self._entry(name, index, perm)
+        return index
+
+    def _entry(self, name: str, index: int, perm: tuple) -> None:
         node = self.node
         self.entries.append({"onnx": name, "node": node.name or name, "op_type": node.op_type,
                              "layer": name, "node_index": 0, "tensor_index": 0,
                              "perm": [int(p) for p in perm], "tflite_index": int(index)})
+
+    def computed(self, name: str, perm: tuple) -> int:
+        """A new TFLite tensor for ONNX tensor `name` as an op computes it, stored with `perm`
+        (which may differ from the plan's); `settle(name)` after the op stores it as planned."""
+        perm = tuple(perm)
+        shape = self.shape(name)
+        if len(perm) != len(shape):
+            raise self.unsupported(f"'{name}': layout {perm} for rank {len(shape)}")
+        if perm == self.planned(name):
+            return self.new(name, perm)
+        index = self.b.tensor([shape[p] for p in perm], f"{name}/computed")
+        self.vals[name] = (index, perm)
         return index
+
+    def settle(self, name: str) -> None:
+        """Tensor `name` (from `computed`) stored in the planned layout: a TRANSPOSE when the
+        op wrote another layout."""
+        planned = self.planned(name)
+        if self.vals[name][1] == planned:
+            return
+        index = self.view(name, planned)
+        self.vals[name] = (index, planned)
+        self._entry(name, index, planned)
 
     def alias(self, name: str, src: str, perm: Optional[tuple] = None) -> None:
         """ONNX tensor `name` is tensor `src`'s data (Identity, a fused activation), seen with `perm`."""

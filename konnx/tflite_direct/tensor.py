@@ -1,6 +1,8 @@
-"""Layout-sensitive and axis ops: Flatten/Reshape (in the ONNX layout, a TRANSPOSE first when
-the stored order differs, as the plan's moves say), Gemm/MatMul with a constant weight
-(FULLY_CONNECTED), Concat, Softmax, Transpose (no data moved: the perm composes)."""
+"""Layout-sensitive and axis ops: Flatten/Reshape (on the stored tensor when its element order
+is the planned output's, else in the ONNX layout: a TRANSPOSE first when the stored order
+differs, one after when the planned layout reorders elements), Gemm/MatMul with a constant 2D
+weight (FULLY_CONNECTED; other MatMuls: sequence.batch_matmul), Concat, Softmax, Transpose (no
+data moved: the perm composes)."""
 from __future__ import annotations
 
 import numpy as np
@@ -26,30 +28,83 @@ def _onnx_order(lw: Lowering, name: str) -> int:
 
 
 def reshape(lw: Lowering, node: Node) -> None:
-    """Flatten / Reshape / Squeeze / Unsqueeze to the inferred static output shape."""
+    """Flatten / Reshape / Squeeze / Unsqueeze to the inferred static output shape: on the stored
+    tensor when the plan kept a layout in which the reshape only merges/splits contiguous axis
+    groups (konnx.ops.tensor's grouped reshape, e.g. NCHW -> (N, C, H*W) stored (N, H*W, C)),
+    else in the ONNX element order, then a TRANSPOSE when the planned layout reorders elements."""
     out = node.outputs[0]
     perm = lw.planned(out)
     shape = lw.shape(out)
-    x = _onnx_order(lw, node.inputs[0])
+    src = lw.vals[node.inputs[0]][1] if node.inputs[0] in lw.vals else None
+    if src is not None and not L.order_preserving(perm, shape) and _grouped(lw, node.inputs[0], out, src, perm):
+        x = lw.vals[node.inputs[0]][0]
+        index = lw.new(out, perm)
+    else:
+        x = _onnx_order(lw, node.inputs[0])
+        perm = perm if L.order_preserving(perm, shape) else L.identity(len(shape))
+        index = lw.computed(out, perm)
     stored = [shape[p] for p in perm]
-    if not L.order_preserving(perm, shape):
-        raise lw.unsupported(f"a reshape whose planned output layout {perm} reorders elements")
     o = _schema().ReshapeOptionsT()
     o.newShape = list(stored)
-    lw.b.op("RESHAPE", [x, lw.int32(stored, f"{out}/shape")], [lw.new(out, perm)], o)
+    lw.b.op("RESHAPE", [x, lw.int32(stored, f"{out}/shape")], [index], o)
+    lw.settle(out)
+
+
+_ORDER_CHECK_LIMIT = 1 << 24  # elements: above, only the grouped-reshape rule is checked
+
+
+def _grouped(lw: Lowering, x: str, out: str, src: tuple, planned: tuple) -> bool:
+    """Does a RESHAPE of `x` as stored (with `src`) give `out` stored as planned? True when the two
+    stored tensors hold the elements in the same order (checked on the element indices; above
+    _ORDER_CHECK_LIMIT elements, by konnx.ops.tensor's grouped-reshape rule)."""
+    in_shape, out_shape = lw.shape(x), lw.shape(out)
+    size = int(np.prod(in_shape))
+    if size <= _ORDER_CHECK_LIMIT:
+        ids = np.arange(size, dtype=np.int32)
+        stored_in = np.transpose(ids.reshape(in_shape), src).reshape(-1)
+        stored_out = np.transpose(ids.reshape(out_shape), planned).reshape(-1)
+        return bool(np.array_equal(stored_in, stored_out))
+    from ..ops.tensor import _stored_order_spec
+
+    found = _stored_order_spec(tuple(src), list(in_shape), list(out_shape), None, {})
+    return found is not None and tuple(found[1]) == tuple(planned)
 
 
 def _fully_connected(lw: Lowering, node: Node, x_name: str, weight: np.ndarray, bias) -> None:
-    """y = x @ weight.T + bias with weight [out, in] (FULLY_CONNECTED, fused ReLU/ReLU6)."""
-    xs = lw.shape(x_name)
-    if len(xs) != 2:
-        raise lw.unsupported(f"a matrix product of a rank-{len(xs)} input (rank 2 is written directly)")
-    out_name, act = lw.fused_activation(node.outputs[0])
+    """y = x @ weight.T + bias with weight [out, in] (FULLY_CONNECTED, fused ReLU/ReLU6), over
+    the last axis of an input of any rank (keep_num_dims), in the planned layout when it keeps
+    that axis last, else in the ONNX layout then a TRANSPOSE."""
+    rank = len(lw.shape(x_name))
+    out_name = node.outputs[0]
+    if bias is None:
+        out_name, bias = _bias_add(lw, out_name, weight.shape[0])
+    out_name, act = lw.fused_activation(out_name)
+    planned = lw.planned(out_name)
+    perm = planned if planned[-1] == rank - 1 else L.identity(rank)
     o = _schema().FullyConnectedOptionsT()
     o.fusedActivationFunction = act
-    ins = [lw.view(x_name, (0, 1)), lw.b.constant(np.ascontiguousarray(weight, np.float32), f"{node.name}/weight")]
+    o.keepNumDims = rank > 2
+    ins = [lw.view(x_name, perm), lw.b.constant(np.ascontiguousarray(weight, np.float32), f"{node.name}/weight")]
     ins.append(-1 if bias is None else lw.b.constant(np.asarray(bias, np.float32), f"{node.name}/bias"))
-    lw.b.op("FULLY_CONNECTED", ins, [lw.new(out_name, (0, 1))], o)
+    lw.b.op("FULLY_CONNECTED", ins, [lw.computed(out_name, perm)], o)
+    lw.settle(out_name)
+
+
+def _bias_add(lw: Lowering, name: str, n: int) -> tuple:
+    """(output, bias): an Add of a constant per-output bias (shape [n], or 1s then n) that alone
+    reads the product `name` merged into the FULLY_CONNECTED, as TensorFlow's converter does."""
+    r = lw.sole_reader(name)
+    if r is None or r.op_type != "Add" or r.domain not in ("", "ai.onnx") or len(r.input) != 2:
+        return name, None
+    other = r.input[1] if r.input[0] == name else r.input[0]
+    if other == name or not lw.is_const(other):
+        return name, None
+    c = lw.const(other)
+    if c.dtype not in (np.float32, np.float64) or c.size != n or c.shape[-1:] != (n,) \
+            or c.ndim > len(lw.shape(name)):
+        return name, None
+    lw.absorbed.add(r.output[0])
+    return r.output[0], c.reshape(-1).astype(np.float32)
 
 
 def gemm(lw: Lowering, node: Node) -> None:
@@ -71,10 +126,14 @@ def gemm(lw: Lowering, node: Node) -> None:
 
 
 def matmul(lw: Lowering, node: Node) -> None:
+    """A constant 2D right operand: FULLY_CONNECTED (keep_num_dims above rank 2); else BATCH_MATMUL."""
     a, b = node.inputs[:2]
     w = lw.const(b) if lw.is_const(b) and not lw.is_const(a) else None
-    if w is None or w.ndim != 2:
-        raise lw.unsupported("MatMul needs a computed left operand and a constant 2D right operand")
+    if w is None or w.ndim != 2 or len(lw.shape(a)) < 2:
+        from .sequence import batch_matmul
+
+        batch_matmul(lw, node)
+        return
     _fully_connected(lw, node, a, w.T, None)
 
 
