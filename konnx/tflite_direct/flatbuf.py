@@ -130,7 +130,8 @@ class ModelBuilder:
         model.metadata, model.signatureDefs = self.metadata or None, [sig]
         builder = flatbuffers.Builder(self.size + 64 * len(self.buffers) + (1 << 16))
         builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-        return bytes(builder.Output())
+        # one copy out of the builder (Output() slices a bytearray: a second copy of every weight)
+        return bytes(memoryview(builder.Bytes)[builder.Head():])
 
 
 def _tensor_map(S, name: str, index: int):
