@@ -129,7 +129,7 @@ def grouped_reshape(ctx, x, entries):
     if sized is None:
         return None
     shp, out, inferred, symbolic = sized
-    planned = _stored_order_spec(x.perm, shp, out, inferred, symbolic)
+    planned = stored_order_spec(x.perm, shp, out, inferred, symbolic)
     if planned is None:
         return None
     spec, perm = planned
@@ -185,7 +185,7 @@ def _sized_target(shp: list, out: list):
     return shp, out, inferred, symbolic
 
 
-def _stored_order_spec(x_perm, shp, out, inferred, symbolic):
+def stored_order_spec(x_perm, shp, out, inferred, symbolic):
     """(reshape spec in the stored layout, output perm) when the reshape only merges/splits axis
     groups that are contiguous and in order in the stored layout; else None."""
     groups = _groups(shp, out)
@@ -273,7 +273,7 @@ def _reshape_perm(node, perms, facts):
         return [tuple(x)]
     if not _direct_perm(x, shape):
         sized = _sized_target([static_dim(d) for d in shape], list(entries))
-        planned = _stored_order_spec(x, *sized) if sized is not None else None
+        planned = stored_order_spec(x, *sized) if sized is not None else None
         if planned is not None:
             return [tuple(planned[1])]
     return [L.identity(len(entries))]

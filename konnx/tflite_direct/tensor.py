@@ -64,9 +64,9 @@ def _grouped(lw: Lowering, x: str, out: str, src: tuple, planned: tuple) -> bool
         stored_in = np.transpose(ids.reshape(in_shape), src).reshape(-1)
         stored_out = np.transpose(ids.reshape(out_shape), planned).reshape(-1)
         return bool(np.array_equal(stored_in, stored_out))
-    from ..ops.tensor import _stored_order_spec
+    from ..ops.tensor import stored_order_spec
 
-    found = _stored_order_spec(tuple(src), list(in_shape), list(out_shape), None, {})
+    found = stored_order_spec(tuple(src), list(in_shape), list(out_shape), None, {})
     return found is not None and tuple(found[1]) == tuple(planned)
 
 
