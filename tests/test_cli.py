@@ -11,6 +11,8 @@ import onnx
 import pytest
 from onnx import helper
 
+from tests.util import probe_cli
+
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "tiny_resnet.onnx"
 
 
@@ -61,27 +63,9 @@ def test_ops_lists_conv():
 
 # ----------------------------------------------------------------------------- startup, noise, registration
 _HEAVY = ("tensorflow", "keras", "jax", "torch", "matplotlib")
-_PROBE = """
-import json, runpy, sys
-watch = set(json.loads(sys.argv[2]))
-sys.argv = ["konnx"] + json.loads(sys.argv[1])
-code = 0
-try:
-    runpy.run_module("konnx", run_name="__main__", alter_sys=True)
-except SystemExit as e:
-    code = e.code
-heavy = sorted({m.split(".")[0] for m in sys.modules} & watch)
-print("PROBE " + json.dumps({"code": code, "heavy": heavy}), file=sys.stderr)
-"""
-
-
 def _probe(args):
     """Run `konnx ARGS` in a fresh interpreter; the exit code and which heavy packages it loaded."""
-    r = subprocess.run([sys.executable, "-c", _PROBE, json.dumps([str(a) for a in args]), json.dumps(_HEAVY)],
-                       capture_output=True, text=True, timeout=120)
-    line = [ln for ln in r.stderr.splitlines() if ln.startswith("PROBE ")]
-    assert line, r.stderr[-3000:]
-    return json.loads(line[-1][len("PROBE "):])
+    return probe_cli(args, _HEAVY)[0]
 
 
 @pytest.mark.parametrize("args, code", [

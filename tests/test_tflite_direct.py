@@ -20,6 +20,7 @@ from onnx import TensorProto, helper
 pytest.importorskip("ai_edge_litert")
 
 from konnx.tflite_direct import DirectUnsupported, plan_for_tflite, write  # noqa: E402
+from tests.util import probe_cli  # noqa: E402
 
 torch.manual_seed(0)
 
@@ -304,25 +305,8 @@ def test_unsupported_op_is_named():
 
 
 # ----------------------------------------------------------------------------- the CLI
-_PROBE = """
-import json, runpy, sys
-sys.argv = ["konnx"] + json.loads(sys.argv[1])
-code = 0
-try:
-    runpy.run_module("konnx", run_name="__main__", alter_sys=True)
-except SystemExit as e:
-    code = e.code
-heavy = sorted({m.split(".")[0] for m in sys.modules} & {"tensorflow", "keras"})
-print("PROBE " + json.dumps({"code": code, "heavy": heavy}), file=sys.stderr)
-"""
-
-
 def _cli(args) -> tuple:
-    r = subprocess.run([sys.executable, "-c", _PROBE, json.dumps([str(a) for a in args])], capture_output=True,
-                       text=True, timeout=600)
-    line = [ln for ln in r.stderr.splitlines() if ln.startswith("PROBE ")]
-    assert line, r.stderr[-3000:]
-    return json.loads(line[-1][len("PROBE "):]), r.stderr
+    return probe_cli(args, ("tensorflow", "keras"), timeout=600)
 
 
 _NO_INIT = """

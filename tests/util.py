@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import weakref
 
@@ -163,3 +166,27 @@ def run_script_under_backend(script: str, payload, backend: str, timeout: int) -
     line = next((x for x in r.stdout.splitlines() if x.startswith("RESULT ")), None)
     assert line is not None, f"no RESULT line from the {backend} process:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"
     return json.loads(line[len("RESULT "):])
+
+
+_CLI_PROBE = """
+import json, runpy, sys
+watch = set(json.loads(sys.argv[2]))
+sys.argv = ["konnx"] + json.loads(sys.argv[1])
+code = 0
+try:
+    runpy.run_module("konnx", run_name="__main__", alter_sys=True)
+except SystemExit as e:
+    code = e.code
+heavy = sorted({m.split(".")[0] for m in sys.modules} & watch)
+print("PROBE " + json.dumps({"code": code, "heavy": heavy}), file=sys.stderr)
+"""
+
+
+def probe_cli(args, watch, timeout: float = 120) -> tuple:
+    """Run `konnx ARGS` in a fresh interpreter: ({"code": exit code, "heavy": which of the
+    top-level packages `watch` it imported}, its stderr)."""
+    r = subprocess.run([sys.executable, "-c", _CLI_PROBE, json.dumps([str(a) for a in args]), json.dumps(list(watch))],
+                       capture_output=True, text=True, timeout=timeout)
+    line = [ln for ln in r.stderr.splitlines() if ln.startswith("PROBE ")]
+    assert line, r.stderr[-3000:]
+    return json.loads(line[-1][len("PROBE "):]), r.stderr
