@@ -41,6 +41,16 @@ def _static(facts, i: int) -> Optional[list]:
     return None if s is None else [facts.dim(i, a) for a in range(len(s))]
 
 
+def _clash(a: list, b: list) -> Optional[tuple]:
+    """The first pair of static sizes, aligned from the right, that cannot broadcast (neither 1
+    nor equal), or None."""
+    for back in range(1, min(len(a), len(b)) + 1):
+        x, y = a[-back], b[-back]
+        if None not in (x, y) and 1 not in (x, y) and x != y:
+            return x, y
+    return None
+
+
 def _show(facts, i: int) -> str:
     return str(list(facts.shape(i)))
 
@@ -89,12 +99,10 @@ def _matmul(node, facts) -> Optional[str]:
     if None not in (k_a, k_b) and k_a != k_b:
         return (f"inputs of shapes {_show(facts, 0)} and {_show(facts, 1)}: the inner sizes {k_a} and {k_b} "
                 f"must be equal")
-    batch_a, batch_b = a[:-2], b[:-2]
-    for back in range(1, min(len(batch_a), len(batch_b)) + 1):
-        x, y = batch_a[-back], batch_b[-back]
-        if None not in (x, y) and 1 not in (x, y) and x != y:
-            return (f"inputs of shapes {_show(facts, 0)} and {_show(facts, 1)}: the batch axes cannot "
-                    f"broadcast ({x} against {y})")
+    clash = _clash(a[:-2], b[:-2])
+    if clash:
+        return (f"inputs of shapes {_show(facts, 0)} and {_show(facts, 1)}: the batch axes cannot "
+                f"broadcast ({clash[0]} against {clash[1]})")
     return None
 
 
@@ -162,11 +170,10 @@ def _expand(node, facts) -> Optional[str]:
         return None
     target = [int(t) if isinstance(t, (int, np.integer)) else None
               for t in np.asarray(target, dtype=object).reshape(-1)]
-    for back in range(1, min(len(x), len(target)) + 1):
-        d, t = x[-back], target[-back]
-        if None not in (d, t) and 1 not in (d, t) and d != t:
-            return (f"input of shape {_show(facts, 0)} cannot be expanded to {target}: each axis needs "
-                    f"equal sizes or 1 ({d} against {t})")
+    clash = _clash(x, target)
+    if clash:
+        return (f"input of shape {_show(facts, 0)} cannot be expanded to {target}: each axis needs "
+                f"equal sizes or 1 ({clash[0]} against {clash[1]})")
     return None
 
 
