@@ -6,9 +6,8 @@ they are the names saved files hold."""
 from __future__ import annotations
 
 from keras import ops
-from keras.backend import standardize_dtype
 
-from .fn_math import HALF_DTYPES, first_index, float32_inside, reduce_extreme
+from .fn_math import first_index, float32_inside, reduce_extreme
 from .functions import function
 
 
@@ -62,14 +61,8 @@ def gelu(x, *, approximate):
 
 
 @function("math.softmax")
+@float32_inside
 def softmax(x, *, axes, log=False):
-    dt = standardize_dtype(x.dtype)
-    if dt in HALF_DTYPES:
-        return ops.cast(_softmax(ops.cast(x, "float32"), axes, log), dt)
-    return _softmax(x, axes, log)
-
-
-def _softmax(x, axes, log):
     m = ops.stop_gradient(reduce_extreme(x, "max", tuple(axes), True))  # an empty input too
     z = ops.subtract(x, m)
     s = ops.sum(ops.exp(z), axis=tuple(axes), keepdims=True)
